@@ -1,0 +1,107 @@
+package llmproxy
+
+import (
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Storage selects where counters and key states are kept.
+type Storage struct {
+	// Type is "badger" (the default: embedded, persisted on disk) or
+	// "memory" (nothing persisted; for tests and throwaway setups).
+	Type string `json:"type,omitempty"`
+
+	// Dir is the Badger directory. Default: <caddy data dir>/llm_proxy/<instance>.
+	// Placeholders such as {env.X} are expanded at provision time.
+	Dir string `json:"dir,omitempty"`
+}
+
+// Limits caps the use of one key. A limit that is zero (unset) is unlimited;
+// a negative limit is a configuration error.
+type Limits struct {
+	// Weight is the key's share in weighted selection among the keys that can
+	// serve a request. Default: 1.
+	Weight int `json:"weight,omitempty"`
+
+	// RPM is the most requests started in any rolling 60 seconds.
+	RPM int64 `json:"rpm,omitempty"`
+
+	// RPD is the most requests per calendar day (in the handler's timezone).
+	RPD int64 `json:"rpd,omitempty"`
+
+	// TPM is the most tokens (input + output) in any rolling 60 seconds.
+	TPM int64 `json:"tpm,omitempty"`
+
+	// TPD is the most tokens (input + output) per calendar day.
+	TPD int64 `json:"tpd,omitempty"`
+
+	// Interval is the least time between two request starts on the key.
+	Interval caddy.Duration `json:"interval,omitempty"`
+
+	// Concurrency is the most requests in flight on the key at once.
+	Concurrency int `json:"concurrency,omitempty"`
+}
+
+// Key is one upstream credential.
+type Key struct {
+	// Key is the secret sent to the upstream. Placeholders such as
+	// {env.OPENAI_API_KEY} are expanded at provision time; the secret is
+	// never logged nor shown unmasked.
+	Key string `json:"key"`
+
+	// Limits for this key; each unset field falls back to the upstream's default.
+	Limits
+
+	// Note is free text shown in the admin API.
+	Note string `json:"note,omitempty"`
+
+	// Disabled keeps the key out of rotation.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// Upstream is one provider endpoint with its pool of keys.
+type Upstream struct {
+	// Name identifies the upstream in routes (`<name>/<model>`), logs,
+	// metrics and the admin API. Required and unique within the handler.
+	Name string `json:"name"`
+
+	// Provider is the wire format the upstream speaks: "openai", "anthropic"
+	// or "gemini". Any OpenAI-compatible service uses "openai".
+	Provider string `json:"provider"`
+
+	// BaseURL is the API root. Defaults: https://api.openai.com/v1,
+	// https://api.anthropic.com, https://generativelanguage.googleapis.com.
+	BaseURL string `json:"base_url,omitempty"`
+
+	// Keys is the pool of credentials. At least one is required.
+	Keys []*Key `json:"keys,omitempty"`
+
+	// Defaults are the limits applied to every key of this upstream that does
+	// not set its own.
+	Defaults Limits `json:"defaults,omitempty"`
+
+	// Models lists the model names this upstream serves; `*` globs. Empty
+	// means any model.
+	Models []string `json:"models,omitempty"`
+
+	// Aliases maps a name clients ask for to the model the upstream gets.
+	Aliases map[string]string `json:"aliases,omitempty"`
+
+	// Priority is the upstream's tier; lower tiers are tried first and a
+	// higher tier serves only when no key of a lower tier can. Default: 0.
+	Priority int `json:"priority,omitempty"`
+
+	// Headers are added to every request sent to the upstream.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// Proxy is an egress proxy URL (http, https or socks5).
+	Proxy string `json:"proxy,omitempty"`
+
+	// Reasoning overrides the client's reasoning wish: "auto" (the default:
+	// pass it through), "off", "low", "medium", "high", or a thinking budget
+	// in tokens.
+	Reasoning string `json:"reasoning,omitempty"`
+
+	// SystemPrompt is prepended to the system prompt of every request sent
+	// to this upstream.
+	SystemPrompt string `json:"system_prompt,omitempty"`
+}

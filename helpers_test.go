@@ -1,0 +1,160 @@
+package llmproxy
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/llmproxy/caddy-llm-proxy/pool"
+)
+
+const proxyBase = "http://localhost:9080"
+
+// startCaddy loads a Caddyfile whose site runs the given llm_proxy block,
+// into the one Caddy that caddytest runs in this process (a second call is a
+// real config reload).
+func startCaddy(t *testing.T, llmProxy string) *caddytest.Tester {
+	t.Helper()
+	tester := caddytest.NewTester(t)
+	tester.InitServer(testCaddyfile(llmProxy), "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	// A reload closes the old server's connections; drop ours so that no
+	// POST goes out on a connection the server is closing.
+	rawClient.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
+	return tester
+}
+
+func testCaddyfile(site string) string {
+	return fmt.Sprintf(`{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+}
+
+http://localhost:9080 {
+%s
+}
+`, site)
+}
+
+// instanceName makes a per-test instance name, so that memory-backed pool
+// state never carries over from one test's config to the next.
+func instanceName(t *testing.T) string {
+	return strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "_"))
+}
+
+func openaiClient(opts ...option.RequestOption) openai.Client {
+	return openai.NewClient(append([]option.RequestOption{
+		option.WithBaseURL(proxyBase + "/v1"),
+		option.WithAPIKey("unused"),
+		option.WithMaxRetries(0),
+		option.WithRequestTimeout(20 * time.Second),
+	}, opts...)...)
+}
+
+func userMessage(model, text string) openai.ChatCompletionNewParams {
+	return openai.ChatCompletionNewParams{
+		Model:    model,
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(text)},
+	}
+}
+
+// keyStatus reads a key's live state from the running instance.
+func keyStatus(t *testing.T, instance, upstream, secret string) pool.KeyStatus {
+	t.Helper()
+	p := lookupInstance(instance)
+	if p == nil {
+		t.Fatalf("instance %q is not running", instance)
+	}
+	id := pool.KeyID(upstream, secret)
+	for _, k := range p.pool.Keys() {
+		if k.Spec.ID == id {
+			return k
+		}
+	}
+	t.Fatalf("key %s of upstream %s not found", id, upstream)
+	return pool.KeyStatus{}
+}
+
+// rawResult is a plain HTTP answer, for tests that fire many requests.
+type rawResult struct {
+	status     int
+	retryAfter string
+	body       string
+}
+
+var rawClient = &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
+
+func postChat(t testing.TB, body string, headers ...string) rawResult {
+	req, _ := http.NewRequest(http.MethodPost, proxyBase+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return do(t, req)
+}
+
+func do(t testing.TB, req *http.Request) rawResult {
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", req.Method, req.URL, err)
+		return rawResult{}
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return rawResult{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: b.String()}
+}
+
+// burst sends n identical requests at once and counts answers by status.
+func burst(t testing.TB, n int, body string) (byStatus map[int]int, results []rawResult) {
+	results = make([]rawResult, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = postChat(t, body)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	byStatus = map[int]int{}
+	for _, r := range results {
+		byStatus[r.status]++
+	}
+	return byStatus, results
+}
+
+func chatBody(model, text string) string {
+	return fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}]}`, model, text)
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,75 @@
+// Package pool picks upstream keys by weight among those under every limit
+// and healthy, tracks their health, and keeps their counters in a Store that
+// outlives config reloads.
+package pool
+
+import (
+	"time"
+)
+
+// Limits caps the use of one key; a zero field is unlimited and a negative
+// one is rejected by New.
+//
+// RPM and TPM count request starts in an exact rolling 60 s; RPD and TPD
+// count the calendar day in the pool's Location. A request's tokens count at
+// its start: its estimate is reserved at admission and replaced by the real
+// input+output tokens when it ends. A token limit whose window holds no
+// tokens admits any request, even one estimated above the limit, so that an
+// oversized request is not refused forever.
+type Limits struct {
+	RPM         int64
+	RPD         int64
+	TPM         int64
+	TPD         int64
+	Interval    time.Duration
+	Concurrency int
+}
+
+// KeySpec is one configured key as the handler hands it to the pool.
+type KeySpec struct {
+	ID       string // stable, URL-safe, does not reveal the secret (see KeyID)
+	Upstream string
+	Secret   string
+	Weight   int // >= 1
+	Limits   Limits
+	Disabled bool   // disabled by configuration
+	Note     string // free text
+	Source   string // "config" or "admin"
+}
+
+// Target is one upstream that may serve a request, in its priority tier.
+type Target struct {
+	Upstream string
+	Priority int
+}
+
+// State is a key's health as the admin API names it.
+type State string
+
+const (
+	StateActive    State = "active"
+	StateCooling   State = "cooling"
+	StateExhausted State = "exhausted"
+	StateDisabled  State = "disabled"
+)
+
+// Outcome is what happened to a request sent with a lease, reported to Done.
+type Outcome struct {
+	// Status is the upstream HTTP status, or 0 when no response came
+	// (network error, timeout).
+	Status int
+	// RetryAfter is the upstream's Retry-After, if it sent one.
+	RetryAfter time.Duration
+	// QuotaExhausted is true for a 402 or an insufficient-quota error.
+	QuotaExhausted bool
+	// Reason is a short, secret-free text for the admin API.
+	Reason string
+	// InputTokens and OutputTokens are the real usage; they settle the
+	// estimate reserved at admission.
+	InputTokens  int64
+	OutputTokens int64
+	// Canceled is true when the client went away before the upstream
+	// answered: the key is not to blame, so its health is left alone, but
+	// the tokens are still settled (the upstream may have billed them).
+	Canceled bool
+}

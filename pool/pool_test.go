@@ -1,0 +1,528 @@
+package pool
+
+import (
+	"errors"
+	"math"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	_ "time/tzdata" // the day-boundary test needs zones on any machine
+)
+
+// fakeClock is a settable clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) Add(d time.Duration) {
+	f.mu.Lock()
+	f.t = f.t.Add(d)
+	f.mu.Unlock()
+}
+
+var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+// key makes a KeySpec on upstream up.
+func key(up, secret string, l Limits) KeySpec {
+	return KeySpec{ID: KeyID(up, secret), Upstream: up, Secret: secret, Weight: 1, Limits: l, Source: "config"}
+}
+
+// newMemPool builds a memory-backed pool on a fake clock; the instance name
+// is the test's, so tests do not share state.
+func newMemPool(t *testing.T, clk *fakeClock, keys ...KeySpec) *Pool {
+	t.Helper()
+	opts := Options{Instance: t.Name(), Storage: "memory", Keys: keys}
+	if clk != nil {
+		opts.Now = clk.Now
+	}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+var oai = []Target{{Upstream: "oai"}}
+
+// mustAcquire acquires or fails the test.
+func mustAcquire(t *testing.T, p *Pool, targets []Target, est int64, tried map[string]bool) *Lease {
+	t.Helper()
+	l, err := p.Acquire(targets, est, tried)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	return l
+}
+
+// mustUnavailable expects Acquire to refuse and returns the reason.
+func mustUnavailable(t *testing.T, p *Pool, targets []Target, est int64, tried map[string]bool) *Unavailable {
+	t.Helper()
+	l, err := p.Acquire(targets, est, tried)
+	if err == nil {
+		t.Fatalf("Acquire admitted %s, want Unavailable", l.Key.ID)
+	}
+	var u *Unavailable
+	if !errors.As(err, &u) {
+		t.Fatalf("Acquire error %T %v, want *Unavailable", err, err)
+	}
+	return u
+}
+
+// burst has n goroutines call Acquire at once and returns the leases
+// admitted.
+func burst(p *Pool, n int, targets []Target, est int64) []*Lease {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		leases []*Lease
+		start  = make(chan struct{})
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if l, err := p.Acquire(targets, est, nil); err == nil {
+				mu.Lock()
+				leases = append(leases, l)
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return leases
+}
+
+func status(t *testing.T, p *Pool, id string) KeyStatus {
+	t.Helper()
+	for _, k := range p.Keys() {
+		if k.Spec.ID == id {
+			return k
+		}
+	}
+	t.Fatalf("no key %s", id)
+	return KeyStatus{}
+}
+
+func TestKeyID(t *testing.T) {
+	a := KeyID("oai", "sk-secret")
+	if a != KeyID("oai", "sk-secret") {
+		t.Fatal("KeyID is not stable")
+	}
+	if !regexp.MustCompile(`^oai-[0-9a-f]{8}$`).MatchString(a) {
+		t.Fatalf("KeyID = %q, want oai-<8 hex>", a)
+	}
+	if b := KeyID("ant", "sk-secret"); b[len(b)-8:] == a[len(a)-8:] {
+		t.Fatalf("same secret on two upstreams got the same hash: %s %s", a, b)
+	}
+	if KeyID("oai", "sk-other") == a {
+		t.Fatal("two secrets share an ID")
+	}
+}
+
+func TestWeights(t *testing.T) {
+	p := newMemPool(t, nil,
+		KeySpec{Upstream: "oai", Secret: "a", Weight: 1},
+		KeySpec{Upstream: "oai", Secret: "b", Weight: 2},
+		KeySpec{Upstream: "oai", Secret: "c", Weight: 7},
+	)
+	const n = 20000
+	counts := map[string]int{}
+	for range n {
+		l := mustAcquire(t, p, oai, 0, nil)
+		counts[l.Key.Secret]++
+		l.Done(Outcome{Status: 200})
+	}
+	for secret, want := range map[string]float64{"a": 10, "b": 20, "c": 70} {
+		got := 100 * float64(counts[secret]) / n
+		if math.Abs(got-want) > 1.5 {
+			t.Errorf("key %s got %.2f%% of requests, want %.0f±1.5%%", secret, got, want)
+		}
+	}
+}
+
+func TestRPM(t *testing.T) {
+	clk := newFakeClock(t0)
+	p := newMemPool(t, clk, key("oai", "a", Limits{RPM: 20}))
+
+	if got := len(burst(p, 200, oai, 0)); got != 20 {
+		t.Fatalf("admitted %d of 200 concurrent requests, want exactly 20", got)
+	}
+	u := mustUnavailable(t, p, oai, 0, nil)
+	if u.AllDisabled || u.RetryAfter <= 0 || u.RetryAfter > time.Minute {
+		t.Fatalf("Unavailable = %+v, want RetryAfter in (0, 60s]", u)
+	}
+
+	// The window rolls: 20 starts at t0 leave at t0+60s, not at a bucket
+	// boundary. Spread the next starts to see each leave on its own.
+	clk.Add(59 * time.Second)
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != time.Second {
+		t.Fatalf("1 s before the window frees: RetryAfter = %v, want 1s", u.RetryAfter)
+	}
+	clk.Add(time.Second)
+	for i := range 10 {
+		mustAcquire(t, p, oai, 0, nil)
+		if i < 9 {
+			clk.Add(time.Second)
+		}
+	}
+	// Now at t0+69s: 10 starts between t0+60s and t0+69s, so 10 more fit.
+	if got := len(burst(p, 50, oai, 0)); got != 10 {
+		t.Fatalf("admitted %d, want 10", got)
+	}
+	// The oldest in the window started at t0+60s: free at t0+120s.
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != 51*time.Second {
+		t.Fatalf("RetryAfter = %v, want 51s", u.RetryAfter)
+	}
+	clk.Add(51 * time.Second) // t0+120s: the start at t0+60s has left
+	mustAcquire(t, p, oai, 0, nil)
+	mustUnavailable(t, p, oai, 0, nil)
+	if got := status(t, p, KeyID("oai", "a")).Usage.Minute; got != 20 {
+		t.Fatalf("Usage.Minute = %d, want 20", got)
+	}
+}
+
+func TestRPD(t *testing.T) {
+	clk := newFakeClock(t0) // noon UTC
+	p := newMemPool(t, clk, key("oai", "a", Limits{RPD: 50}))
+	if got := len(burst(p, 200, oai, 0)); got != 50 {
+		t.Fatalf("admitted %d, want exactly 50", got)
+	}
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != 12*time.Hour {
+		t.Fatalf("RetryAfter = %v, want 12h (until midnight)", u.RetryAfter)
+	}
+	clk.Add(12*time.Hour - time.Nanosecond)
+	mustUnavailable(t, p, oai, 0, nil)
+	clk.Add(time.Nanosecond)
+	mustAcquire(t, p, oai, 0, nil)
+	if st := status(t, p, KeyID("oai", "a")); st.Usage.Day != 1 || st.Usage.Total != 51 {
+		t.Fatalf("usage after midnight = %+v, want day 1, total 51", st.Usage)
+	}
+}
+
+func TestTPM(t *testing.T) {
+	clk := newFakeClock(t0)
+	p := newMemPool(t, clk, key("oai", "a", Limits{TPM: 100}))
+
+	leases := burst(p, 50, oai, 30)
+	if len(leases) != 3 {
+		t.Fatalf("admitted %d requests of 30 tokens under TPM 100, want 3", len(leases))
+	}
+	mustUnavailable(t, p, oai, 30, nil)
+	mustAcquire(t, p, oai, 10, nil).Done(Outcome{Status: 200, InputTokens: 10}) // 90+10 fits
+
+	// Settling below the estimate frees room: 30 → 5 leaves 75.
+	leases[0].Done(Outcome{Status: 200, InputTokens: 3, OutputTokens: 2})
+	if got := status(t, p, KeyID("oai", "a")).Usage.TokensDay; got != 75 {
+		t.Fatalf("TokensDay = %d, want 75", got)
+	}
+	mustAcquire(t, p, oai, 25, nil)
+	mustUnavailable(t, p, oai, 1, nil)
+
+	// Settling above the estimate takes room: 30 → 60 puts the window at 130.
+	leases[1].Done(Outcome{Status: 200, InputTokens: 50, OutputTokens: 10})
+	clk.Add(30 * time.Second)
+	u := mustUnavailable(t, p, oai, 1, nil)
+	if u.RetryAfter != 30*time.Second {
+		t.Fatalf("RetryAfter = %v, want 30s (everything started at t0)", u.RetryAfter)
+	}
+
+	// A request bigger than TPM is admitted when the window is empty,
+	// and only then.
+	clk.Add(30 * time.Second)
+	big := mustAcquire(t, p, oai, 500, nil)
+	mustUnavailable(t, p, oai, 1, nil)
+	big.Done(Outcome{Status: 200, InputTokens: 400})
+	clk.Add(time.Minute)
+	mustAcquire(t, p, oai, 500, nil)
+}
+
+func TestTPD(t *testing.T) {
+	clk := newFakeClock(t0)
+	p := newMemPool(t, clk, key("oai", "a", Limits{TPD: 1000}))
+	leases := burst(p, 50, oai, 300)
+	if len(leases) != 3 {
+		t.Fatalf("admitted %d requests of 300 tokens under TPD 1000, want 3", len(leases))
+	}
+	clk.Add(time.Hour) // far past the minute: only the day limit applies
+	if u := mustUnavailable(t, p, oai, 300, nil); u.RetryAfter != 11*time.Hour {
+		t.Fatalf("RetryAfter = %v, want 11h", u.RetryAfter)
+	}
+	leases[0].Done(Outcome{Status: 200, OutputTokens: 100}) // day at 700
+	mustAcquire(t, p, oai, 300, nil)
+	mustUnavailable(t, p, oai, 1, nil)
+	clk.Add(11 * time.Hour)
+	mustAcquire(t, p, oai, 5000, nil) // a new day at 0 admits even an oversized request
+	mustUnavailable(t, p, oai, 1, nil)
+}
+
+func TestInterval(t *testing.T) {
+	clk := newFakeClock(t0)
+	p := newMemPool(t, clk, key("oai", "a", Limits{Interval: 10 * time.Second}))
+	if got := len(burst(p, 50, oai, 0)); got != 1 {
+		t.Fatalf("admitted %d at one instant, want 1", got)
+	}
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != 10*time.Second {
+		t.Fatalf("RetryAfter = %v, want 10s", u.RetryAfter)
+	}
+	clk.Add(9500 * time.Millisecond)
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != time.Second {
+		t.Fatalf("RetryAfter = %v, want 1s (0.5 s rounded up)", u.RetryAfter)
+	}
+	clk.Add(500 * time.Millisecond)
+	mustAcquire(t, p, oai, 0, nil)
+}
+
+func TestConcurrency(t *testing.T) {
+	p := newMemPool(t, nil, key("oai", "a", Limits{Concurrency: 3}))
+	leases := burst(p, 100, oai, 0)
+	if len(leases) != 3 {
+		t.Fatalf("admitted %d, want 3", len(leases))
+	}
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != time.Second {
+		t.Fatalf("RetryAfter = %v, want 1s", u.RetryAfter)
+	}
+	leases[0].Done(Outcome{Status: 200})
+	leases[0].Done(Outcome{Status: 200}) // a second Done must not free a second slot
+	if got := len(burst(p, 100, oai, 0)); got != 1 {
+		t.Fatalf("after one Done admitted %d, want 1", got)
+	}
+	if got := status(t, p, KeyID("oai", "a")).Usage.InFlight; got != 3 {
+		t.Fatalf("InFlight = %d, want 3", got)
+	}
+}
+
+// TestAllLimitsConcurrent hammers two keys with mixed limits from many
+// goroutines that also finish their requests, and checks nothing is
+// over-admitted (run with -race).
+func TestAllLimitsConcurrent(t *testing.T) {
+	p := newMemPool(t, nil,
+		key("oai", "a", Limits{RPM: 40, Concurrency: 4}),
+		key("oai", "b", Limits{RPM: 25, TPM: 1000}),
+	)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if l, err := p.Acquire(oai, 10, nil); err == nil {
+					admitted.Add(1)
+					l.Done(Outcome{Status: 200, InputTokens: 7})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got := admitted.Load(); got != 65 {
+		t.Fatalf("admitted %d, want 65 (40 + 25 within the minute)", got)
+	}
+}
+
+func TestDayBoundaryInLocation(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo") // UTC+9, no DST
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 23:59:30 in Tokyo is 14:59:30 UTC.
+	clk := newFakeClock(time.Date(2026, 3, 10, 23, 59, 30, 0, tokyo))
+	p, err := New(Options{Instance: t.Name(), Storage: "memory", Location: tokyo, Now: clk.Now,
+		Keys: []KeySpec{key("oai", "a", Limits{RPD: 2})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	mustAcquire(t, p, oai, 0, nil)
+	mustAcquire(t, p, oai, 0, nil)
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != 30*time.Second {
+		t.Fatalf("RetryAfter = %v, want 30s (Tokyo midnight)", u.RetryAfter)
+	}
+	clk.Add(30 * time.Second) // Tokyo midnight, 15:00 UTC
+	mustAcquire(t, p, oai, 0, nil)
+	mustAcquire(t, p, oai, 0, nil)
+	mustUnavailable(t, p, oai, 0, nil)
+	// UTC midnight (09:00 in Tokyo) is not a day boundary here.
+	clk.Add(9 * time.Hour)
+	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != 15*time.Hour {
+		t.Fatalf("at UTC midnight RetryAfter = %v, want 15h", u.RetryAfter)
+	}
+	if st := status(t, p, KeyID("oai", "a")); st.Usage.Day != 2 || st.Usage.Total != 4 {
+		t.Fatalf("usage = %+v, want day 2, total 4", st.Usage)
+	}
+}
+
+func TestTiers(t *testing.T) {
+	clk := newFakeClock(t0)
+	a := key("primary", "a", Limits{RPM: 5})
+	b := key("fallback", "b", Limits{})
+	p := newMemPool(t, clk, b, a)
+	targets := []Target{{Upstream: "fallback", Priority: 1}, {Upstream: "primary", Priority: 0}}
+
+	for range 5 {
+		if l := mustAcquire(t, p, targets, 0, nil); l.Key.ID != a.ID {
+			t.Fatalf("got %s while the priority 0 key is free", l.Key.ID)
+		}
+	}
+	l := mustAcquire(t, p, targets, 0, nil)
+	if l.Key.ID != b.ID || l.Upstream != "fallback" {
+		t.Fatalf("got %s/%s, want the fallback once priority 0 is at its limit", l.Upstream, l.Key.ID)
+	}
+	clk.Add(time.Minute)
+	if l := mustAcquire(t, p, targets, 0, nil); l.Key.ID != a.ID {
+		t.Fatalf("got %s, want priority 0 back once it frees up", l.Key.ID)
+	}
+	// tried excludes a key even when it is free.
+	if l := mustAcquire(t, p, targets, 0, map[string]bool{a.ID: true}); l.Key.ID != b.ID {
+		t.Fatalf("got %s, want %s with %s tried", l.Key.ID, b.ID, a.ID)
+	}
+	// Both tried: unavailable, and RetryAfter still says something.
+	u := mustUnavailable(t, p, targets, 0, map[string]bool{a.ID: true, b.ID: true})
+	if u.AllDisabled || u.RetryAfter != time.Second {
+		t.Fatalf("all tried: %+v, want RetryAfter 1s", u)
+	}
+	// An upstream not in targets is never used.
+	if l := mustAcquire(t, p, []Target{{Upstream: "fallback"}}, 0, nil); l.Key.ID != b.ID {
+		t.Fatalf("got %s", l.Key.ID)
+	}
+}
+
+func TestTriedWithinTier(t *testing.T) {
+	p := newMemPool(t, nil, key("oai", "a", Limits{}), key("oai", "b", Limits{}))
+	tried := map[string]bool{}
+	for range 2 {
+		l := mustAcquire(t, p, oai, 0, tried)
+		if tried[l.Key.ID] {
+			t.Fatalf("got tried key %s", l.Key.ID)
+		}
+		tried[l.Key.ID] = true
+	}
+	mustUnavailable(t, p, oai, 0, tried)
+}
+
+func TestNoKeys(t *testing.T) {
+	p := newMemPool(t, nil, key("oai", "a", Limits{}))
+	if u := mustUnavailable(t, p, []Target{{Upstream: "nope"}}, 0, nil); !u.AllDisabled {
+		t.Fatalf("%+v, want AllDisabled for targets without keys", u)
+	}
+	if u := mustUnavailable(t, p, nil, 0, nil); !u.AllDisabled {
+		t.Fatalf("%+v, want AllDisabled for no targets", u)
+	}
+}
+
+func TestConfigDisabled(t *testing.T) {
+	off := key("oai", "off", Limits{})
+	off.Disabled = true
+	p := newMemPool(t, nil, off)
+	if u := mustUnavailable(t, p, oai, 0, nil); !u.AllDisabled {
+		t.Fatalf("%+v, want AllDisabled", u)
+	}
+	if d := p.Disabled(); len(d) != 0 {
+		t.Fatalf("Disabled() = %v, want no config-disabled keys", d)
+	}
+	if st := status(t, p, off.ID); st.State != StateDisabled || st.Reason == "" {
+		t.Fatalf("status = %+v, want disabled with a reason", st)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for name, opts := range map[string]Options{
+		"duplicate":       {Storage: "memory", Keys: []KeySpec{key("oai", "a", Limits{}), key("oai", "a", Limits{})}},
+		"negative limit":  {Storage: "memory", Keys: []KeySpec{key("oai", "a", Limits{RPM: -1})}},
+		"negative weight": {Storage: "memory", Keys: []KeySpec{{Upstream: "oai", Secret: "a", Weight: -1}}},
+		"no upstream":     {Storage: "memory", Keys: []KeySpec{{Secret: "a"}}},
+		"unknown storage": {Storage: "redis"},
+		"badger no dir":   {Storage: "badger"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts.Instance = t.Name()
+			if p, err := New(opts); err == nil {
+				p.Close()
+				t.Fatal("New succeeded")
+			}
+			if _, ok := sharedStates.References("memory:" + t.Name()); ok {
+				t.Fatal("a failed New kept a reference")
+			}
+		})
+	}
+	// Defaults: an empty ID is derived, weight 0 is 1.
+	p := newMemPool(t, nil, KeySpec{Upstream: "oai", Secret: "s"})
+	if k := p.Keys()[0].Spec; k.ID != KeyID("oai", "s") || k.Weight != 1 {
+		t.Fatalf("defaults not applied: %+v", k)
+	}
+}
+
+func TestCloseNilAndTwice(t *testing.T) {
+	var nilPool *Pool
+	if err := nilPool.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{Instance: t.Name(), Storage: "memory"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil { // must not panic on a second Delete
+		t.Fatal(err)
+	}
+	var nilLease *Lease
+	nilLease.Done(Outcome{}) // nil-safe
+}
+
+// TestAcquireAllocs keeps the hot path allocation-light: the Lease itself,
+// plus the rare growth of the rolling-minute queue.
+func TestAcquireAllocs(t *testing.T) {
+	p := newMemPool(t, nil,
+		key("oai", "a", Limits{RPM: 1 << 40, TPM: 1 << 40}),
+		key("oai", "b", Limits{RPM: 1 << 40}),
+		key("ant", "c", Limits{}),
+	)
+	targets := []Target{{Upstream: "oai"}, {Upstream: "ant", Priority: 1}}
+	tried := map[string]bool{"x": true}
+	allocs := testing.AllocsPerRun(2000, func() {
+		l, err := p.Acquire(targets, 10, tried)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Done(Outcome{Status: 200, InputTokens: 5})
+	})
+	if allocs > 1.1 {
+		t.Fatalf("Acquire+Done allocates %.2f times per call, want about 1 (the Lease)", allocs)
+	}
+}
+
+func BenchmarkAcquireDone(b *testing.B) {
+	p, err := New(Options{Instance: b.Name(), Storage: "memory", Keys: []KeySpec{
+		key("oai", "a", Limits{RPM: 1 << 40, TPM: 1 << 40, Concurrency: 1 << 20}),
+		key("oai", "b", Limits{RPD: 1 << 40}),
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l, err := p.Acquire(oai, 10, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.Done(Outcome{Status: 200, InputTokens: 5})
+		}
+	})
+}

@@ -1,0 +1,158 @@
+package pool
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+// flushInterval bounds what a crash (kill -9) can lose: at most the last
+// second of counts.
+const flushInterval = time.Second
+
+// keyPrefix is the Store prefix of key state records.
+const keyPrefix = "key/"
+
+// sharedStates holds one *shared per storage identity. Caddy provisions a new
+// config before it cleans up the old one, so during a reload two Pools for
+// the same storage are alive at once; the refcount lets them share one open
+// Store (Badger locks its directory) and one set of counters, and closes the
+// Store when the last Pool is closed.
+var sharedStates = caddy.NewUsagePool()
+
+// shared is the state that outlives a config: the Store, every key's runtime
+// state by ID, and the flusher that persists it.
+type shared struct {
+	store  Store
+	logger *zap.Logger
+
+	// mu guards keys and everything in each keyState, and makes admission
+	// (decide + record) atomic across all Pools on this storage.
+	mu   sync.Mutex
+	keys map[string]*keyState
+
+	stop    chan struct{}
+	done    chan struct{}
+	failing bool // the last flush failed (logged once, not every second)
+}
+
+// newShared opens the store, loads every key record and starts the flusher.
+func newShared(open func() (Store, error), logger *zap.Logger, now time.Time) (*shared, error) {
+	st, err := open()
+	if err != nil {
+		return nil, err
+	}
+	recs, err := st.Load(keyPrefix)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
+	s := &shared{
+		store:  st,
+		logger: logger,
+		keys:   make(map[string]*keyState, len(recs)),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	cutoff := now.UnixNano() - minute
+	for k, v := range recs {
+		id := strings.TrimPrefix(k, keyPrefix)
+		ks, err := decodeKeyState(id, v, cutoff)
+		if err != nil {
+			logger.Warn("ignoring unreadable key state", zap.String("key_id", id), zap.Error(err))
+			continue
+		}
+		s.keys[id] = ks
+	}
+	go s.run()
+	return s, nil
+}
+
+// state returns the runtime state of key id, creating it on first use.
+// The caller holds mu.
+func (s *shared) state(id string) *keyState {
+	ks := s.keys[id]
+	if ks == nil {
+		ks = newKeyState(id)
+		s.keys[id] = ks
+	}
+	return ks
+}
+
+func (s *shared) run() {
+	defer close(s.done)
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			err := s.flush()
+			switch {
+			case err != nil && !s.failing:
+				s.logger.Error("saving key states failed; will keep retrying", zap.Error(err))
+			case err == nil && s.failing:
+				s.logger.Info("saving key states works again")
+			}
+			s.failing = err != nil
+		}
+	}
+}
+
+// flush writes every key state changed since the last flush. The states are
+// copied under the lock and encoded and written outside it, so admission
+// never waits on the disk.
+func (s *shared) flush() error {
+	type pending struct {
+		id  string
+		rec record
+	}
+	var todo []pending
+	s.mu.Lock()
+	for id, ks := range s.keys {
+		if ks.dirty {
+			todo = append(todo, pending{id, ks.record()})
+			ks.dirty = false
+		}
+	}
+	s.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	batch := make(map[string][]byte, len(todo))
+	for _, p := range todo {
+		b, err := json.Marshal(p.rec)
+		if err != nil {
+			return err // cannot happen: record holds only plain values
+		}
+		batch[keyPrefix+p.id] = b
+	}
+	err := s.store.Save(batch)
+	if err != nil {
+		// Try again next time.
+		s.mu.Lock()
+		for _, p := range todo {
+			if ks := s.keys[p.id]; ks != nil {
+				ks.dirty = true
+			}
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Destruct implements caddy.Destructor: it runs when the last Pool using
+// this storage is closed. It stops the flusher, writes what is left and
+// closes the store.
+func (s *shared) Destruct() error {
+	close(s.stop)
+	<-s.done
+	return errors.Join(s.flush(), s.store.Close())
+}
+
+var _ caddy.Destructor = (*shared)(nil)

@@ -1,0 +1,398 @@
+package pool
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+const (
+	minute = int64(time.Minute)
+	second = int64(time.Second)
+
+	// Backoff after consecutive 429s without a Retry-After: 5 s, 10 s, 20 s, …
+	backoff429Base = 5 * time.Second
+	backoff429Max  = 10 * time.Minute
+	// The longest Retry-After honoured; a misbehaving upstream must not
+	// park a key for days.
+	retryAfterMax = time.Hour
+	// Consecutive 5xx or network failures before a key cools down, and the
+	// cooldown: 10 s, 20 s, 40 s, … capped at 5 min.
+	failuresBeforeCooling = 3
+	backoffFailBase       = 10 * time.Second
+	backoffFailMax        = 5 * time.Minute
+)
+
+// clock is one reading of the time, with the calendar day in the pool's
+// Location. The next midnight is computed only when a daily limit or quota
+// exhaustion needs it, keeping time.Date off the admission hot path.
+type clock struct {
+	now      int64 // unix nanoseconds
+	t        time.Time
+	loc      *time.Location
+	day      int32 // yyyymmdd in loc
+	midnight int64 // next midnight in loc, unix ns; 0 until computed
+}
+
+func newClock(t time.Time, loc *time.Location) clock {
+	y, m, d := t.In(loc).Date()
+	return clock{now: t.UnixNano(), t: t, loc: loc, day: int32(y*10000 + int(m)*100 + d)}
+}
+
+// nextMidnight is when the current day ends in the clock's Location. On a
+// day with a DST jump at midnight, time.Date normalises to the first instant
+// that exists, which is what "the next day starts" means there.
+func (c *clock) nextMidnight() int64 {
+	if c.midnight == 0 {
+		y, m, d := c.t.In(c.loc).Date()
+		c.midnight = time.Date(y, m, d+1, 0, 0, 0, 0, c.loc).UnixNano()
+	}
+	return c.midnight
+}
+
+// event is one request start in the rolling minute: when it started and the
+// tokens it counts for (its estimate until settled, then its real usage).
+type event struct {
+	start  int64 // unix nanoseconds
+	tokens int64
+}
+
+// keyState is the runtime state of one key: usage counters and health. It is
+// shared by every Pool on the same storage (a reload builds a second Pool
+// before the first is closed) and guarded by shared.mu.
+type keyState struct {
+	id string
+
+	// The rolling minute is a queue of request starts, oldest first, in
+	// ev[head:]. Each start has a sequence number, seq0 for ev[head], so a
+	// lease can find its own event to settle without a search; sequence
+	// numbers only grow, even across Reset, so a stale lease never matches.
+	ev           []event
+	head         int
+	seq0         uint64
+	minuteTokens int64 // sum of ev[head:].tokens
+	// resetSeq is the first sequence number admitted after the last Reset;
+	// leases below it had their reservations wiped by that Reset.
+	resetSeq uint64
+
+	day         int32 // yyyymmdd the day counters belong to
+	dayRequests int64
+	dayTokens   int64
+	requests    int64 // since the key was first seen (or last Reset)
+	tokens      int64
+	lastStart   int64 // unix ns of the latest start; 0 = none
+	inFlight    int
+
+	health   State
+	reason   string
+	until    int64 // end of cooling or exhaustion, unix ns
+	failures int   // consecutive 5xx / network errors
+	n429     int   // consecutive 429s
+
+	dirty bool // changed since the last flush
+}
+
+func newKeyState(id string) *keyState {
+	return &keyState{id: id, health: StateActive}
+}
+
+func (ks *keyState) inWindow() int { return len(ks.ev) - ks.head }
+
+// sync brings the state up to c: starts older than a minute leave the
+// window, a new day zeroes the day counters, and an expired cooldown or
+// exhaustion turns back to active.
+func (ks *keyState) sync(c *clock) {
+	cutoff := c.now - minute
+	for ks.head < len(ks.ev) && ks.ev[ks.head].start <= cutoff {
+		ks.minuteTokens -= ks.ev[ks.head].tokens
+		ks.head++
+		ks.seq0++
+	}
+	switch {
+	case ks.head == len(ks.ev):
+		ks.ev, ks.head = ks.ev[:0], 0
+	case ks.head >= 32 && ks.head*2 >= len(ks.ev):
+		// Slide the live events down so the backing array is reused
+		// instead of growing forever; amortised O(1) per event.
+		n := copy(ks.ev, ks.ev[ks.head:])
+		ks.ev, ks.head = ks.ev[:n], 0
+	}
+	if ks.day != c.day {
+		ks.day, ks.dayRequests, ks.dayTokens = c.day, 0, 0
+		ks.dirty = true
+	}
+	if (ks.health == StateCooling || ks.health == StateExhausted) && ks.until <= c.now {
+		ks.setActive()
+	}
+}
+
+func (ks *keyState) setActive() {
+	ks.health, ks.reason, ks.until = StateActive, "", 0
+	ks.dirty = true
+}
+
+// wait reports how long until the key could admit a request of est tokens
+// under l: 0 when it can now. A blocked key's wait is the latest of its
+// blockers, the earliest moment all of them could have cleared. The caller
+// has synced the state to c and handles disabled keys.
+//
+// Token limits admit a request whenever their window holds no tokens, even
+// if est alone exceeds the limit: otherwise a request larger than TPM or TPD
+// would be refused forever, while a lone oversized request is something the
+// upstream itself may well accept.
+func (ks *keyState) wait(l *Limits, c *clock, est int64) int64 {
+	var w int64
+	later := func(t int64) {
+		if d := t - c.now; d > w {
+			w = d
+		}
+	}
+	if ks.health == StateCooling || ks.health == StateExhausted {
+		later(ks.until)
+	}
+	n := ks.inWindow()
+	if l.RPM > 0 && int64(n) >= l.RPM {
+		// n-RPM+1 starts must leave; the last of them is ev[n-RPM].
+		later(ks.ev[ks.head+n-int(l.RPM)].start + minute)
+	}
+	if l.RPD > 0 && ks.dayRequests >= l.RPD {
+		later(c.nextMidnight())
+	}
+	if l.TPM > 0 && ks.minuteTokens > 0 && ks.minuteTokens+est > l.TPM {
+		left := ks.minuteTokens
+		for i := ks.head; i < len(ks.ev); i++ {
+			left -= ks.ev[i].tokens
+			if left <= 0 || left+est <= l.TPM {
+				later(ks.ev[i].start + minute)
+				break
+			}
+		}
+	}
+	if l.TPD > 0 && ks.dayTokens > 0 && ks.dayTokens+est > l.TPD {
+		later(c.nextMidnight())
+	}
+	if l.Interval > 0 && ks.lastStart != 0 && c.now-ks.lastStart < int64(l.Interval) {
+		later(ks.lastStart + int64(l.Interval))
+	}
+	if l.Concurrency > 0 && ks.inFlight >= l.Concurrency {
+		// A slot frees when some request ends, which nothing here can
+		// predict; a second is a polite "soon".
+		w = max(w, second)
+	}
+	return w
+}
+
+// admit records a request start reserving est tokens and returns its
+// sequence number.
+func (ks *keyState) admit(c *clock, est int64) uint64 {
+	seq := ks.seq0 + uint64(ks.inWindow())
+	start := c.now
+	if n := len(ks.ev); n > ks.head && ks.ev[n-1].start > start {
+		// The wall clock stepped back; keep the queue ordered.
+		start = ks.ev[n-1].start
+	}
+	ks.ev = append(ks.ev, event{start: start, tokens: est})
+	ks.minuteTokens += est
+	ks.dayRequests++
+	ks.dayTokens += est
+	ks.requests++
+	ks.lastStart = c.now
+	ks.inFlight++
+	ks.dirty = true
+	return seq
+}
+
+// settle ends a request: it frees its concurrency slot and replaces the
+// reservation made at admission with the real token count, in the rolling
+// minute (if the start is still in it) and in the day (if it is still the
+// same day).
+func (ks *keyState) settle(seq uint64, day int32, est, actual int64) {
+	if ks.inFlight > 0 {
+		ks.inFlight--
+	}
+	ks.tokens += actual
+	if seq < ks.resetSeq {
+		// Reset wiped the reservation; what the request used since counts.
+		if ks.day == day {
+			ks.dayTokens += actual
+		}
+	} else {
+		if seq >= ks.seq0 && seq-ks.seq0 < uint64(ks.inWindow()) {
+			e := &ks.ev[ks.head+int(seq-ks.seq0)]
+			ks.minuteTokens += actual - e.tokens
+			e.tokens = actual
+		}
+		if ks.day == day {
+			ks.dayTokens += actual - est
+		}
+	}
+	ks.dirty = true
+}
+
+// observe updates health from an outcome. A state never gets milder here:
+// a late success does not lift a cooldown, and a 429 does not shorten an
+// exhaustion; only time, Enable and Reset do that.
+func (ks *keyState) observe(o Outcome, c *clock) {
+	switch {
+	case o.Status == 402 || o.QuotaExhausted:
+		// Checked before 429: OpenAI reports an empty balance as a 429
+		// with code insufficient_quota, which waiting will not fix.
+		if ks.health != StateDisabled {
+			ks.health, ks.reason, ks.until = StateExhausted, "quota exhausted", c.nextMidnight()
+		}
+	case o.Status == 401 || o.Status == 403:
+		reason := o.Reason
+		if reason == "" {
+			reason = fmt.Sprintf("%d from upstream", o.Status)
+		}
+		ks.health, ks.reason, ks.until = StateDisabled, reason, 0
+	case o.Status == 429:
+		ks.n429++
+		d := min(o.RetryAfter, retryAfterMax)
+		if d <= 0 {
+			d = backoff(backoff429Base, ks.n429-1, backoff429Max)
+		}
+		ks.cool(c.now+int64(d), "429 from upstream")
+	case o.Status == 0 || o.Status >= 500:
+		ks.failures++
+		if ks.failures >= failuresBeforeCooling {
+			reason := o.Reason
+			if reason == "" {
+				if o.Status == 0 {
+					reason = "network error"
+				} else {
+					reason = fmt.Sprintf("%d from upstream", o.Status)
+				}
+			}
+			d := backoff(backoffFailBase, ks.failures-failuresBeforeCooling, backoffFailMax)
+			ks.cool(c.now+int64(d), reason)
+		}
+	default:
+		// 2xx, 3xx and the client's own 4xx errors: the key works.
+		if ks.failures == 0 && ks.n429 == 0 {
+			return
+		}
+		ks.failures, ks.n429 = 0, 0
+	}
+	ks.dirty = true
+}
+
+// cool starts or extends a cooldown, unless the key is in a graver state.
+func (ks *keyState) cool(until int64, reason string) {
+	if ks.health == StateDisabled || ks.health == StateExhausted {
+		return
+	}
+	if ks.health == StateCooling && ks.until > until {
+		until = ks.until
+	}
+	ks.health, ks.reason, ks.until = StateCooling, reason, until
+}
+
+// backoff is base·2^n capped at limit.
+func backoff(base time.Duration, n int, limit time.Duration) time.Duration {
+	d := base
+	for ; n > 0 && d < limit; n-- {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// reset zeroes the counters and clears any health verdict. In-flight
+// requests are real and stay counted; their leases see resetSeq and do not
+// subtract reservations that are gone.
+func (ks *keyState) reset() {
+	ks.seq0 += uint64(ks.inWindow())
+	ks.resetSeq = ks.seq0
+	ks.ev, ks.head, ks.minuteTokens = ks.ev[:0], 0, 0
+	ks.dayRequests, ks.dayTokens = 0, 0
+	ks.requests, ks.tokens = 0, 0
+	ks.lastStart = 0
+	ks.failures, ks.n429 = 0, 0
+	ks.setActive()
+}
+
+// record is the persisted form of a keyState, stored as JSON under
+// "key/<id>". Times are unix nanoseconds. In-flight requests are not stored:
+// they do not outlive the process.
+type record struct {
+	V           int        `json:"v"`
+	Events      [][2]int64 `json:"events,omitempty"` // [start, tokens] in the last 60 s
+	Day         string     `json:"day,omitempty"`    // 2006-01-02 in the pool's Location
+	DayRequests int64      `json:"day_requests,omitempty"`
+	DayTokens   int64      `json:"day_tokens,omitempty"`
+	Requests    int64      `json:"requests,omitempty"`
+	Tokens      int64      `json:"tokens,omitempty"`
+	LastStart   int64      `json:"last_start,omitempty"`
+	State       State      `json:"state,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
+	Until       int64      `json:"until,omitempty"`
+	Failures    int        `json:"failures,omitempty"`
+	N429        int        `json:"n429,omitempty"`
+}
+
+const recordVersion = 1
+
+// record copies the state for persistence; called under the lock, the
+// result is encoded outside it.
+func (ks *keyState) record() record {
+	r := record{
+		V:           recordVersion,
+		DayRequests: ks.dayRequests,
+		DayTokens:   ks.dayTokens,
+		Requests:    ks.requests,
+		Tokens:      ks.tokens,
+		LastStart:   ks.lastStart,
+		State:       ks.health,
+		Reason:      ks.reason,
+		Until:       ks.until,
+		Failures:    ks.failures,
+		N429:        ks.n429,
+	}
+	if ks.day != 0 {
+		r.Day = fmt.Sprintf("%04d-%02d-%02d", ks.day/10000, ks.day/100%100, ks.day%100)
+	}
+	if n := ks.inWindow(); n > 0 {
+		r.Events = make([][2]int64, n)
+		for i, e := range ks.ev[ks.head:] {
+			r.Events[i] = [2]int64{e.start, e.tokens}
+		}
+	}
+	return r
+}
+
+// decodeKeyState restores a persisted key; starts at or before cutoff have
+// left the rolling minute and are dropped.
+func decodeKeyState(id string, b []byte, cutoff int64) (*keyState, error) {
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	if r.V != recordVersion {
+		return nil, fmt.Errorf("unknown record version %d", r.V)
+	}
+	ks := newKeyState(id)
+	for _, e := range r.Events {
+		if e[0] > cutoff {
+			ks.ev = append(ks.ev, event{start: e[0], tokens: e[1]})
+			ks.minuteTokens += e[1]
+		}
+	}
+	if r.Day != "" {
+		t, err := time.Parse(time.DateOnly, r.Day)
+		if err != nil {
+			return nil, fmt.Errorf("bad day %q: %w", r.Day, err)
+		}
+		y, m, d := t.Date()
+		ks.day = int32(y*10000 + int(m)*100 + d)
+	}
+	ks.dayRequests, ks.dayTokens = r.DayRequests, r.DayTokens
+	ks.requests, ks.tokens = r.Requests, r.Tokens
+	ks.lastStart = r.LastStart
+	switch r.State {
+	case StateCooling, StateExhausted, StateDisabled:
+		ks.health = r.State
+	}
+	ks.reason, ks.until = r.Reason, r.Until
+	ks.failures, ks.n429 = r.Failures, r.N429
+	return ks, nil
+}

@@ -1,0 +1,326 @@
+package llmproxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/providers"
+)
+
+// upstream is an Upstream made ready to serve: its provider resolved, its
+// transport built, its key specs known to the pool.
+type upstream struct {
+	cfg      *Upstream
+	name     string
+	provider providers.Provider
+	base     string
+	client   *http.Client
+	headers  http.Header
+	priority int
+	keys     []pool.KeySpec
+
+	models modelCache
+}
+
+func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
+	prov := providers.Lookup(u.Provider)
+	if prov == nil {
+		return nil, fmt.Errorf("upstream %q: unknown provider %q", u.Name, u.Provider)
+	}
+	base := u.BaseURL
+	if base == "" {
+		base = prov.DefaultBaseURL()
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: timeout,
+	}
+	if u.Proxy != "" {
+		pu, err := url.Parse(u.Proxy)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: proxy: %w", u.Name, err)
+		}
+		// net/http speaks http, https and socks5 proxies alike.
+		tr.Proxy = http.ProxyURL(pu)
+	}
+	h := make(http.Header, len(u.Headers))
+	for k, v := range u.Headers {
+		h.Set(k, v)
+	}
+	return &upstream{
+		cfg:      u,
+		name:     u.Name,
+		provider: prov,
+		base:     base,
+		client:   &http.Client{Transport: tr},
+		headers:  h,
+		priority: u.Priority,
+	}, nil
+}
+
+// authorize sets the upstream's fixed headers and the key on h.
+func (u *upstream) authorize(h http.Header, secret string) {
+	for k, v := range u.headers {
+		h[k] = v
+	}
+	u.provider.Authorize(h, secret)
+}
+
+// admits reports whether the upstream's `models` patterns let model through.
+func (u *upstream) admits(model string) bool {
+	if len(u.cfg.Models) == 0 {
+		return true
+	}
+	for _, p := range u.cfg.Models {
+		if p == model || (isGlob(p) && matchGlob(p, model)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (u *upstream) close() {
+	u.client.CloseIdleConnections()
+}
+
+// modelCache holds an upstream's own model list, fetched lazily for the
+// model-list endpoints so that `models` globs can be expanded.
+type modelCache struct {
+	mu      sync.Mutex
+	list    []string
+	expires time.Time
+}
+
+const (
+	modelListTTL      = 10 * time.Minute
+	modelListRetryTTL = time.Minute
+)
+
+// list answers the upstream's models, fetching them with the first usable
+// key at most once per TTL. A failed fetch leaves globs unexpanded for a
+// minute rather than slowing every model-list request.
+func (u *upstream) list(ctx context.Context) []string {
+	u.models.mu.Lock()
+	defer u.models.mu.Unlock()
+	if time.Now().Before(u.models.expires) {
+		return u.models.list
+	}
+	u.models.expires = time.Now().Add(modelListRetryTTL)
+	for _, k := range u.keys {
+		if k.Disabled {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		status, body, err := u.get(ctx, u.provider.ModelsURL(u.base), k.Secret)
+		cancel()
+		if err == nil && status == http.StatusOK {
+			u.models.list = u.provider.ParseModels(body)
+			u.models.expires = time.Now().Add(modelListTTL)
+		}
+		break
+	}
+	return u.models.list
+}
+
+// get sends an authorized GET; it is used for model lists and key probes.
+func (u *upstream) get(ctx context.Context, target, secret string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	u.authorize(req.Header, secret)
+	resp, err := u.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return resp.StatusCode, body, err
+}
+
+// route is where a client's model name leads: one target per upstream that
+// may serve it, with the model name that upstream gets.
+type route struct {
+	ups     []*upstream
+	models  []string
+	targets []pool.Target
+}
+
+func (rt *route) add(u *upstream, model string) {
+	rt.ups = append(rt.ups, u)
+	rt.models = append(rt.models, model)
+	rt.targets = append(rt.targets, pool.Target{Upstream: u.name, Priority: u.priority})
+}
+
+// pick returns the upstream a lease landed on and the model it gets.
+func (rt *route) pick(upstreamName string) (*upstream, string) {
+	for i, u := range rt.ups {
+		if u.name == upstreamName {
+			return u, rt.models[i]
+		}
+	}
+	return nil, ""
+}
+
+// router resolves model names. Aliases, `<upstream>/<model>` forms of them
+// and literal model names are resolved once at provision time; names that
+// only a glob (or an upstream with no `models`) admits are resolved per
+// request.
+type router struct {
+	ups    []*upstream
+	byName map[string]*upstream
+	static map[string]*route
+}
+
+func newRouter(ups []*upstream) *router {
+	r := &router{ups: ups, byName: make(map[string]*upstream, len(ups)), static: map[string]*route{}}
+	for _, u := range ups {
+		r.byName[u.name] = u
+	}
+	for _, u := range ups {
+		for alias, target := range u.cfg.Aliases {
+			r.static[alias] = oneRoute(u, target)
+			r.static[u.name+"/"+alias] = oneRoute(u, target)
+		}
+	}
+	for _, u := range ups {
+		for _, m := range u.cfg.Models {
+			if isGlob(m) {
+				continue
+			}
+			if _, ok := r.static[m]; !ok {
+				r.static[m] = r.resolveDynamic(m)
+			}
+			if _, ok := r.static[u.name+"/"+m]; !ok {
+				r.static[u.name+"/"+m] = oneRoute(u, m)
+			}
+		}
+	}
+	return r
+}
+
+func oneRoute(u *upstream, model string) *route {
+	rt := &route{}
+	rt.add(u, model)
+	return rt
+}
+
+// resolve returns the route for a client's model name, or nil if no
+// upstream serves it.
+func (r *router) resolve(model string) *route {
+	if rt, ok := r.static[model]; ok {
+		return rt
+	}
+	// An explicit `<upstream>/<model>` wins over a model name that happens to
+	// contain a slash (as OpenRouter's do).
+	if i := strings.IndexByte(model, '/'); i > 0 {
+		if u, ok := r.byName[model[:i]]; ok {
+			if rest := model[i+1:]; rest != "" && u.admits(rest) {
+				return oneRoute(u, rest)
+			}
+			return nil
+		}
+	}
+	return r.resolveDynamic(model)
+}
+
+func (r *router) resolveDynamic(model string) *route {
+	var rt *route
+	for _, u := range r.ups {
+		if u.admits(model) {
+			if rt == nil {
+				rt = &route{}
+			}
+			rt.add(u, model)
+		}
+	}
+	return rt
+}
+
+// modelEntry is one line of a model list.
+type modelEntry struct {
+	ID       string
+	Upstream string
+}
+
+// listModels is every model a client may ask for: aliases, literal models,
+// and globs (or an empty `models`) expanded from the upstream's own list.
+func (r *router) listModels(ctx context.Context) []modelEntry {
+	var out []modelEntry
+	seen := map[string]bool{}
+	add := func(id, up string) {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, modelEntry{ID: id, Upstream: up})
+		}
+	}
+	for _, u := range r.ups {
+		aliases := make([]string, 0, len(u.cfg.Aliases))
+		for a := range u.cfg.Aliases {
+			aliases = append(aliases, a)
+		}
+		sort.Strings(aliases)
+		for _, a := range aliases {
+			add(a, u.name)
+		}
+		globs := len(u.cfg.Models) == 0
+		for _, m := range u.cfg.Models {
+			if isGlob(m) {
+				globs = true
+			} else {
+				add(m, u.name)
+			}
+		}
+		if globs {
+			for _, m := range u.list(ctx) {
+				if u.admits(m) {
+					add(m, u.name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
+
+// matchGlob matches name against a pattern whose `*` stands for any run of
+// characters, slashes included (OpenRouter's model names have them).
+func matchGlob(pattern, name string) bool {
+	star, next := -1, 0
+	p, n := 0, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, next = p, n
+			p++
+		case p < len(pattern) && pattern[p] == name[n]:
+			p++
+			n++
+		case star >= 0:
+			next++
+			p, n = star+1, next
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
