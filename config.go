@@ -77,7 +77,7 @@ type Upstream struct {
 
 	// Defaults are the limits applied to every key of this upstream that does
 	// not set its own.
-	Defaults Limits `json:"defaults,omitempty"`
+	Defaults Limits `json:"defaults,omitzero"`
 
 	// Models lists the model names this upstream serves; `*` globs. Empty
 	// means any model.

@@ -1,0 +1,543 @@
+package llmproxy
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/providers"
+)
+
+// Validate checks the configuration without changing it. It catches in a
+// JSON config (which never went through the Caddyfile parser) everything the
+// parser rejects, so both ways of configuring are equally safe. The rules
+// live in the small check* and parse* functions below, which the Caddyfile
+// parser calls too.
+//
+// base_url, proxy and header values may hold placeholders such as
+// {env.OPENAI_BASE_URL}; they are checked as Provision will expand them, and
+// one that expands to "" counts as unset. Key secrets are not expanded here.
+//
+// A Validate error names the place it is about: `upstream "oai": key 2:
+// rpm must be a positive integer, got -1`. Keys are named by their 1-based
+// position in the upstream, never by their secret.
+//
+// Cross-upstream rules: upstream names are unique, and an alias is defined
+// by one upstream only and is not the literal model name (one without `*`)
+// of another upstream, since the router resolves an alias to its one
+// upstream and would silently hide the other. See checkAliasShadowing.
+func (p *Proxy) Validate() error {
+	if p.Name != "" {
+		if err := checkName("instance", p.Name); err != nil {
+			return err
+		}
+	}
+	for i, k := range p.ClientKeys {
+		if k == "" {
+			return fmt.Errorf("client_keys: key %d is empty", i+1)
+		}
+	}
+	if p.Storage != nil && p.Storage.Type != "" { // "" is the default, badger
+		if err := checkStorageType(p.Storage.Type); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		if p.Storage.Type == storageMemory && p.Storage.Dir != "" {
+			return errors.New("storage: a memory store takes no dir")
+		}
+	}
+	if p.Retries != nil {
+		if err := checkRetries(int64(*p.Retries)); err != nil {
+			return err
+		}
+	}
+	if err := checkDurationValue("timeout", p.Timeout); err != nil {
+		return err
+	}
+	if err := checkDurationValue("probe_interval", p.ProbeInterval); err != nil {
+		return err
+	}
+	if p.MaxBody < 0 {
+		return fmt.Errorf("max_body must be a positive size, got %d", p.MaxBody)
+	}
+	if p.LogSize < 0 {
+		return fmt.Errorf("log_size must be a positive integer, got %d", p.LogSize)
+	}
+	if err := checkTimezone(p.Timezone); err != nil {
+		return err
+	}
+
+	if len(p.Upstreams) == 0 {
+		return errNoUpstream
+	}
+	names := make(map[string]bool, len(p.Upstreams))
+	for i, u := range p.Upstreams {
+		if u == nil {
+			return fmt.Errorf("upstream %d: must not be null", i+1)
+		}
+		if u.Name == "" {
+			return fmt.Errorf("upstream %d: name is required", i+1)
+		}
+		if err := checkName("upstream", u.Name); err != nil {
+			return err
+		}
+		if names[u.Name] {
+			return fmt.Errorf("duplicate upstream name %q", u.Name)
+		}
+		names[u.Name] = true
+		if err := u.validate(); err != nil {
+			return fmt.Errorf("upstream %q: %w", u.Name, err)
+		}
+	}
+	if _, err := checkAliasShadowing(p.Upstreams); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validate checks one upstream; the caller adds the upstream's name.
+func (u *Upstream) validate() error {
+	if err := checkProvider(u.Provider); err != nil {
+		return err
+	}
+	if u.BaseURL != "" {
+		if err := checkExpanded(u.BaseURL, checkBaseURL); err != nil {
+			return err
+		}
+	}
+	if u.Proxy != "" {
+		if err := checkExpanded(u.Proxy, checkProxyURL); err != nil {
+			return err
+		}
+	}
+	if u.Reasoning != "" {
+		if err := checkReasoning(u.Reasoning); err != nil {
+			return err
+		}
+	}
+	if err := u.Defaults.check(); err != nil {
+		return fmt.Errorf("defaults: %w", err)
+	}
+	if len(u.Keys) == 0 {
+		return errNoKey
+	}
+	for i, k := range u.Keys {
+		if k == nil {
+			return fmt.Errorf("key %d: must not be null", i+1)
+		}
+		if k.Key == "" {
+			return fmt.Errorf("key %d: %w", i+1, errEmptySecret)
+		}
+		if j := sameSecret(u.Keys[:i], k.Key); j > 0 {
+			return fmt.Errorf("key %d: same secret as key %d", i+1, j)
+		}
+		if err := k.Limits.check(); err != nil {
+			return fmt.Errorf("key %d: %w", i+1, err)
+		}
+	}
+	for _, m := range u.Models {
+		if err := checkModelPattern(m); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(u.Aliases) {
+		if err := checkAlias(name, u.Aliases[name]); err != nil {
+			return err
+		}
+	}
+	for _, name := range sortedKeys(u.Headers) {
+		if err := checkHeader(name, u.Headers[name]); err != nil {
+			return err
+		}
+		if v := expandGlobal(u.Headers[name]); !httpguts.ValidHeaderFieldValue(v) {
+			return fmt.Errorf("header %q: invalid value after placeholder expansion", name)
+		}
+	}
+	if name := duplicateHeader(u.Headers); name != "" {
+		return fmt.Errorf("duplicate header %q (header names are case-insensitive)", name)
+	}
+	return nil
+}
+
+// checkAliasShadowing reports an alias that would hide a name another
+// upstream serves: the same alias defined by an earlier upstream, or a model
+// that another upstream lists literally. The router resolves an alias to its
+// one upstream, so either would make the other upstream unreachable under
+// that name without a word. (Overlapping globs are fine: a name that only
+// globs admit goes to every upstream that admits it, by priority.) Within
+// one upstream an alias may repeat one of its own models, to remap it.
+//
+// It returns the index of the later upstream involved, for the Caddyfile
+// parser to point at.
+func checkAliasShadowing(ups []*Upstream) (int, error) {
+	owner := make(map[string]int) // alias -> index of the upstream defining it
+	for i, u := range ups {
+		if u == nil {
+			continue
+		}
+		for _, a := range sortedKeys(u.Aliases) {
+			if j, ok := owner[a]; ok {
+				return i, fmt.Errorf("alias %q of upstream %q shadows the same alias of upstream %q", a, u.Name, ups[j].Name)
+			}
+			owner[a] = i
+		}
+	}
+	for i, u := range ups {
+		if u == nil {
+			continue
+		}
+		for _, m := range u.Models {
+			if j, ok := owner[m]; ok && j != i && !isGlob(m) {
+				return max(i, j), fmt.Errorf("alias %q of upstream %q shadows the model of the same name listed by upstream %q", m, ups[j].Name, u.Name)
+			}
+		}
+	}
+	return 0, nil
+}
+
+// check reports a limit below zero (zero means unset).
+func (l Limits) check() error {
+	for _, v := range []struct {
+		name string
+		val  int64
+	}{
+		{"weight", int64(l.Weight)},
+		{"rpm", l.RPM},
+		{"rpd", l.RPD},
+		{"tpm", l.TPM},
+		{"tpd", l.TPD},
+		{"concurrency", int64(l.Concurrency)},
+	} {
+		if v.val < 0 {
+			return fmt.Errorf("%s must be a positive integer, got %d", v.name, v.val)
+		}
+	}
+	return checkDurationValue("interval", l.Interval)
+}
+
+// The shared rules. Each returns an error without position; the Caddyfile
+// parser wraps it with the file and line, Validate with the upstream name.
+
+const (
+	storageBadger = "badger"
+	storageMemory = "memory"
+)
+
+var (
+	errNoUpstream  = errors.New("at least one upstream is required")
+	errNoKey       = errors.New("at least one key is required")
+	errEmptySecret = errors.New("empty secret")
+)
+
+// checkProvider accepts the names the providers package knows, in lowercase.
+func checkProvider(name string) error {
+	if providers.Lookup(name) != nil {
+		return nil
+	}
+	if name == "" {
+		return fmt.Errorf("provider is required; want %s", orList(providers.Names()))
+	}
+	return fmt.Errorf("unknown provider %q; want %s", name, orList(providers.Names()))
+}
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// nameRE is what an instance or upstream name may hold: the names appear in
+// URL paths of the admin API, in key IDs, in `<upstream>/<model>` routes and
+// in the storage directory.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// checkName checks an instance or upstream name (kind says which).
+func checkName(kind, name string) error {
+	if !nameRE.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("invalid %s name %q: use only letters, digits, '_', '.' and '-'", kind, name)
+	}
+	return nil
+}
+
+// checkStorageType accepts "badger" and "memory".
+func checkStorageType(t string) error {
+	switch t {
+	case storageBadger, storageMemory:
+		return nil
+	}
+	return fmt.Errorf("unknown storage type %q; want badger or memory", t)
+}
+
+// checkTimezone accepts what time.LoadLocation accepts ("" is UTC).
+func checkTimezone(tz string) error {
+	if _, err := time.LoadLocation(tz); err != nil {
+		return fmt.Errorf("unknown timezone %q", tz)
+	}
+	return nil
+}
+
+// checkRetries accepts zero and up.
+func checkRetries(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("retries must be a non-negative integer, got %d", n)
+	}
+	return nil
+}
+
+// checkDurationValue rejects a negative duration (zero means unset).
+func checkDurationValue(name string, d caddy.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("%s must be a positive duration, got %s", name, time.Duration(d))
+	}
+	return nil
+}
+
+// checkBaseURL accepts an absolute http or https URL with a host.
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("base_url must be an absolute http or https URL, got %s", quoteURL(s, u, err))
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("base_url must not have a query or fragment, got %s", quoteURL(s, u, err))
+	}
+	return nil
+}
+
+// hasPlaceholder tells whether s holds a runtime placeholder such as
+// {env.X}, which Provision expands. The Caddyfile parser expands nothing, so
+// it leaves checking such a value to Validate.
+func hasPlaceholder(s string) bool {
+	return strings.Contains(s, "{") && strings.Contains(s, "}")
+}
+
+// expandGlobal expands the placeholders that Provision expands in base_url,
+// proxy and header values (Caddy's global ones: {env.*}, {system.*}, ...)
+// into a copy; unknown placeholders are kept.
+func expandGlobal(s string) string {
+	if !hasPlaceholder(s) {
+		return s
+	}
+	return caddy.NewReplacer().ReplaceKnown(s, "")
+}
+
+// checkExpanded runs check on s with its placeholders expanded as Provision
+// will expand them. A value that expands to "" counts as unset, as it does
+// in Provision (so `proxy {env.EGRESS_PROXY}` is optional). When the
+// expansion changed s, the error names the configured value too; a
+// placeholder is not a secret, its value may be.
+func checkExpanded(s string, check func(string) error) error {
+	x := expandGlobal(s)
+	if x == "" {
+		return nil
+	}
+	err := check(x)
+	if err != nil && x != s {
+		return fmt.Errorf("%w (expanded from %q)", err, s)
+	}
+	return err
+}
+
+// proxySchemes are the egress proxy schemes net/http supports.
+var proxySchemes = []string{"http", "https", "socks5", "socks5h"}
+
+// checkProxyURL accepts an http, https, socks5 or socks5h URL with a host.
+func checkProxyURL(s string) error {
+	u, err := url.Parse(s)
+	ok := err == nil && u.Host != ""
+	if ok {
+		ok = false
+		for _, sc := range proxySchemes {
+			ok = ok || u.Scheme == sc
+		}
+	}
+	if !ok {
+		return fmt.Errorf("proxy must be an http, https or socks5 URL, got %s", quoteURL(s, u, err))
+	}
+	return nil
+}
+
+// quoteURL quotes a URL for an error message with any password masked.
+// A URL that does not parse is not shown, since it may hold a password.
+func quoteURL(s string, u *url.URL, err error) string {
+	if err != nil {
+		return "an unparsable URL"
+	}
+	if u.User != nil {
+		s = u.Redacted()
+	}
+	return strconv.Quote(s)
+}
+
+// reasoningLevels are the named reasoning settings.
+var reasoningLevels = []string{"auto", "off", "low", "medium", "high"}
+
+// checkReasoning accepts a named level or a positive token budget.
+func checkReasoning(s string) error {
+	for _, l := range reasoningLevels {
+		if s == l {
+			return nil
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 32); err == nil && n > 0 {
+		return nil
+	}
+	return fmt.Errorf("reasoning must be auto, off, low, medium, high or a positive token budget, got %q", s)
+}
+
+// checkModelPattern rejects an empty model pattern.
+func checkModelPattern(m string) error {
+	if strings.TrimSpace(m) == "" {
+		return errors.New("models: empty pattern")
+	}
+	return nil
+}
+
+// checkAlias rejects an empty alias name or target.
+func checkAlias(name, target string) error {
+	if strings.TrimSpace(name) == "" {
+		return errors.New("alias: empty name")
+	}
+	if strings.TrimSpace(target) == "" {
+		return fmt.Errorf("alias %q: empty target model", name)
+	}
+	return nil
+}
+
+// checkHeader checks an extra upstream header. The value is never shown: it
+// may be a credential.
+func checkHeader(name, value string) error {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return fmt.Errorf("invalid header name %q", name)
+	}
+	if !httpguts.ValidHeaderFieldValue(value) {
+		return fmt.Errorf("header %q: invalid value", name)
+	}
+	return nil
+}
+
+// duplicateHeader returns a header name that is in h twice when compared
+// case-insensitively, or "".
+func duplicateHeader(h map[string]string) string {
+	seen := make(map[string]bool, len(h))
+	for _, name := range sortedKeys(h) {
+		c := strings.ToLower(name)
+		if seen[c] {
+			return name
+		}
+		seen[c] = true
+	}
+	return ""
+}
+
+// sameSecret returns the 1-based position in keys of a key whose secret is
+// secret, or 0. Two equal secrets in one upstream would share a key ID.
+func sameSecret(keys []*Key, secret string) int {
+	for i, k := range keys {
+		if k != nil && k.Key == secret {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// parsePositive parses a Caddyfile integer that must be above zero.
+func parsePositive(name, s string, bits int) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, bits)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s must be a positive integer, got %q", name, s)
+	}
+	return n, nil
+}
+
+// parseDuration parses a Caddyfile duration that must be above zero.
+func parseDuration(name, s string) (caddy.Duration, error) {
+	d, err := caddy.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s must be a duration like 30s or 2m, got %q", name, s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive duration, got %q", name, s)
+	}
+	return caddy.Duration(d), nil
+}
+
+// parseSize parses a Caddyfile size such as 32MiB or 10MB (as Caddy's
+// request_body max_size does) that must be above zero.
+func parseSize(name, s string) (int64, error) {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s must be a size like 32MiB or 10MB, got %q", name, s)
+	}
+	if n == 0 || n > math.MaxInt64 {
+		return 0, fmt.Errorf("%s must be a positive size, got %q", name, s)
+	}
+	return int64(n), nil
+}
+
+// setLimit parses the Caddyfile value of one limit into l.
+func setLimit(l *Limits, name, s string) error {
+	if name == "interval" {
+		d, err := parseDuration(name, s)
+		l.Interval = d
+		return err
+	}
+	bits := 64
+	if name == "weight" || name == "concurrency" {
+		bits = 32
+	}
+	n, err := parsePositive(name, s, bits)
+	if err != nil {
+		return err
+	}
+	switch name {
+	case "weight":
+		l.Weight = int(n)
+	case "rpm":
+		l.RPM = n
+	case "rpd":
+		l.RPD = n
+	case "tpm":
+		l.TPM = n
+	case "tpd":
+		l.TPD = n
+	case "concurrency":
+		l.Concurrency = int(n)
+	}
+	return nil
+}
+
+// isLimit tells whether name is a limit option of a key or an upstream.
+func isLimit(name string) bool {
+	switch name {
+	case "weight", "rpm", "rpd", "tpm", "tpd", "interval", "concurrency":
+		return true
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Interface guards
+var (
+	_ caddy.Validator = (*Proxy)(nil)
+)

@@ -1,0 +1,172 @@
+package llmproxy
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	t.Setenv("LLMPROXY_TEST_BASE", "https://example.com/v1")
+	t.Setenv("LLMPROXY_TEST_BAD_PROXY", "ftp://u:hunter2@example.com")
+	t.Setenv("LLMPROXY_TEST_UNSET", "")
+
+	// up wraps the fields of one upstream named "oai" into a config.
+	up := func(fields string) string {
+		return `{"upstreams":[{"name":"oai",` + fields + `}]}`
+	}
+	const ok = `"provider":"openai","keys":[{"key":"sk-1"}]`
+
+	for _, tc := range []struct {
+		name string
+		json string
+		want string // "" means valid
+	}{
+		// valid configs
+		{"minimal", up(ok), ""},
+		{"everything", `{
+			"name":"main","client_keys":["ck-1","{env.CK}"],"storage":{"type":"badger","dir":"/tmp/x"},
+			"retries":0,"timeout":"30s","max_body":1048576,"timezone":"Asia/Tokyo","log_size":10,
+			"probe_interval":"5m",
+			"upstreams":[{
+				"name":"oai","provider":"openai","base_url":"https://api.openai.com/v1",
+				"keys":[{"key":"sk-1","weight":2,"rpm":1,"rpd":2,"tpm":3,"tpd":4,"interval":"1s","concurrency":5,
+					"note":"n","disabled":true},{"key":"{env.K}"}],
+				"defaults":{"weight":1,"rpm":10,"interval":1000000000},
+				"models":["gpt-*"],"aliases":{"fast":"gpt-4o-mini"},"priority":-3,
+				"headers":{"X-A":"1"},"proxy":"socks5h://proxy:1080","reasoning":"4096","system_prompt":"hi"
+			}]}`, ""},
+		{"storage memory", `{"storage":{"type":"memory"},` + up(ok)[1:], ""},
+		{"storage default type", `{"storage":{"dir":"/x"},` + up(ok)[1:], ""},
+		{"zero values mean defaults", `{"retries":0,"timeout":0,"max_body":0,"log_size":0,"probe_interval":0,` + up(ok)[1:], ""},
+		{"same model in two upstreams", `{"upstreams":[
+			{"name":"a","provider":"openai","keys":[{"key":"k"}],"models":["deepseek-chat"]},
+			{"name":"b","provider":"openai","keys":[{"key":"k"}],"models":["deepseek-*"],"priority":1}]}`, ""},
+		{"alias remaps an own model", up(ok + `,"models":["gpt-4o"],"aliases":{"gpt-4o":"gpt-4o-2024-08-06"}`), ""},
+		{"alias matching another upstream's glob", `{"upstreams":[
+			{"name":"a","provider":"openai","keys":[{"key":"k"}],"models":["gpt-*"]},
+			{"name":"b","provider":"openai","keys":[{"key":"k"}],"aliases":{"gpt-fast":"deepseek-chat"}}]}`, ""},
+		{"base_url from env", up(ok + `,"base_url":"{env.LLMPROXY_TEST_BASE}"`), ""},
+		{"base_url and proxy from unset env mean unset", up(ok + `,"base_url":"{env.LLMPROXY_TEST_UNSET}","proxy":"{env.LLMPROXY_TEST_UNSET}"`), ""},
+		{"unknown placeholder in header is kept", up(ok + `,"headers":{"X-A":"{http.request.host}"}`), ""},
+
+		// top level
+		{"no upstreams", `{}`, "at least one upstream is required"},
+		{"empty upstreams", `{"upstreams":[]}`, "at least one upstream is required"},
+		{"bad instance name", `{"name":"../etc",` + up(ok)[1:], `invalid instance name "../etc": use only letters, digits, '_', '.' and '-'`},
+		{"empty client key", `{"client_keys":["a",""],` + up(ok)[1:], "client_keys: key 2 is empty"},
+		{"unknown storage", `{"storage":{"type":"redis"},` + up(ok)[1:], `storage: unknown storage type "redis"; want badger or memory`},
+		{"memory with dir", `{"storage":{"type":"memory","dir":"/x"},` + up(ok)[1:], "storage: a memory store takes no dir"},
+		{"negative retries", `{"retries":-1,` + up(ok)[1:], "retries must be a non-negative integer, got -1"},
+		{"negative timeout", `{"timeout":"-5s",` + up(ok)[1:], "timeout must be a positive duration, got -5s"},
+		{"negative probe_interval", `{"probe_interval":-1,` + up(ok)[1:], "probe_interval must be a positive duration, got -1ns"},
+		{"negative max_body", `{"max_body":-1,` + up(ok)[1:], "max_body must be a positive size, got -1"},
+		{"negative log_size", `{"log_size":-10,` + up(ok)[1:], "log_size must be a positive integer, got -10"},
+		{"unknown timezone", `{"timezone":"Mars/Base",` + up(ok)[1:], `unknown timezone "Mars/Base"`},
+
+		// upstream
+		{"null upstream", `{"upstreams":[null]}`, "upstream 1: must not be null"},
+		{"unnamed upstream", `{"upstreams":[{"name":"oai",` + ok + `},{"provider":"openai"}]}`, "upstream 2: name is required"},
+		{"bad upstream name", `{"upstreams":[{"name":"a b",` + ok + `}]}`, `invalid upstream name "a b": use only letters, digits, '_', '.' and '-'`},
+		{"duplicate upstream", `{"upstreams":[{"name":"oai",` + ok + `},{"name":"oai",` + ok + `}]}`, `duplicate upstream name "oai"`},
+		{"same alias in two upstreams", `{"upstreams":[
+			{"name":"a","provider":"openai","keys":[{"key":"k"}],"aliases":{"smart":"gpt-4o"}},
+			{"name":"b","provider":"openai","keys":[{"key":"k"}],"aliases":{"smart":"deepseek-chat"},"priority":1}]}`,
+			`alias "smart" of upstream "b" shadows the same alias of upstream "a"`},
+		{"alias equal to a model of another upstream", `{"upstreams":[
+			{"name":"a","provider":"openai","keys":[{"key":"k"}],"models":["gpt-4o"]},
+			{"name":"b","provider":"openai","keys":[{"key":"k"}],"aliases":{"gpt-4o":"deepseek-chat"}}]}`,
+			`alias "gpt-4o" of upstream "b" shadows the model of the same name listed by upstream "a"`},
+		{"missing provider", up(`"keys":[{"key":"k"}]`), `upstream "oai": provider is required; want openai, anthropic or gemini`},
+		{"unknown provider", up(`"provider":"cohere","keys":[{"key":"k"}]`), `upstream "oai": unknown provider "cohere"; want openai, anthropic or gemini`},
+		{"relative base_url", up(ok + `,"base_url":"/v1"`), `upstream "oai": base_url must be an absolute http or https URL, got "/v1"`},
+		{"base_url without host", up(ok + `,"base_url":"https:///v1"`), `upstream "oai": base_url must be an absolute http or https URL, got "https:///v1"`},
+		{"base_url with fragment", up(ok + `,"base_url":"https://a.com/v1#x"`), `upstream "oai": base_url must not have a query or fragment, got "https://a.com/v1#x"`},
+		{"base_url from env, bad", up(ok + `,"base_url":"{env.LLMPROXY_TEST_BAD_PROXY}/v1"`),
+			`upstream "oai": base_url must be an absolute http or https URL, got "ftp://u:xxxxx@example.com/v1" (expanded from "{env.LLMPROXY_TEST_BAD_PROXY}/v1")`},
+		{"proxy scheme", up(ok + `,"proxy":"ws://proxy:1"`), `upstream "oai": proxy must be an http, https or socks5 URL, got "ws://proxy:1"`},
+		{"proxy from env, password hidden", up(ok + `,"proxy":"{env.LLMPROXY_TEST_BAD_PROXY}"`),
+			`upstream "oai": proxy must be an http, https or socks5 URL, got "ftp://u:xxxxx@example.com" (expanded from "{env.LLMPROXY_TEST_BAD_PROXY}")`},
+		{"reasoning", up(ok + `,"reasoning":"extreme"`), `upstream "oai": reasoning must be auto, off, low, medium, high or a positive token budget, got "extreme"`},
+		{"negative reasoning budget", up(ok + `,"reasoning":"-1"`), `upstream "oai": reasoning must be auto, off, low, medium, high or a positive token budget, got "-1"`},
+		{"negative default", up(ok + `,"defaults":{"tpm":-1}`), `upstream "oai": defaults: tpm must be a positive integer, got -1`},
+		{"negative default interval", up(ok + `,"defaults":{"interval":"-1s"}`), `upstream "oai": defaults: interval must be a positive duration, got -1s`},
+		{"no keys", up(`"provider":"openai"`), `upstream "oai": at least one key is required`},
+		{"empty keys", up(`"provider":"openai","keys":[]`), `upstream "oai": at least one key is required`},
+		{"null key", up(`"provider":"openai","keys":[{"key":"a"},null]`), `upstream "oai": key 2: must not be null`},
+		{"empty secret", up(`"provider":"openai","keys":[{"key":""}]`), `upstream "oai": key 1: empty secret`},
+		{"repeated secret", up(`"provider":"openai","keys":[{"key":"a"},{"key":"b"},{"key":"b"}]`), `upstream "oai": key 3: same secret as key 2`},
+		{"negative weight", up(`"provider":"openai","keys":[{"key":"a","weight":-1}]`), `upstream "oai": key 1: weight must be a positive integer, got -1`},
+		{"negative rpm", up(`"provider":"openai","keys":[{"key":"a","rpm":-1}]`), `upstream "oai": key 1: rpm must be a positive integer, got -1`},
+		{"negative rpd", up(`"provider":"openai","keys":[{"key":"a","rpd":-1}]`), `upstream "oai": key 1: rpd must be a positive integer, got -1`},
+		{"negative tpd", up(`"provider":"openai","keys":[{"key":"a","tpd":-1}]`), `upstream "oai": key 1: tpd must be a positive integer, got -1`},
+		{"negative concurrency", up(`"provider":"openai","keys":[{"key":"a","concurrency":-1}]`), `upstream "oai": key 1: concurrency must be a positive integer, got -1`},
+		{"negative interval", up(`"provider":"openai","keys":[{"key":"a","interval":"-2m"}]`), `upstream "oai": key 1: interval must be a positive duration, got -2m0s`},
+		{"empty model pattern", up(ok + `,"models":["a",""]`), `upstream "oai": models: empty pattern`},
+		{"empty alias name", up(ok + `,"aliases":{"":"x"}`), `upstream "oai": alias: empty name`},
+		{"empty alias target", up(ok + `,"aliases":{"fast":" "}`), `upstream "oai": alias "fast": empty target model`},
+		{"bad header name", up(ok + `,"headers":{"X A":"1"}`), `upstream "oai": invalid header name "X A"`},
+		{"bad header value", up(ok + `,"headers":{"X-A":"1\n2"}`), `upstream "oai": header "X-A": invalid value`},
+		{"duplicate header", up(ok + `,"headers":{"x-a":"1","X-A":"2"}`), `upstream "oai": duplicate header "x-a" (header names are case-insensitive)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := new(Proxy)
+			dec := json.NewDecoder(strings.NewReader(tc.json))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(p); err != nil {
+				t.Fatalf("bad test JSON: %v", err)
+			}
+			err := p.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case tc.want != "" && err == nil:
+				t.Errorf("no error; want %q", tc.want)
+			case tc.want != "" && err.Error() != tc.want:
+				t.Errorf("wrong error\n got: %s\nwant: %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidateReadOnly makes sure Validate changes nothing, placeholders included.
+func TestValidateReadOnly(t *testing.T) {
+	t.Setenv("LLMPROXY_TEST_BASE", "https://example.com/v1")
+	const in = `{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"{env.K}"}],` +
+		`"base_url":"{env.LLMPROXY_TEST_BASE}","headers":{"X-A":"{env.LLMPROXY_TEST_BASE}"}}]}`
+	p := new(Proxy)
+	if err := json.Unmarshal([]byte(in), p); err != nil {
+		t.Fatal(err)
+	}
+	before := string(mustJSON(t, p))
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if after := string(mustJSON(t, p)); after != before {
+		t.Errorf("Validate changed the config\nbefore: %s\n after: %s", before, after)
+	}
+}
+
+// TestValidateErrorsHideSecrets makes sure no Validate error repeats a key
+// or a header value.
+func TestValidateErrorsHideSecrets(t *testing.T) {
+	for _, in := range []string{
+		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"SECRET"},{"key":"SECRET"}]}]}`,
+		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"SECRET","rpm":-1}]}]}`,
+		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}],"headers":{"X-Key":"SECRET\n"}}]}`,
+		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}],"proxy":"ftp://u:SECRET@host"}]}`,
+		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}],"proxy":"http://u:SECRET@[::1"}]}`,
+	} {
+		p := new(Proxy)
+		if err := json.Unmarshal([]byte(in), p); err != nil {
+			t.Fatal(err)
+		}
+		err := p.Validate()
+		if err == nil {
+			t.Fatalf("no error for %s", in)
+		}
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("error reveals a secret: %v", err)
+		}
+	}
+}
