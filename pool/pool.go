@@ -209,7 +209,7 @@ func (p *Pool) Keys() []KeyStatus {
 			State:  ks.health,
 			Reason: ks.reason,
 			Usage: Usage{
-				Minute:      int64(ks.inWindow()),
+				Minute:      ks.minuteRequests,
 				Day:         ks.dayRequests,
 				Total:       ks.requests,
 				TokensDay:   ks.dayTokens,

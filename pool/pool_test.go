@@ -526,3 +526,40 @@ func BenchmarkAcquireDone(b *testing.B) {
 		}
 	})
 }
+
+// A busy key's rolling minute stays small (starts share 100 ms bins) while
+// its counts stay exact, and an RPM limit on binned starts is never loosened:
+// a bin leaves the window a minute after its latest start.
+func TestRollingMinuteIsBinnedButExact(t *testing.T) {
+	clk := newFakeClock(t0)
+	k := key("oai", "sk-busy", Limits{RPM: 9000, TPM: 1 << 40})
+	p := newMemPool(t, clk, k)
+	for range 9000 {
+		l := mustAcquire(t, p, oai, 10, nil)
+		l.Done(Outcome{Status: 200, InputTokens: 3, OutputTokens: 4})
+		clk.Add(6 * time.Millisecond) // 9000 starts over 54 s
+	}
+	ks := p.states[0]
+	if n := ks.inWindow(); n > int(minute/binWidth)+1 {
+		t.Errorf("rolling minute holds %d events for 9000 starts; want at most %d", n, minute/binWidth+1)
+	}
+	if st := status(t, p, k.ID); st.Usage.Minute != 9000 || ks.minuteTokens != 9000*7 {
+		t.Errorf("minute: %d requests, %d tokens; want 9000 and %d", st.Usage.Minute, ks.minuteTokens, 9000*7)
+	}
+	// At the limit now. The oldest bin's latest start was at t0+96ms (starts
+	// 0..16 share it), so a slot frees a minute after that, not after t0.
+	u := mustUnavailable(t, p, oai, 10, nil)
+	if u.RetryAfter != 7*time.Second {
+		t.Errorf("RetryAfter = %s, want 7s (60 s after t0+96ms, from t0+54s, rounded up)", u.RetryAfter)
+	}
+	clk.Set(t0.Add(time.Minute + 95*time.Millisecond))
+	mustUnavailable(t, p, oai, 10, nil)
+	clk.Set(t0.Add(time.Minute + 96*time.Millisecond))
+	mustAcquire(t, p, oai, 10, nil)
+}
+
+func (f *fakeClock) Set(t time.Time) {
+	f.mu.Lock()
+	f.t = t
+	f.mu.Unlock()
+}

@@ -50,12 +50,23 @@ func (c *clock) nextMidnight() int64 {
 	return c.midnight
 }
 
-// event is one request start in the rolling minute: when it started and the
-// tokens it counts for (its estimate until settled, then its real usage).
+// event is a bin of request starts in the rolling minute: the latest start
+// in it, how many starts it holds, and the tokens they count for (estimates
+// until settled, then real usage).
+//
+// Starts less than binWidth apart share one event, which bounds the queue at
+// minute/binWidth events per key however busy the key is: the persisted
+// record stays small and the flush cheap. An event leaves the window a minute
+// after its latest start, so binning can only make a limit stricter by up to
+// binWidth, never looser.
 type event struct {
-	start  int64 // unix nanoseconds
+	start  int64 // unix nanoseconds of the latest start in the bin
+	n      int64
 	tokens int64
 }
+
+// binWidth is how close starts must be to share an event.
+const binWidth = int64(100 * time.Millisecond)
 
 // keyState is the runtime state of one key: usage counters and health. It is
 // shared by every Pool on the same storage (a reload builds a second Pool
@@ -67,10 +78,12 @@ type keyState struct {
 	// ev[head:]. Each start has a sequence number, seq0 for ev[head], so a
 	// lease can find its own event to settle without a search; sequence
 	// numbers only grow, even across Reset, so a stale lease never matches.
-	ev           []event
-	head         int
-	seq0         uint64
-	minuteTokens int64 // sum of ev[head:].tokens
+	ev             []event
+	head           int
+	seq0           uint64
+	binOpen        int64 // first start of the newest event, which later starts may join
+	minuteRequests int64 // sum of ev[head:].n
+	minuteTokens   int64 // sum of ev[head:].tokens
 	// resetSeq is the first sequence number admitted after the last Reset;
 	// leases below it had their reservations wiped by that Reset.
 	resetSeq uint64
@@ -105,6 +118,7 @@ func (ks *keyState) sync(c *clock) {
 	cutoff := c.now - minute
 	for ks.head < len(ks.ev) && ks.ev[ks.head].start <= cutoff {
 		ks.minuteTokens -= ks.ev[ks.head].tokens
+		ks.minuteRequests -= ks.ev[ks.head].n
 		ks.head++
 		ks.seq0++
 	}
@@ -150,10 +164,15 @@ func (ks *keyState) wait(l *Limits, c *clock, est int64) int64 {
 	if ks.health == StateCooling || ks.health == StateExhausted {
 		later(ks.until)
 	}
-	n := ks.inWindow()
-	if l.RPM > 0 && int64(n) >= l.RPM {
-		// n-RPM+1 starts must leave; the last of them is ev[n-RPM].
-		later(ks.ev[ks.head+n-int(l.RPM)].start + minute)
+	if l.RPM > 0 && ks.minuteRequests >= l.RPM {
+		// minuteRequests-RPM+1 starts must leave the window first.
+		leave := ks.minuteRequests - l.RPM + 1
+		for i := ks.head; i < len(ks.ev); i++ {
+			if leave -= ks.ev[i].n; leave <= 0 {
+				later(ks.ev[i].start + minute)
+				break
+			}
+		}
 	}
 	if l.RPD > 0 && ks.dayRequests >= l.RPD {
 		later(c.nextMidnight())
@@ -185,21 +204,40 @@ func (ks *keyState) wait(l *Limits, c *clock, est int64) int64 {
 // admit records a request start reserving est tokens and returns its
 // sequence number.
 func (ks *keyState) admit(c *clock, est int64) uint64 {
-	seq := ks.seq0 + uint64(ks.inWindow())
 	start := c.now
-	if n := len(ks.ev); n > ks.head && ks.ev[n-1].start > start {
-		// The wall clock stepped back; keep the queue ordered.
-		start = ks.ev[n-1].start
+	if n := len(ks.ev); n > ks.head {
+		last := &ks.ev[n-1]
+		if last.start > start {
+			// The wall clock stepped back; keep the queue ordered.
+			start = last.start
+		}
+		if start-ks.binOpen < binWidth {
+			last.start = start
+			last.n++
+			last.tokens += est
+			ks.minuteRequests++
+			ks.minuteTokens += est
+			ks.count(c, est)
+			return ks.seq0 + uint64(ks.inWindow()) - 1
+		}
 	}
-	ks.ev = append(ks.ev, event{start: start, tokens: est})
+	seq := ks.seq0 + uint64(ks.inWindow())
+	ks.ev = append(ks.ev, event{start: start, n: 1, tokens: est})
+	ks.binOpen = start
+	ks.minuteRequests++
 	ks.minuteTokens += est
+	ks.count(c, est)
+	return seq
+}
+
+// count records a start in the day, total, interval and in-flight counters.
+func (ks *keyState) count(c *clock, est int64) {
 	ks.dayRequests++
 	ks.dayTokens += est
 	ks.requests++
 	ks.lastStart = c.now
 	ks.inFlight++
 	ks.dirty = true
-	return seq
 }
 
 // settle ends a request: it frees its concurrency slot and replaces the
@@ -219,8 +257,8 @@ func (ks *keyState) settle(seq uint64, day int32, est, actual int64) {
 	} else {
 		if seq >= ks.seq0 && seq-ks.seq0 < uint64(ks.inWindow()) {
 			e := &ks.ev[ks.head+int(seq-ks.seq0)]
-			ks.minuteTokens += actual - e.tokens
-			e.tokens = actual
+			e.tokens += actual - est
+			ks.minuteTokens += actual - est
 		}
 		if ks.day == day {
 			ks.dayTokens += actual - est
@@ -303,7 +341,7 @@ func backoff(base time.Duration, n int, limit time.Duration) time.Duration {
 func (ks *keyState) reset() {
 	ks.seq0 += uint64(ks.inWindow())
 	ks.resetSeq = ks.seq0
-	ks.ev, ks.head, ks.minuteTokens = ks.ev[:0], 0, 0
+	ks.ev, ks.head, ks.minuteTokens, ks.minuteRequests = ks.ev[:0], 0, 0, 0
 	ks.dayRequests, ks.dayTokens = 0, 0
 	ks.requests, ks.tokens = 0, 0
 	ks.lastStart = 0
@@ -316,7 +354,7 @@ func (ks *keyState) reset() {
 // they do not outlive the process.
 type record struct {
 	V           int        `json:"v"`
-	Events      [][2]int64 `json:"events,omitempty"` // [start, tokens] in the last 60 s
+	Events      [][3]int64 `json:"events,omitempty"` // [latest start, starts, tokens] of each bin in the last 60 s
 	Day         string     `json:"day,omitempty"`    // 2006-01-02 in the pool's Location
 	DayRequests int64      `json:"day_requests,omitempty"`
 	DayTokens   int64      `json:"day_tokens,omitempty"`
@@ -352,9 +390,9 @@ func (ks *keyState) record() record {
 		r.Day = fmt.Sprintf("%04d-%02d-%02d", ks.day/10000, ks.day/100%100, ks.day%100)
 	}
 	if n := ks.inWindow(); n > 0 {
-		r.Events = make([][2]int64, n)
+		r.Events = make([][3]int64, n)
 		for i, e := range ks.ev[ks.head:] {
-			r.Events[i] = [2]int64{e.start, e.tokens}
+			r.Events[i] = [3]int64{e.start, e.n, e.tokens}
 		}
 	}
 	return r
@@ -373,8 +411,9 @@ func decodeKeyState(id string, b []byte, cutoff int64) (*keyState, error) {
 	ks := newKeyState(id)
 	for _, e := range r.Events {
 		if e[0] > cutoff {
-			ks.ev = append(ks.ev, event{start: e[0], tokens: e[1]})
-			ks.minuteTokens += e[1]
+			ks.ev = append(ks.ev, event{start: e[0], n: e[1], tokens: e[2]})
+			ks.minuteRequests += e[1]
+			ks.minuteTokens += e[2]
 		}
 	}
 	if r.Day != "" {

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Load run: llm_proxy passthrough against Caddy's own reverse_proxy, to the
+# same local upstream, with the Caddy under test pinned to one core.
+#
+#   examples/loadtest/run.sh            # 3 rounds of 10 s each per proxy
+#   DURATION=30s ROUNDS=5 examples/loadtest/run.sh
+#
+# Needs wrk (apt-get install wrk) and taskset; builds Caddy with xcaddy if
+# ./caddy is missing. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+duration=${DURATION:-10s}
+rounds=${ROUNDS:-3}
+conns=${CONNS:-32}
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+caddy=${CADDY:-$root/caddy}
+if [ ! -x "$caddy" ]; then
+	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
+fi
+
+export LOADTEST_DIR=$(mktemp -d)
+export HOME=$LOADTEST_DIR XDG_DATA_HOME=$LOADTEST_DIR/data XDG_CONFIG_HOME=$LOADTEST_DIR/config
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$LOADTEST_DIR"; }
+trap cleanup EXIT
+
+# Core 0: the Caddy under test, alone. Core 1: the upstream and wrk.
+GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/upstream.log" 2>&1 &
+pids+=($!)
+GOMAXPROCS=1 taskset -c 0 "$caddy" run --config "$here/proxy.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/proxy.log" 2>&1 &
+pids+=($!)
+for port in 9301 9302 9311; do
+	for _ in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+		sleep 0.1
+	done
+done
+# Warm up both paths.
+for port in 9301 9302; do
+	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
+done
+
+rps() {
+	local out
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/post.lua" "http://127.0.0.1:$1/v1/chat/completions")
+	if grep -q 'Non-2xx' <<<"$out"; then
+		echo "port $1 answered errors:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+llm=() rp=()
+for i in $(seq "$rounds"); do
+	llm+=("$(rps 9301)")
+	rp+=("$(rps 9302)")
+	echo "round $i: llm_proxy ${llm[-1]} req/s, reverse_proxy ${rp[-1]} req/s"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+m=$(median "${llm[@]}")
+r=$(median "${rp[@]}")
+awk -v m="$m" -v r="$r" 'BEGIN {printf "median: llm_proxy %.0f req/s, reverse_proxy %.0f req/s, ratio %.1f %%\n", m, r, 100*m/r}'
