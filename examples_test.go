@@ -1,8 +1,11 @@
 package llmproxy
 
 import (
+	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -10,7 +13,13 @@ import (
 // also formatted as `caddy fmt` would) and validates each llm_proxy handler in
 // it. Caddy is not started, so no storage is opened.
 func TestExamples(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("examples", "*"))
+	var files []string
+	err := filepath.WalkDir("examples", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, "Caddyfile") {
+			files = append(files, path)
+		}
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,14 +27,14 @@ func TestExamples(t *testing.T) {
 		t.Fatal("no examples found")
 	}
 	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
+		t.Run(strings.TrimPrefix(file, "examples/"), func(t *testing.T) {
 			body, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg := adapt(t, file, body)
 			handlers, _ := findHandlers(t, cfg, "llm_proxy")
-			if len(handlers) == 0 {
+			if len(handlers) == 0 && bytes.Contains(body, []byte("llm_proxy")) {
 				t.Fatalf("no llm_proxy handler in %s", cfg)
 			}
 			for _, raw := range handlers {

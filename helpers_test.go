@@ -25,8 +25,14 @@ const proxyBase = "http://localhost:9080"
 // real config reload).
 func startCaddy(t *testing.T, llmProxy string) *caddytest.Tester {
 	t.Helper()
+	return loadConfig(t, testCaddyfile("", llmProxy), "caddyfile")
+}
+
+// loadConfig loads a whole config, Caddyfile or JSON.
+func loadConfig(t *testing.T, config, adapter string) *caddytest.Tester {
+	t.Helper()
 	tester := caddytest.NewTester(t)
-	tester.InitServer(testCaddyfile(llmProxy), "caddyfile")
+	tester.InitServer(config, adapter)
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -37,19 +43,22 @@ func startCaddy(t *testing.T, llmProxy string) *caddytest.Tester {
 	return tester
 }
 
-func testCaddyfile(site string) string {
+func testCaddyfile(globals, site string) string {
+	if globals != "" {
+		globals = "\n" + globals
+	}
 	return fmt.Sprintf(`{
 	skip_install_trust
 	admin localhost:2999
 	http_port 9080
 	https_port 9443
-	grace_period 1ns
+	grace_period 1ns%s
 }
 
 http://localhost:9080 {
 %s
 }
-`, site)
+`, globals, site)
 }
 
 // instanceName makes a per-test instance name, so that memory-backed pool
@@ -158,3 +167,5 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func optionKey(k string) option.RequestOption { return option.WithAPIKey(k) }
