@@ -65,7 +65,6 @@ type Proxy struct {
 	// Upstreams are the providers and their keys.
 	Upstreams []*Upstream `json:"upstreams,omitempty"`
 
-	ctx        caddy.Context
 	logger     *zap.Logger
 	pool       *pool.Pool
 	ups        []*upstream

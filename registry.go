@@ -29,7 +29,6 @@ func registerInstance(ctx caddy.Context, p *Proxy) error {
 			return fmt.Errorf("llm_proxy: instance name %q is used twice in this config; give each llm_proxy its own `name`", p.Name)
 		}
 	}
-	p.ctx = ctx
 	instances.byName[p.Name] = append(instances.byName[p.Name], registered{cfg: ctx.Context, proxy: p})
 	return nil
 }
