@@ -9,10 +9,10 @@ import (
 
 // Usage is the token count of one answer.
 type Usage struct {
-	Input     int64
-	Output    int64
-	Cached    int64
-	Reasoning int64
+	Input     int64 `json:"input,omitempty"`
+	Output    int64 `json:"output,omitempty"`
+	Cached    int64 `json:"cached,omitempty"`    // input tokens served from a prompt cache
+	Reasoning int64 `json:"reasoning,omitempty"` // output tokens spent thinking
 }
 
 // Total is input plus output tokens.

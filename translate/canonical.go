@@ -1,0 +1,385 @@
+package translate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The canonical model: every inbound API decodes into it and every provider
+// encodes from it, so N APIs cost N codecs rather than N×N translators.
+// Requests, whole responses and stream events each have one canonical form.
+
+// Role is who speaks a message. System prompts are not messages: they live
+// in Request.System.
+type Role string
+
+const (
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+	// RoleTool messages carry only PartToolResult parts: the answers to the
+	// tool calls of the assistant message before them.
+	RoleTool Role = "tool"
+)
+
+// PartType is the kind of a message part.
+type PartType uint8
+
+const (
+	PartText PartType = iota
+	PartImage
+	PartToolCall
+	PartToolResult
+	PartThinking
+)
+
+// Part is one piece of a message or response.
+type Part struct {
+	Type PartType `json:"type"`
+
+	// Text is the text of a PartText, or the reasoning text of a PartThinking.
+	Text string `json:"text,omitempty"`
+
+	// An image is either inline data (MediaType + base64 Data, no "data:"
+	// prefix) or a URL (http(s)). Encoders for providers that only take one
+	// form convert: a data URL can always be made from Data; an http URL is
+	// passed as a URL where the provider supports it.
+	MediaType string `json:"media_type,omitempty"`
+	Data      string `json:"data,omitempty"`
+	URL       string `json:"url,omitempty"`
+
+	// ToolCallID identifies a PartToolCall, and the call a PartToolResult
+	// answers. Decoders of APIs without ids (Gemini) make them up, stably
+	// within one request (see MakeToolCallID).
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	// ToolName is the function called, on a PartToolCall and, where the
+	// decoder can tell (always, after ResolveToolNames), on a PartToolResult.
+	ToolName string `json:"tool_name,omitempty"`
+	// Arguments is the JSON text of a call's arguments (an object).
+	Arguments string `json:"arguments,omitempty"`
+	// Content is a PartToolResult's content: PartText and PartImage parts.
+	Content []Part `json:"content,omitempty"`
+	// IsError marks a PartToolResult that reports a failure.
+	IsError bool `json:"is_error,omitempty"`
+
+	// Signature is the opaque signature of a PartThinking (Anthropic
+	// thinking signature, Gemini thoughtSignature), to be sent back with
+	// the same part in later turns.
+	Signature string `json:"signature,omitempty"`
+	// Redacted marks an Anthropic redacted_thinking part; its opaque
+	// payload is in Data.
+	Redacted bool `json:"redacted,omitempty"`
+}
+
+// Message is one turn of the conversation.
+type Message struct {
+	Role  Role   `json:"role"`
+	Parts []Part `json:"parts"`
+}
+
+// Tool is a function the model may call.
+type Tool struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Parameters is the JSON Schema of the arguments (an object schema).
+	Parameters json.RawMessage `json:"parameters,omitempty"`
+}
+
+// ToolChoice says whether and which tool the model must call.
+type ToolChoice struct {
+	// Mode is "auto", "none", "required" (some tool) or "tool" (Name).
+	Mode string `json:"mode"`
+	Name string `json:"name,omitempty"`
+}
+
+// ResponseFormat asks for JSON output.
+type ResponseFormat struct {
+	// Type is "text", "json_object" or "json_schema".
+	Type   string          `json:"type"`
+	Name   string          `json:"name,omitempty"`
+	Schema json.RawMessage `json:"schema,omitempty"`
+	Strict bool            `json:"strict,omitempty"`
+}
+
+// Reasoning is how much the model should think before answering.
+type Reasoning struct {
+	// Effort is "low", "medium" or "high" ("" when only Budget is known).
+	Effort string `json:"effort,omitempty"`
+	// Budget is a thinking budget in tokens (0 when only Effort is known).
+	Budget int `json:"budget,omitempty"`
+	// Off asks for no reasoning at all.
+	Off bool `json:"off,omitempty"`
+}
+
+// Thinking budgets for the efforts, as the contract fixes them.
+const (
+	BudgetLow    = 4096
+	BudgetMedium = 12288
+	BudgetHigh   = 24576
+)
+
+// BudgetTokens is the thinking budget of r: its Budget, else its Effort's.
+func (r *Reasoning) BudgetTokens() int {
+	if r.Budget > 0 {
+		return r.Budget
+	}
+	switch r.Effort {
+	case "low", "minimal":
+		return BudgetLow
+	case "high":
+		return BudgetHigh
+	}
+	return BudgetMedium
+}
+
+// EffortLevel is r's Effort, else the level its Budget is closest to.
+func (r *Reasoning) EffortLevel() string {
+	if r.Effort != "" {
+		return r.Effort
+	}
+	switch {
+	case r.Budget <= BudgetLow:
+		return "low"
+	case r.Budget <= BudgetMedium:
+		return "medium"
+	}
+	return "high"
+}
+
+// Request is a generation request in canonical form.
+type Request struct {
+	// Model is the model name as the provider should get it.
+	Model string `json:"model"`
+	// System is the system prompt (OpenAI system/developer messages joined
+	// with blank lines, Anthropic's top-level system, Gemini's
+	// systemInstruction).
+	System     string      `json:"system,omitempty"`
+	Messages   []Message   `json:"messages"`
+	Tools      []Tool      `json:"tools,omitempty"`
+	ToolChoice *ToolChoice `json:"tool_choice,omitempty"`
+	// ParallelToolCalls, when set, allows or forbids several calls per turn.
+	ParallelToolCalls *bool `json:"parallel_tool_calls,omitempty"`
+
+	// MaxTokens caps the output; 0 = the client did not say.
+	MaxTokens   int      `json:"max_tokens,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	TopP        *float64 `json:"top_p,omitempty"`
+	TopK        *int     `json:"top_k,omitempty"`
+	Stop        []string `json:"stop,omitempty"`
+
+	ResponseFormat *ResponseFormat `json:"response_format,omitempty"`
+	Reasoning      *Reasoning      `json:"reasoning,omitempty"`
+
+	Stream bool `json:"stream,omitempty"`
+	// IncludeUsage: an OpenAI Chat client asked for the usage chunk.
+	IncludeUsage bool `json:"include_usage,omitempty"`
+	// User is an end-user id for abuse monitoring, where the API has one.
+	User string `json:"user,omitempty"`
+}
+
+// StopReason is why generation ended.
+type StopReason string
+
+const (
+	StopEnd           StopReason = "end"            // natural end (stop, end_turn, STOP)
+	StopMaxTokens     StopReason = "max_tokens"     // length, max_tokens, MAX_TOKENS
+	StopToolUse       StopReason = "tool_use"       // tool_calls, tool_use
+	StopSequence      StopReason = "stop_sequence"  // a stop sequence matched
+	StopContentFilter StopReason = "content_filter" // content_filter, SAFETY, refusal...
+)
+
+// Response is a whole (non-streamed) answer in canonical form.
+type Response struct {
+	ID    string `json:"id,omitempty"`
+	Model string `json:"model,omitempty"`
+	// Parts are the answer's text, thinking and tool calls, in order.
+	Parts        []Part     `json:"parts"`
+	StopReason   StopReason `json:"stop_reason,omitempty"`
+	StopSequence string     `json:"stop_sequence,omitempty"`
+	Usage        Usage      `json:"usage"`
+}
+
+// EventType is the kind of a canonical stream event.
+type EventType uint8
+
+const (
+	// EvStart opens the answer: ID and Model.
+	EvStart EventType = iota
+	// EvText is a piece of answer text.
+	EvText
+	// EvThinking is a piece of reasoning text.
+	EvThinking
+	// EvSignature is the signature of the reasoning streamed so far (it
+	// closes that thinking part). Redacted thinking arrives as one
+	// EvSignature with Redacted set and the payload in Text.
+	EvSignature
+	// EvToolStart opens tool call number Index (0, 1, ... in order) with
+	// its ToolCallID and ToolName.
+	EvToolStart
+	// EvToolArgs is a fragment of tool call Index's JSON arguments.
+	EvToolArgs
+	// EvUsage reports usage so far; later reports replace earlier ones
+	// field by field where non-zero.
+	EvUsage
+	// EvFinish ends the answer with StopReason (and StopSequence).
+	EvFinish
+	// EvError reports a failure; the stream ends after it.
+	EvError
+)
+
+// StreamEvent is one canonical stream event.
+type StreamEvent struct {
+	Type EventType
+
+	ID    string // EvStart
+	Model string // EvStart
+
+	Text     string // EvText, EvThinking, EvSignature (the signature), EvError (message)
+	Redacted bool   // EvSignature of redacted thinking
+
+	Index      int    // EvToolStart, EvToolArgs
+	ToolCallID string // EvToolStart
+	ToolName   string // EvToolStart
+	Args       string // EvToolArgs
+
+	Usage Usage // EvUsage
+
+	StopReason   StopReason // EvFinish
+	StopSequence string     // EvFinish
+
+	Status int // EvError: an HTTP-like status for the error, 0 if unknown
+}
+
+// StreamDecoder turns a provider's event stream into canonical events.
+// One decoder serves one stream; it keeps whatever state the provider's
+// framing needs (open blocks, tool indexes).
+type StreamDecoder interface {
+	// Decode appends the canonical events of one upstream SSE event to dst.
+	Decode(dst []StreamEvent, ev Event) ([]StreamEvent, error)
+	// Finished reports whether the stream ended properly (a finish or an
+	// error was seen); a stream that stops before is cut.
+	Finished() bool
+}
+
+// StreamEncoder turns canonical events into an inbound API's event stream.
+// One encoder serves one stream and keeps the framing state (open blocks,
+// output items, buffered tool arguments).
+type StreamEncoder interface {
+	// Encode appends the wire bytes (whole SSE events) for ev to dst. It
+	// may append nothing (the event is buffered or has no counterpart).
+	Encode(dst []byte, ev *StreamEvent) []byte
+}
+
+// StreamOptions tell an encoder what the client asked for.
+type StreamOptions struct {
+	// Model is the model name the client asked for, echoed in the stream.
+	Model string
+	// IncludeUsage: OpenAI Chat's stream_options.include_usage.
+	IncludeUsage bool
+}
+
+// Overrides are an upstream's configured changes to every request it gets.
+type Overrides struct {
+	// SystemPrompt is prepended to the request's system prompt.
+	SystemPrompt string
+	// Reasoning is "" or "auto" (leave the client's wish), "off", "low",
+	// "medium", "high", or a budget in tokens as a decimal string.
+	Reasoning string
+}
+
+// Apply changes a canonical request as the overrides say.
+func (o Overrides) Apply(r *Request) {
+	if o.SystemPrompt != "" {
+		if r.System == "" {
+			r.System = o.SystemPrompt
+		} else {
+			r.System = o.SystemPrompt + "\n\n" + r.System
+		}
+	}
+	if rs := o.ReasoningOverride(); rs != nil {
+		if rs.Off {
+			r.Reasoning = nil
+		} else {
+			r.Reasoning = rs
+		}
+	}
+}
+
+// ReasoningOverride is the Reasoning the overrides impose, or nil for auto.
+// Off is returned as &Reasoning{Off: true}.
+func (o Overrides) ReasoningOverride() *Reasoning {
+	switch o.Reasoning {
+	case "", "auto":
+		return nil
+	case "off":
+		return &Reasoning{Off: true}
+	case "low":
+		return &Reasoning{Effort: "low", Budget: BudgetLow}
+	case "medium":
+		return &Reasoning{Effort: "medium", Budget: BudgetMedium}
+	case "high":
+		return &Reasoning{Effort: "high", Budget: BudgetHigh}
+	}
+	n := 0
+	for _, c := range o.Reasoning {
+		if c < '0' || c > '9' {
+			return nil
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n <= 0 {
+		return nil
+	}
+	r := &Reasoning{Budget: n}
+	r.Effort = r.EffortLevel()
+	return r
+}
+
+// ResolveToolNames fills in the ToolName of tool results from the calls
+// they answer, for APIs (OpenAI) whose results carry only the call id and
+// providers (Gemini) that need the name.
+func ResolveToolNames(r *Request) {
+	names := map[string]string{}
+	for mi := range r.Messages {
+		for pi := range r.Messages[mi].Parts {
+			p := &r.Messages[mi].Parts[pi]
+			switch p.Type {
+			case PartToolCall:
+				names[p.ToolCallID] = p.ToolName
+			case PartToolResult:
+				if p.ToolName == "" {
+					p.ToolName = names[p.ToolCallID]
+				}
+			}
+		}
+	}
+}
+
+// Now is the clock encoders use for timestamps (`created`); tests fix it.
+var Now = time.Now
+
+// RequestError is a client request that cannot be decoded: a 400 in the
+// client's API shape.
+type RequestError struct {
+	Message string
+	// Param names the offending field where the API reports one.
+	Param string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// Errorf makes a RequestError.
+func Errorf(format string, args ...any) *RequestError {
+	return &RequestError{Message: fmt.Sprintf(format, args...)}
+}
+
+// MakeToolCallID makes a tool-call id for an API that has none (Gemini),
+// stable for the same seed and position, in the style the target API uses
+// ("call_" for OpenAI, "toolu_" for Anthropic).
+func MakeToolCallID(prefix, seed string, n int) string {
+	sum := sha256.Sum256([]byte(seed + "\x00" + strconv.Itoa(n)))
+	return prefix + hex.EncodeToString(sum[:12])
+}
