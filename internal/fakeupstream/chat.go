@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -647,35 +646,18 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, body []
 		{"service_tier", "default"},
 		{"system_fingerprint", "fp_fakeupstream"},
 	}
-	if b.CutAfter <= 0 {
-		writeJSON(w, http.StatusOK, resp)
-		return
-	}
-	full := indent(jsonBytes(resp), "  ")
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(full)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(full[:len(full)/2])
-	_ = http.NewResponseController(w).Flush()
-	panic(http.ErrAbortHandler)
+	writeBody(w, http.StatusOK, "application/json", indent(jsonBytes(resp), "  "), b.CutAfter)
 }
 
 // streamChat writes the reply as chat.completion.chunk events, then
 // [DONE]; with cutAfter > 0 it drops the connection after that many chunks.
 func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req *chatRequest, replies []choiceReply, id string, created int64, cutAfter int) {
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	if rc.Flush() != nil {
+	es := startStream(w, r, "text/event-stream; charset=utf-8", cutAfter)
+	if es == nil {
 		return
 	}
 
-	written := 0
 	send := func(choices []any, usageVal any) bool {
-		if r.Context().Err() != nil {
-			return false
-		}
 		chunk := obj{
 			{"id", id},
 			{"object", "chat.completion.chunk"},
@@ -689,19 +671,9 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req *chatReq
 			chunk = append(chunk, kv{"usage", usageVal})
 		}
 		if req.obfuscation {
-			chunk = append(chunk, kv{"obfuscation", obfuscation(written)})
+			chunk = append(chunk, kv{"obfuscation", obfuscation(es.written)})
 		}
-		if _, err := fmt.Fprintf(w, "data: %s\n\n", jsonBytes(chunk)); err != nil {
-			return false
-		}
-		if rc.Flush() != nil {
-			return false
-		}
-		written++
-		if cutAfter > 0 && written >= cutAfter {
-			panic(http.ErrAbortHandler)
-		}
-		return true
+		return es.send(fmt.Appendf(nil, "data: %s\n\n", jsonBytes(chunk)), false)
 	}
 	choice := func(i int, delta obj, finish any) []any {
 		return []any{obj{{"index", i}, {"delta", delta}, {"logprobs", nil}, {"finish_reason", finish}}}
@@ -742,12 +714,7 @@ func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req *chatReq
 			return
 		}
 	}
-	if cutAfter > 0 {
-		panic(http.ErrAbortHandler) // fewer chunks than cutAfter: still no [DONE]
-	}
-	if _, err := fmt.Fprint(w, "data: [DONE]\n\n"); err == nil {
-		_ = rc.Flush()
-	}
+	es.send([]byte("data: [DONE]\n\n"), true) // with a cut pending: dropped instead
 }
 
 // obfuscation is a deterministic stand-in for the random padding OpenAI adds

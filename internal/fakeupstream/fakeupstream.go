@@ -1,56 +1,86 @@
-// Package fakeupstream provides an in-process stand-in for api.openai.com for
-// the proxy's tests: an [httptest.Server] that speaks the OpenAI Chat
-// Completions and Models wire format faithfully (bodies, SSE chunks, error
-// objects, status codes) and misbehaves per key on demand (errors,
-// Retry-After, delays, dropped streams).
+// Package fakeupstream provides in-process stand-ins for the OpenAI,
+// Anthropic and Gemini APIs for the proxy's tests: [httptest.Server]s that
+// speak each provider's wire format faithfully (bodies, streams, error
+// objects, status codes, the validation the real API does) and misbehave per
+// key on demand (errors, Retry-After, delays, dropped streams). All three are
+// a [*Server] with the same control API (SetBehavior, SetKeyValid, SetModels,
+// Requests, TotalRequests, MaxConcurrent, LastRequest, Reset).
 //
-// Everything it sends can be parsed by the official openai-go client. Replies
-// are deterministic:
+//   - [NewOpenAI]: api.openai.com Chat Completions and Models (URL ends in /v1);
+//   - [NewAnthropic]: api.anthropic.com Messages, token counting and Models
+//     (URL is the bare origin; clients use URL+"/v1/messages");
+//   - [NewGemini]: generativelanguage.googleapis.com generateContent,
+//     streamGenerateContent, countTokens and Models (URL is the bare origin;
+//     clients use URL+"/v1beta/models/{model}:generateContent").
+//
+// Everything each server sends can be parsed by the provider's official Go
+// SDK (openai-go, anthropic-sdk-go, google.golang.org/genai). Replies are
+// deterministic and the same for every provider:
 //
 //   - a plain request gets "echo: <text of the last user message>";
-//   - a request with function tools whose last message is from the user gets a
-//     call of the first function tool (or the one forced by tool_choice) with
-//     arguments {"q":"<text of the last user message>"} and tool-call id
-//     "call_<n>";
-//   - a request whose last message is a tool result gets "result: <content>".
+//   - a request offering function tools whose last message is the user's own
+//     text (not a tool result), with a tool choice that allows calls, gets a
+//     call of the first function tool (or the one forced) with arguments
+//     {"q":"<text of the last user message>"}; OpenAI ids are "call_<n>",
+//     Anthropic ids "toolu_<n>", Gemini sends no id (as the real API);
+//   - a request whose last message is a tool result gets "result: <content>";
+//   - Anthropic with thinking enabled, and Gemini with
+//     thinkingConfig.includeThoughts, first think "thinking about: <text>".
 //
-// Usage is deterministic too: prompt_tokens = (bytes of all message text,
-// tool-call names and arguments included)/4 + 1; completion_tokens = the
-// number of content or argument deltas a stream of the reply carries (one per
-// word of a text reply, one per 4-byte fragment of tool-call arguments),
-// summed over the n choices.
+// A model whose name starts with "unknown" is answered with the provider's
+// model-not-found error. Usage is deterministic too: input tokens are
+// (bytes of all message text, tool-call names and arguments and tool results
+// included; for Anthropic and Gemini also the system prompt and the tool
+// definitions)/4 + 1, and each provider's token-counting endpoint answers
+// exactly that; output tokens are the number of content deltas a stream of
+// the reply carries: one per word of text or thinking, one per 4-byte
+// fragment of tool-call arguments.
 package fakeupstream
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 )
 
-// DefaultModels is what GET /v1/models lists until SetModels is called.
-var DefaultModels = []string{"gpt-4o", "gpt-4o-mini", "o3-mini"}
-
 // Behavior is how the server misbehaves for one key. The zero value is a
 // well-behaved upstream. Delay and Hangup apply first, then Status; CutAfter
-// applies to successful chat completions only.
+// applies to successful generations only.
 type Behavior struct {
-	// Status, if non-zero, is answered instead of the real response, with an
-	// OpenAI-shaped error body: 401 invalid_api_key, 402 and (with ErrorCode
+	// Status, if non-zero, is answered instead of the real response, with
+	// the provider's error body for that status:
+	//
+	// OpenAI: 401 invalid_api_key, 402 and (with ErrorCode
 	// "insufficient_quota") 429 insufficient_quota, 403
 	// unsupported_country_region_territory, 404 model_not_found, 429
 	// rate_limit_exceeded, 5xx server_error, others invalid_request_error.
+	//
+	// Anthropic: 400 invalid_request_error, 401 authentication_error, 402
+	// billing_error, 403 permission_error, 404 not_found_error, 413
+	// request_too_large, 429 rate_limit_error, 504 timeout_error, 503 and 529
+	// overloaded_error, other 5xx api_error. With ErrorCode
+	// "insufficient_quota" the answer is what Anthropic really sends for an
+	// empty credit balance: 400 invalid_request_error "Your credit balance is
+	// too low to access the Anthropic API...", whatever Status says.
+	//
+	// Gemini: 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403
+	// PERMISSION_DENIED, 404 NOT_FOUND, 429 RESOURCE_EXHAUSTED (a per-minute
+	// quota; with ErrorCode "insufficient_quota", or for 402, a per-day
+	// quota), 500 INTERNAL, 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED.
 	Status int
-	// RetryAfter is sent as the Retry-After header with Status.
+	// RetryAfter is sent as the Retry-After header with Status (Gemini also
+	// puts it in the RetryInfo detail of a 429).
 	RetryAfter string
-	// ErrorCode overrides error.code of the Status body.
+	// ErrorCode overrides error.code (OpenAI), error.type (Anthropic) or
+	// error.status (Gemini) of the Status body; "insufficient_quota" selects
+	// the provider's quota/billing error instead (see Status).
 	ErrorCode string
 	// Delay is slept before anything is written; a cancelled request (or the
 	// server's shutdown) ends the wait and the handler without a response.
@@ -59,10 +89,12 @@ type Behavior struct {
 	// failure would. (For idempotent methods such as GET on a reused
 	// connection, Go's transport may retry once by itself.)
 	Hangup bool
-	// CutAfter, for streams, writes that many SSE chunks and then drops the
-	// connection (no [DONE], no terminating chunk, so the client sees an
-	// unexpected EOF). For a non-streaming completion any value > 0 sends the
-	// headers and half of the body, then drops the connection.
+	// CutAfter, for streams, writes that many stream events (OpenAI and
+	// Gemini chunks, Anthropic SSE events including ping) and then drops the
+	// connection; the terminating event ([DONE], message_stop, Gemini's
+	// finishing chunk) is never sent, so the client sees an unexpected EOF
+	// even if the reply has fewer events. For a non-streaming answer any value
+	// > 0 sends the headers and half of the body, then drops the connection.
 	CutAfter int
 	// Times limits the behaviour to the key's next Times requests; 0 means
 	// until changed.
@@ -72,19 +104,26 @@ type Behavior struct {
 // Recorded is one request as the server received it.
 type Recorded struct {
 	Method string
-	Path   string // URL path, including /v1
+	Path   string // URL path, including /v1 or /v1beta
 	Query  string // raw query, without '?'
 	Header http.Header
 	Body   []byte
-	Key    string // bearer token presented, "" if none
+	// Key is the credential presented, "" if none: the bearer token
+	// (OpenAI), the x-api-key header (Anthropic), the x-goog-api-key header
+	// or else the key query parameter (Gemini).
+	Key string
 }
 
-// Server is a fake OpenAI upstream. All methods are safe for concurrent use.
+// Server is a fake provider upstream. All methods are safe for concurrent
+// use.
 type Server struct {
-	// URL is the API base URL including /v1 (no trailing slash), as for
-	// https://api.openai.com/v1.
+	// URL is the API base URL without a trailing slash: including /v1 for
+	// OpenAI (as https://api.openai.com/v1), the bare origin for Anthropic
+	// (as https://api.anthropic.com) and Gemini (as
+	// https://generativelanguage.googleapis.com).
 	URL string
 
+	d           *dialect
 	srv         *httptest.Server
 	initialKeys []string
 	done        chan struct{}
@@ -100,20 +139,44 @@ type Server struct {
 	models    []string
 	seq       int // request ids
 	callSeq   int // tool-call ids
-	compSeq   int // completion ids
+	compSeq   int // completion / message / response ids
 }
 
-// NewOpenAI starts a fake OpenAI upstream accepting the given bearer tokens;
-// t.Cleanup closes it (ending any request still delayed or streaming).
-func NewOpenAI(t testing.TB, keys ...string) *Server {
+// dialect is what differs between the emulated providers; the counting,
+// behaviour and recording machinery is shared.
+type dialect struct {
+	// urlSuffix is appended to the httptest origin to form Server.URL.
+	urlSuffix string
+	// defaultModels is read at start and on Reset.
+	defaultModels func() []string
+	// credential extracts the key a request presents.
+	credential func(r *http.Request) (key string, present bool)
+	// headers sets the headers every response carries; id is the request's
+	// sequence number.
+	headers func(h http.Header, id int)
+	// route returns the handler of a known endpoint, nil for others.
+	route func(s *Server, r *http.Request) handlerFunc
+	// notFound answers an unknown endpoint (before authentication).
+	notFound func(w http.ResponseWriter, r *http.Request)
+	// noKey and invalidKey answer failed authentication.
+	noKey      func(w http.ResponseWriter, r *http.Request)
+	invalidKey func(w http.ResponseWriter, r *http.Request, key string)
+	// failure answers Behavior.Status.
+	failure func(w http.ResponseWriter, r *http.Request, b Behavior, key string, body []byte)
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte, b Behavior)
+
+func newServer(t testing.TB, d *dialect, keys []string) *Server {
 	t.Helper()
 	s := &Server{
+		d:           d,
 		initialKeys: slices.Clone(keys),
 		done:        make(chan struct{}),
 	}
 	s.resetLocked()
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
-	s.URL = s.srv.URL + "/v1"
+	s.URL = s.srv.URL + d.urlSuffix
 	t.Cleanup(func() {
 		close(s.done)
 		s.srv.CloseClientConnections()
@@ -134,14 +197,17 @@ func (s *Server) SetBehavior(key string, b Behavior) {
 	s.behaviors[key] = b
 }
 
-// SetKeyValid makes key accepted (ok) or answered with 401 invalid_api_key.
+// SetKeyValid makes key accepted (ok) or rejected the way the provider
+// rejects a bad key: OpenAI 401 invalid_api_key, Anthropic 401
+// authentication_error, Gemini 400 INVALID_ARGUMENT with reason
+// API_KEY_INVALID (Google's real answer to a bad API key).
 func (s *Server) SetKeyValid(key string, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.valid[key] = ok
 }
 
-// SetModels replaces the list GET /v1/models returns.
+// SetModels replaces the list the models endpoint returns.
 func (s *Server) SetModels(models []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -182,9 +248,9 @@ func (s *Server) LastRequest() Recorded {
 	return r
 }
 
-// Reset returns the server to its state right after NewOpenAI: counters,
-// the recorded request and behaviours cleared, only the initial keys valid,
-// the default models listed.
+// Reset returns the server to its state right after it was created:
+// counters, the recorded request and behaviours cleared, only the initial
+// keys valid, the default models listed.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,7 +272,7 @@ func (s *Server) resetLocked() {
 	s.peak = make(map[string]int)
 	maps.Copy(s.peak, s.inflight)
 	s.last = Recorded{}
-	s.models = slices.Clone(DefaultModels)
+	s.models = slices.Clone(s.d.defaultModels())
 }
 
 // begin counts an authenticated request and returns its release.
@@ -251,12 +317,19 @@ func (s *Server) nextSeq(p *int) int {
 	return *p
 }
 
+// modelList is a copy of the listed models.
+func (s *Server) modelList() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.models)
+}
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
-	key, hasKey := bearer(r.Header.Get("Authorization"))
+	key, hasKey := s.d.credential(r)
 
 	s.mu.Lock()
 	s.last = Recorded{
@@ -266,27 +339,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	valid := s.valid[key]
 	s.mu.Unlock()
 
-	h := w.Header()
-	h.Set("X-Request-Id", fmt.Sprintf("req_%032x", s.nextSeq(&s.seq)))
-	h.Set("Openai-Version", "2020-10-01")
-	h.Set("Openai-Organization", "user-fakeupstream")
-	h.Set("Openai-Processing-Ms", "1")
+	s.d.headers(w.Header(), s.nextSeq(&s.seq))
 
-	handler := s.route(r)
+	handler := s.d.route(s, r)
 	if handler == nil {
-		writeError(w, apiError{
-			Status:  http.StatusNotFound,
-			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path),
-			Type:    "invalid_request_error",
-		})
+		s.d.notFound(w, r)
 		return
 	}
 	switch {
 	case !hasKey:
-		writeError(w, errNoKey())
+		s.d.noKey(w, r)
 		return
 	case !valid:
-		writeError(w, errInvalidKey(key))
+		s.d.invalidKey(w, r, key)
 		return
 	}
 
@@ -311,69 +376,68 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if b.RetryAfter != "" {
 			w.Header().Set("Retry-After", b.RetryAfter)
 		}
-		writeError(w, behaviorError(b, key, modelOf(body)))
+		s.d.failure(w, r, b, key, body)
 		return
 	}
 	handler(w, r, body, b)
 }
 
-type handlerFunc func(w http.ResponseWriter, r *http.Request, body []byte, b Behavior)
-
-func (s *Server) route(r *http.Request) handlerFunc {
-	p := r.URL.Path
-	switch {
-	case r.Method == http.MethodPost && p == "/v1/chat/completions":
-		return s.chatCompletions
-	case r.Method == http.MethodGet && p == "/v1/models":
-		return s.listModels
-	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/models/") && len(p) > len("/v1/models/"):
-		return s.retrieveModel
-	}
-	return nil
-}
-
-// bearer extracts the token of an "Authorization: Bearer <token>" header.
-func bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
-}
-
-// modelCreated is the "created" of every listed model (gpt-4o's real one).
-const modelCreated = 1715367049
-
-func modelObject(id string) obj {
-	return obj{{"id", id}, {"object", "model"}, {"created", modelCreated}, {"owned_by", "system"}}
-}
-
-func (s *Server) listModels(w http.ResponseWriter, _ *http.Request, _ []byte, _ Behavior) {
-	s.mu.Lock()
-	models := slices.Clone(s.models)
-	s.mu.Unlock()
-	data := make([]any, 0, len(models))
-	for _, m := range models {
-		data = append(data, modelObject(m))
-	}
-	writeJSON(w, http.StatusOK, obj{{"object", "list"}, {"data", data}})
-}
-
-func (s *Server) retrieveModel(w http.ResponseWriter, r *http.Request, _ []byte, _ Behavior) {
-	id := strings.TrimPrefix(r.URL.Path, "/v1/models/")
-	s.mu.Lock()
-	found := slices.Contains(s.models, id)
-	s.mu.Unlock()
-	if !found {
-		writeError(w, apiError{
-			Status:  http.StatusNotFound,
-			Message: fmt.Sprintf("The model '%s' does not exist", id),
-			Type:    "invalid_request_error",
-			Param:   "model",
-			Code:    "model_not_found",
-		})
+// writeBody writes a complete response body, or with cut > 0 the headers
+// and half of it before dropping the connection.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte, cut int) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if cut <= 0 {
+		_, _ = w.Write(body)
 		return
 	}
-	writeJSON(w, http.StatusOK, modelObject(id))
+	_, _ = w.Write(body[:len(body)/2])
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
+}
+
+// eventStream writes stream events, dropping the connection after cutAfter
+// of them (if > 0).
+type eventStream struct {
+	w        http.ResponseWriter
+	r        *http.Request
+	rc       *http.ResponseController
+	cutAfter int
+	written  int
+}
+
+// startStream sends the headers of a stream; nil if the client is gone.
+func startStream(w http.ResponseWriter, r *http.Request, contentType string, cutAfter int) *eventStream {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	if rc.Flush() != nil {
+		return nil
+	}
+	return &eventStream{w: w, r: r, rc: rc, cutAfter: cutAfter}
+}
+
+// send writes one event; false if the client is gone. With final set and a
+// cut pending, the connection is dropped instead: a cut stream never ends
+// cleanly.
+func (es *eventStream) send(event []byte, final bool) bool {
+	if es.r.Context().Err() != nil {
+		return false
+	}
+	if final && es.cutAfter > 0 {
+		panic(http.ErrAbortHandler)
+	}
+	if _, err := es.w.Write(event); err != nil {
+		return false
+	}
+	if es.rc.Flush() != nil {
+		return false
+	}
+	es.written++
+	if es.cutAfter > 0 && es.written >= es.cutAfter {
+		panic(http.ErrAbortHandler)
+	}
+	return true
 }
