@@ -14,6 +14,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
+	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
 // upstream is an Upstream made ready to serve: its provider resolved, its
@@ -27,6 +28,12 @@ type upstream struct {
 	headers  http.Header
 	priority int
 	keys     []pool.KeySpec
+	codec    *codec
+
+	// overrides are the configured system_prompt and reasoning; a
+	// same-format body is patched only when there are any.
+	overrides    translate.Overrides
+	hasOverrides bool
 
 	models modelCache
 }
@@ -62,14 +69,18 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 	for k, v := range u.Headers {
 		h.Set(k, v)
 	}
+	o := translate.Overrides{SystemPrompt: u.SystemPrompt, Reasoning: u.Reasoning}
 	return &upstream{
-		cfg:      u,
-		name:     u.Name,
-		provider: prov,
-		base:     base,
-		client:   &http.Client{Transport: tr},
-		headers:  h,
-		priority: u.Priority,
+		cfg:          u,
+		name:         u.Name,
+		provider:     prov,
+		base:         base,
+		client:       &http.Client{Transport: tr},
+		headers:      h,
+		priority:     u.Priority,
+		codec:        codecs[prov.Name()],
+		overrides:    o,
+		hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil,
 	}, nil
 }
 
@@ -83,15 +94,22 @@ func (u *upstream) authorize(h http.Header, secret string) {
 
 // admits reports whether the upstream's `models` patterns let model through.
 func (u *upstream) admits(model string) bool {
+	_, ok := u.admittedBy(model)
+	return ok
+}
+
+// admittedBy returns the pattern that admits model ("*" for an upstream
+// without `models`): a label from configuration, never from the client.
+func (u *upstream) admittedBy(model string) (string, bool) {
 	if len(u.cfg.Models) == 0 {
-		return true
+		return "*", true
 	}
 	for _, p := range u.cfg.Models {
 		if p == model || (isGlob(p) && matchGlob(p, model)) {
-			return true
+			return p, true
 		}
 	}
-	return false
+	return "", false
 }
 
 func (u *upstream) close() {
@@ -159,6 +177,9 @@ type route struct {
 	ups     []*upstream
 	models  []string
 	targets []pool.Target
+	// label names the route in metrics: the alias or configured model name,
+	// or the pattern that admitted the model.
+	label string
 }
 
 func (rt *route) add(u *upstream, model string) {
@@ -194,8 +215,8 @@ func newRouter(ups []*upstream) *router {
 	}
 	for _, u := range ups {
 		for alias, target := range u.cfg.Aliases {
-			r.static[alias] = oneRoute(u, target)
-			r.static[u.name+"/"+alias] = oneRoute(u, target)
+			r.static[alias] = oneRoute(u, target, alias)
+			r.static[u.name+"/"+alias] = oneRoute(u, target, u.name+"/"+alias)
 		}
 	}
 	for _, u := range ups {
@@ -205,17 +226,18 @@ func newRouter(ups []*upstream) *router {
 			}
 			if _, ok := r.static[m]; !ok {
 				r.static[m] = r.resolveDynamic(m)
+				r.static[m].label = m
 			}
 			if _, ok := r.static[u.name+"/"+m]; !ok {
-				r.static[u.name+"/"+m] = oneRoute(u, m)
+				r.static[u.name+"/"+m] = oneRoute(u, m, u.name+"/"+m)
 			}
 		}
 	}
 	return r
 }
 
-func oneRoute(u *upstream, model string) *route {
-	rt := &route{}
+func oneRoute(u *upstream, model, label string) *route {
+	rt := &route{label: label}
 	rt.add(u, model)
 	return rt
 }
@@ -230,8 +252,8 @@ func (r *router) resolve(model string) *route {
 	// contain a slash (as OpenRouter's do).
 	if i := strings.IndexByte(model, '/'); i > 0 {
 		if u, ok := r.byName[model[:i]]; ok {
-			if rest := model[i+1:]; rest != "" && u.admits(rest) {
-				return oneRoute(u, rest)
+			if pattern, ok := u.admittedBy(model[i+1:]); ok && i+1 < len(model) {
+				return oneRoute(u, model[i+1:], u.name+"/"+pattern)
 			}
 			return nil
 		}
@@ -242,9 +264,9 @@ func (r *router) resolve(model string) *route {
 func (r *router) resolveDynamic(model string) *route {
 	var rt *route
 	for _, u := range r.ups {
-		if u.admits(model) {
+		if pattern, ok := u.admittedBy(model); ok {
 			if rt == nil {
-				rt = &route{}
+				rt = &route{label: pattern}
 			}
 			rt.add(u, model)
 		}

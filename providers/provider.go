@@ -5,6 +5,7 @@ package providers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -26,6 +27,13 @@ type Provider interface {
 	// QuotaExhausted reports whether an error answer means the key's quota
 	// (not a rate limit) is spent, so the key rests until the day ends.
 	QuotaExhausted(status int, body []byte) bool
+	// KeyRejected reports whether an answer other than 401/403 says the key
+	// itself is bad (Gemini answers an invalid key with 400).
+	KeyRejected(status int, body []byte) bool
+	// GenerateURL is the generation endpoint for model.
+	GenerateURL(base, model string, stream bool) string
+	// CountTokensURL is the token-counting endpoint, "" if there is none.
+	CountTokensURL(base, model string) string
 }
 
 // Lookup returns the provider by name, or nil.
@@ -67,8 +75,11 @@ func (OpenAI) QuotaExhausted(status int, body []byte) bool {
 	return status == http.StatusTooManyRequests && errorCodeIs(body, "insufficient_quota")
 }
 
-// ChatCompletionsURL is the Chat Completions endpoint under base.
-func (OpenAI) ChatCompletionsURL(base string) string { return join(base, "/chat/completions") }
+func (OpenAI) KeyRejected(int, []byte) bool { return false }
+func (OpenAI) GenerateURL(base, _ string, _ bool) string {
+	return join(base, "/chat/completions")
+}
+func (OpenAI) CountTokensURL(string, string) string { return "" }
 
 // Anthropic is the Anthropic Messages API; its base URL has no version.
 type Anthropic struct{}
@@ -95,6 +106,14 @@ func (Anthropic) QuotaExhausted(status int, body []byte) bool {
 	// Anthropic reports a spent credit balance as a 400 whose message says so.
 	return status == http.StatusBadRequest &&
 		strings.Contains(strings.ToLower(gjson.GetBytes(body, "error.message").String()), "credit balance")
+}
+
+func (Anthropic) KeyRejected(int, []byte) bool { return false }
+func (Anthropic) GenerateURL(base, _ string, _ bool) string {
+	return join(base, "/v1/messages")
+}
+func (Anthropic) CountTokensURL(base, _ string) string {
+	return join(base, "/v1/messages/count_tokens")
 }
 
 // Gemini is Google's Generative Language API; its base URL has no version.
@@ -135,4 +154,18 @@ func collect(body []byte, path, trim string) []string {
 func errorCodeIs(body []byte, code string) bool {
 	e := gjson.GetBytes(body, "error")
 	return e.Get("code").String() == code || e.Get("type").String() == code
+}
+
+func (Gemini) KeyRejected(status int, body []byte) bool {
+	return status == http.StatusBadRequest &&
+		(strings.Contains(string(body), "API_KEY_INVALID") || strings.Contains(string(body), "API key not valid"))
+}
+func (Gemini) GenerateURL(base, model string, stream bool) string {
+	if stream {
+		return join(base, "/v1beta/models/"+url.PathEscape(model)+":streamGenerateContent?alt=sse")
+	}
+	return join(base, "/v1beta/models/"+url.PathEscape(model)+":generateContent")
+}
+func (Gemini) CountTokensURL(base, model string) string {
+	return join(base, "/v1beta/models/"+url.PathEscape(model)+":countTokens")
 }
