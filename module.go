@@ -67,6 +67,7 @@ type Proxy struct {
 
 	logger     *zap.Logger
 	pool       *pool.Pool
+	op         opRef // set once provisioned; see adminapi.go
 	ups        []*upstream
 	router     *router
 	clientKeys [][sha256.Size]byte
@@ -201,6 +202,9 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("llm_proxy %q: %w", p.Name, err)
 	}
 	p.pool = pl
+	if err := p.provisionOps(ctx); err != nil {
+		return err
+	}
 
 	probe := time.Duration(p.ProbeInterval)
 	if probe == 0 {
@@ -225,6 +229,7 @@ func pick[T comparable](vals ...T) T {
 // Provision, so every step is nil-safe.
 func (p *Proxy) Cleanup() error {
 	unregisterInstance(p)
+	p.cleanupOps()
 	for _, u := range p.ups {
 		u.close()
 	}

@@ -198,34 +198,40 @@ type KeyStatus struct {
 
 // Keys returns a snapshot of every key, in spec order.
 func (p *Pool) Keys() []KeyStatus {
-	out := make([]KeyStatus, len(p.specs))
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	for i, ks := range p.states {
-		ks.sync(&c)
-		st := KeyStatus{
-			Spec:   p.specs[i],
-			State:  ks.health,
-			Reason: ks.reason,
-			Usage: Usage{
-				Minute:      ks.minuteRequests,
-				Day:         ks.dayRequests,
-				Total:       ks.requests,
-				TokensDay:   ks.dayTokens,
-				TokensTotal: ks.tokens,
-				InFlight:    ks.inFlight,
-			},
-		}
-		if ks.until != 0 {
-			st.Until = time.Unix(0, ks.until).UTC()
-		}
-		if st.Spec.Disabled && st.State != StateDisabled {
-			st.State, st.Reason, st.Until = StateDisabled, "disabled in configuration", time.Time{}
-		}
-		out[i] = st
+	out := make([]KeyStatus, len(p.specs))
+	for i := range p.states {
+		out[i] = p.status(i, &c)
 	}
 	return out
+}
+
+// status is the snapshot of the i-th key; the caller holds the lock.
+func (p *Pool) status(i int, c *clock) KeyStatus {
+	ks := p.states[i]
+	ks.sync(c)
+	st := KeyStatus{
+		Spec:   p.specs[i],
+		State:  ks.health,
+		Reason: ks.reason,
+		Usage: Usage{
+			Minute:      ks.minuteRequests,
+			Day:         ks.dayRequests,
+			Total:       ks.requests,
+			TokensDay:   ks.dayTokens,
+			TokensTotal: ks.tokens,
+			InFlight:    ks.inFlight,
+		},
+	}
+	if ks.until != 0 {
+		st.Until = time.Unix(0, ks.until).UTC()
+	}
+	if st.Spec.Disabled && st.State != StateDisabled {
+		st.State, st.Reason, st.Until = StateDisabled, "disabled in configuration", time.Time{}
+	}
+	return st
 }
 
 // Disabled lists the keys that health disabled (401/403), for the periodic
@@ -247,12 +253,12 @@ func (p *Pool) Disabled() []KeySpec {
 // re-probe. It leaves a cooling or exhausted key alone: a probe that works
 // says nothing about rate limits or quota. Unknown IDs are ignored.
 func (p *Pool) Enable(id string) {
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
 	i, ok := p.byID[id]
 	if !ok {
 		return
 	}
-	p.sh.mu.Lock()
-	defer p.sh.mu.Unlock()
 	if ks := p.states[i]; ks.health == StateDisabled {
 		ks.failures, ks.n429 = 0, 0
 		ks.setActive()
@@ -263,11 +269,11 @@ func (p *Pool) Enable(id string) {
 // clears any cooldown, exhaustion or disabling by health. Requests in flight
 // stay counted as in flight. Unknown IDs are ignored.
 func (p *Pool) Reset(id string) {
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
 	i, ok := p.byID[id]
 	if !ok {
 		return
 	}
-	p.sh.mu.Lock()
-	defer p.sh.mu.Unlock()
 	p.states[i].reset()
 }

@@ -36,6 +36,10 @@ type shared struct {
 	mu   sync.Mutex
 	keys map[string]*keyState
 
+	// stats are the usage statistics of the handler instances on this
+	// storage (see Pool.Stats); they have their own lock.
+	stats statsSet
+
 	stop    chan struct{}
 	done    chan struct{}
 	failing bool // the last flush failed (logged once, not every second)
@@ -92,7 +96,7 @@ func (s *shared) run() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			err := s.flush()
+			err := errors.Join(s.flush(), s.flushStats())
 			switch {
 			case err != nil && !s.failing:
 				s.logger.Error("saving key states failed; will keep retrying", zap.Error(err))
@@ -152,7 +156,7 @@ func (s *shared) flush() error {
 func (s *shared) Destruct() error {
 	close(s.stop)
 	<-s.done
-	return errors.Join(s.flush(), s.store.Close())
+	return errors.Join(s.flush(), s.flushStats(), s.store.Close())
 }
 
 var _ caddy.Destructor = (*shared)(nil)

@@ -1,0 +1,258 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Instance is what the admin routes need from one running llm_proxy
+// handler. The handler package implements it; this package never imports
+// the handler (sub-packages do not import the root), it only sees this
+// interface through the Registry.
+//
+// Methods that fail return an error made with Errorf (a caddy.APIError with
+// the status to answer); any other error is answered as a 500.
+type Instance interface {
+	// Summary is the instance's line in GET /llm_proxy/.
+	Summary() InstanceSummary
+	// Keys lists every key, Caddyfile keys first, then keys added at
+	// runtime, oldest first.
+	Keys() []Key
+	// Key returns one key (404 if unknown).
+	Key(id string) (Key, error)
+	// AddKeys adds keys, all or none (400 invalid, 409 already there), and
+	// persists them; it answers their ids.
+	AddKeys(keys []NewKey) ([]string, error)
+	// UpdateKey applies a patch to a key (404 unknown, 400 invalid) and
+	// persists it.
+	UpdateKey(id string, patch KeyPatch) (Key, error)
+	// DeleteKey removes a key added at runtime (404 unknown, 409 a
+	// Caddyfile key).
+	DeleteKey(id string) error
+	// ResetKey zeroes a key's counters and clears its cooldown (404 unknown).
+	ResetKey(id string) (Key, error)
+	// CheckKeys probes every key against its upstream now.
+	CheckKeys(ctx context.Context) []CheckResult
+	// Usage groups the usage statistics (400 for an unknown grouping).
+	Usage(q UsageQuery) (Usage, error)
+	// Logs returns up to limit recent requests, newest first.
+	Logs(limit int) []LogEntry
+	// Models lists every model a client may ask for, with its targets.
+	Models(ctx context.Context) []Model
+}
+
+// Registry finds running instances. The handler package installs one with
+// SetRegistry in its init; lookups happen at request time, so answers
+// follow config reloads.
+type Registry interface {
+	// Lookup returns the running instance of that name, or nil.
+	Lookup(name string) Instance
+	// Names lists the running instances' names, sorted.
+	Names() []string
+}
+
+var registry struct {
+	sync.RWMutex
+	r Registry
+}
+
+// SetRegistry installs the registry the routes read instances from.
+func SetRegistry(r Registry) {
+	registry.Lock()
+	registry.r = r
+	registry.Unlock()
+}
+
+func currentRegistry() Registry {
+	registry.RLock()
+	defer registry.RUnlock()
+	return registry.r
+}
+
+// Errorf makes an error the routes answer with status and Caddy's
+// {"error": "..."} body.
+func Errorf(status int, format string, args ...any) error {
+	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf(format, args...)}
+}
+
+// NotFound is the 404 for an unknown key id.
+func NotFound(id string) error {
+	return Errorf(http.StatusNotFound, "no key with id %q", id)
+}
+
+// KeyCounts counts keys by state.
+type KeyCounts struct {
+	Active    int `json:"active"`
+	Cooling   int `json:"cooling"`
+	Exhausted int `json:"exhausted"`
+	Disabled  int `json:"disabled"`
+}
+
+// Add counts one key in state.
+func (c *KeyCounts) Add(state string) {
+	switch state {
+	case "active":
+		c.Active++
+	case "cooling":
+		c.Cooling++
+	case "exhausted":
+		c.Exhausted++
+	case "disabled":
+		c.Disabled++
+	}
+}
+
+// InstanceSummary is one instance in GET /llm_proxy/.
+type InstanceSummary struct {
+	Name      string    `json:"name"`
+	Upstreams int       `json:"upstreams"`
+	Keys      KeyCounts `json:"keys"`
+}
+
+// Limits are a key's limits; unset ones are left out. Interval is a Go
+// duration string ("1.5s").
+type Limits struct {
+	RPM         int64  `json:"rpm,omitempty"`
+	RPD         int64  `json:"rpd,omitempty"`
+	TPM         int64  `json:"tpm,omitempty"`
+	TPD         int64  `json:"tpd,omitempty"`
+	Interval    string `json:"interval,omitempty"`
+	Concurrency int    `json:"concurrency,omitempty"`
+}
+
+// KeyUsage is a key's use, as the pool counts it.
+type KeyUsage struct {
+	Minute      int64 `json:"minute"`
+	Day         int64 `json:"day"`
+	Total       int64 `json:"total"`
+	TokensDay   int64 `json:"tokens_day"`
+	TokensTotal int64 `json:"tokens_total"`
+	InFlight    int   `json:"in_flight"`
+}
+
+// Key is one key as the API shows it. Key holds the masked secret only.
+type Key struct {
+	ID       string     `json:"id"`
+	Upstream string     `json:"upstream"`
+	Key      string     `json:"key"`
+	Weight   int        `json:"weight"`
+	Limits   Limits     `json:"limits"`
+	State    string     `json:"state"`
+	Reason   string     `json:"reason"`
+	Until    *time.Time `json:"until"`
+	Source   string     `json:"source"`
+	Note     string     `json:"note"`
+	// Overrides names the settings changed through the API (PATCH), which
+	// take precedence over the Caddyfile's.
+	Overrides []string `json:"overrides,omitempty"`
+	Usage     KeyUsage `json:"usage"`
+}
+
+// NewKey is one key of a POST .../keys body. Unset (absent) settings fall
+// back to the upstream's defaults; set limits must be at least 1, as in the
+// Caddyfile.
+type NewKey struct {
+	Upstream    string          `json:"upstream"`
+	Key         string          `json:"key"`
+	Weight      *int            `json:"weight,omitempty"`
+	RPM         *int64          `json:"rpm,omitempty"`
+	RPD         *int64          `json:"rpd,omitempty"`
+	TPM         *int64          `json:"tpm,omitempty"`
+	TPD         *int64          `json:"tpd,omitempty"`
+	Interval    *caddy.Duration `json:"interval,omitempty"`
+	Concurrency *int            `json:"concurrency,omitempty"`
+	Note        string          `json:"note,omitempty"`
+	Disabled    bool            `json:"disabled,omitempty"`
+}
+
+// KeyPatch is a PATCH .../keys/{id} body: the settings to change. A nil
+// field is left as it is. Revert names the fields sent as null: they go
+// back to the value of the configuration (or of the POST that added the
+// key). For limits and Interval, 0 lifts the limit.
+type KeyPatch struct {
+	Disabled    *bool
+	Weight      *int
+	RPM         *int64
+	RPD         *int64
+	TPM         *int64
+	TPD         *int64
+	Interval    *time.Duration
+	Concurrency *int
+	Note        *string
+	Revert      []string
+}
+
+// CheckResult is what probing one key found.
+type CheckResult struct {
+	ID       string `json:"id"`
+	Upstream string `json:"upstream"`
+	OK       bool   `json:"ok"`
+	// Status is the upstream's HTTP status; 0 when it could not be reached.
+	Status int `json:"status"`
+	// State is the key's state after the probe.
+	State string `json:"state"`
+	// Error is what went wrong (secret-free); "" when OK.
+	Error string `json:"error"`
+}
+
+// UsageQuery selects and groups usage statistics.
+type UsageQuery struct {
+	// By is day, hour, model, key or upstream.
+	By string
+	// Days, when > 0, keeps the last Days calendar days (today included).
+	Days int
+}
+
+// UsageGroup is the counts of one group.
+type UsageGroup struct {
+	Group        string `json:"group"`
+	Requests     int64  `json:"requests"`
+	Successes    int64  `json:"successes"`
+	Failures     int64  `json:"failures"`
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
+}
+
+// Usage is the answer of GET .../usage.
+type Usage struct {
+	By     string       `json:"by"`
+	Groups []UsageGroup `json:"groups"`
+}
+
+// LogEntry is one request in GET .../logs.
+type LogEntry struct {
+	Time          time.Time `json:"time"`
+	Client        string    `json:"client"`
+	API           string    `json:"api"`
+	Model         string    `json:"model"`
+	Upstream      string    `json:"upstream"`
+	UpstreamModel string    `json:"upstream_model"`
+	KeyID         string    `json:"key_id"`
+	Status        int       `json:"status"`
+	LatencyMS     int64     `json:"latency_ms"`
+	TTFBMS        int64     `json:"ttfb_ms"`
+	InputTokens   int64     `json:"input_tokens"`
+	OutputTokens  int64     `json:"output_tokens"`
+	Error         string    `json:"error"`
+}
+
+// Target is one upstream behind a model name.
+type Target struct {
+	Upstream string `json:"upstream"`
+	Model    string `json:"model"`
+	Priority int    `json:"priority"`
+}
+
+// Model is one model name a client may ask for. Kind is "alias", "model"
+// (a literal name from `models`) or "pattern" (a glob from `models`, or
+// "*" for an upstream that lists none; clients ask for names it admits).
+type Model struct {
+	Model   string   `json:"model"`
+	Kind    string   `json:"kind"`
+	Targets []Target `json:"targets"`
+}

@@ -1,0 +1,688 @@
+package llmproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/admin"
+	"github.com/llmproxy/caddy-llm-proxy/pool"
+)
+
+// The handler's side of the admin API (package admin serves the routes):
+// the admin.Instance implementation over a running Proxy, and the runtime
+// key handling it needs at provision time.
+//
+// Keys added through the API are saved in the pool's Store (secret
+// included: the storage directory is as sensitive as the Caddyfile) and
+// added to the pool at every provision, after the Caddyfile's keys, with
+// the upstream's current defaults for the settings they leave unset. PATCH
+// saves an override of the changed settings, for Caddyfile keys and added
+// keys alike, which is applied on top of the key's own settings at every
+// provision: so a Caddyfile key disabled through the API stays disabled
+// across reloads and restarts until PATCHed back (a field sent as null
+// reverts to the configured value).
+
+func init() {
+	admin.SetRegistry(adminRegistry{})
+}
+
+// adminMu serializes the admin API's changes to keys, so that a change and
+// its persistence are not interleaved with another's.
+var adminMu sync.Mutex
+
+// opRef holds a Proxy's *operator once it is provisioned. (An
+// atomic.Value rather than atomic.Pointer, which may not be copied: Proxy
+// has value-receiver methods.)
+type opRef struct{ v atomic.Value }
+
+// Load returns the operator, or nil before provisioning finished.
+func (r *opRef) Load() *operator {
+	op, _ := r.v.Load().(*operator)
+	return op
+}
+
+// Store publishes the operator.
+func (r *opRef) Store(op *operator) { r.v.Store(op) }
+
+// operator is the operator-facing state of a provisioned Proxy: the request
+// log, the usage statistics and the bookkeeping of runtime key changes.
+type operator struct {
+	ring  *logRing
+	stats *pool.Stats
+
+	// base is each key's spec before its override: from the Caddyfile, or
+	// from the saved key with the upstream's defaults. Guarded by adminMu.
+	base map[string]pool.KeySpec
+	// overrides are the PATCHed settings by key ID. Guarded by adminMu.
+	overrides map[string]pool.KeySettings
+}
+
+// provisionOps sets up the operator side once the pool exists: metrics,
+// the request log, the usage statistics, and the keys and overrides saved
+// through the admin API. It runs at the end of Provision.
+func (p *Proxy) provisionOps(ctx caddy.Context) error {
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		// Metrics are not worth failing a config load over.
+		p.logger.Warn("registering metrics failed", zap.Error(err))
+	}
+	stats, err := p.pool.Stats(p.Name)
+	if err != nil {
+		return fmt.Errorf("llm_proxy %q: loading usage statistics: %w", p.Name, err)
+	}
+	op := &operator{stats: stats, base: map[string]pool.KeySpec{}, overrides: map[string]pool.KeySettings{}}
+
+	adminMu.Lock()
+	err = p.loadRuntimeKeys(op)
+	adminMu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	size := p.LogSize
+	if size <= 0 {
+		size = 1000
+	}
+	op.ring, err = acquireLogRing(p.Name, size)
+	if err != nil {
+		return err
+	}
+	p.op.Store(op)
+	return nil
+}
+
+// cleanupOps releases what provisionOps acquired.
+func (p *Proxy) cleanupOps() {
+	if op := p.op.Load(); op != nil && op.ring != nil {
+		releaseLogRing(p.Name)
+	}
+}
+
+// loadRuntimeKeys adds the keys saved through the admin API to the pool and
+// applies the saved overrides. Saved keys of an upstream the configuration
+// no longer has stay saved but are not served (they come back with the
+// upstream); so do saved keys that the Caddyfile now lists itself.
+func (p *Proxy) loadRuntimeKeys(op *operator) error {
+	for _, k := range p.pool.Keys() {
+		op.base[k.Spec.ID] = k.Spec
+	}
+	saved, err := p.pool.SavedKeys(p.Name)
+	if err != nil {
+		if saved == nil {
+			return fmt.Errorf("llm_proxy %q: loading keys added through the admin API: %w", p.Name, err)
+		}
+		p.logger.Warn("ignoring unreadable saved keys", zap.Error(err))
+	}
+	var specs []pool.KeySpec
+	for _, sk := range saved {
+		id := sk.ID()
+		if _, dup := op.base[id]; dup {
+			p.logger.Info("a key added through the admin API is now in the Caddyfile; the Caddyfile's settings apply",
+				zap.String("key_id", id))
+			continue
+		}
+		spec, err := p.runtimeSpec(sk)
+		if err != nil {
+			p.logger.Warn("not serving a key added through the admin API", zap.String("key_id", id), zap.Error(err))
+			continue
+		}
+		op.base[id] = spec
+		specs = append(specs, spec)
+	}
+	if err := p.pool.AddKeys(specs); err != nil {
+		return fmt.Errorf("llm_proxy %q: adding saved keys: %w", p.Name, err)
+	}
+
+	ovs, err := p.pool.Overrides(p.Name)
+	if err != nil {
+		if ovs == nil {
+			return fmt.Errorf("llm_proxy %q: loading key overrides: %w", p.Name, err)
+		}
+		p.logger.Warn("ignoring unreadable key overrides", zap.Error(err))
+	}
+	for id, ov := range ovs {
+		base, ok := op.base[id]
+		if !ok || ov.IsZero() {
+			continue // the key may come back with a later config
+		}
+		if _, err := p.pool.UpdateKey(ov.Apply(base)); err != nil {
+			p.logger.Warn("ignoring a key override", zap.String("key_id", id), zap.Error(err))
+			continue
+		}
+		op.overrides[id] = ov
+	}
+	return nil
+}
+
+// upstreamConfig returns the configured upstream of that name.
+func (p *Proxy) upstreamConfig(name string) *Upstream {
+	for _, u := range p.Upstreams {
+		if u.Name == name {
+			return u
+		}
+	}
+	return nil
+}
+
+// runtimeSpec builds the spec of a saved key: the upstream's defaults,
+// then the key's own settings.
+func (p *Proxy) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
+	u := p.upstreamConfig(sk.Upstream)
+	if u == nil {
+		return pool.KeySpec{}, fmt.Errorf("upstream %q is not configured", sk.Upstream)
+	}
+	d := u.Defaults
+	spec := pool.KeySpec{
+		ID:       sk.ID(),
+		Upstream: sk.Upstream,
+		Secret:   sk.Secret,
+		Weight:   pick(d.Weight, 1),
+		Limits: pool.Limits{
+			RPM:         d.RPM,
+			RPD:         d.RPD,
+			TPM:         d.TPM,
+			TPD:         d.TPD,
+			Interval:    time.Duration(d.Interval),
+			Concurrency: d.Concurrency,
+		},
+		Source: "admin",
+	}
+	return sk.Settings.Apply(spec), nil
+}
+
+// adminRegistry finds running instances for package admin.
+type adminRegistry struct{}
+
+// Lookup returns the newest handler of that name that finished
+// provisioning (during a reload, the new one once it is ready).
+func (adminRegistry) Lookup(name string) admin.Instance {
+	if p := readyInstance(name); p != nil {
+		return adminInstance{p}
+	}
+	return nil
+}
+
+func (adminRegistry) Names() []string {
+	instances.Lock()
+	names := make([]string, 0, len(instances.byName))
+	for name := range instances.byName {
+		names = append(names, name)
+	}
+	instances.Unlock()
+	sort.Strings(names)
+	out := names[:0]
+	for _, n := range names {
+		if readyInstance(n) != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// readyInstance is the newest provisioned handler of that name, or nil.
+func readyInstance(name string) *Proxy {
+	instances.Lock()
+	defer instances.Unlock()
+	list := instances.byName[name]
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].proxy.op.Load() != nil {
+			return list[i].proxy
+		}
+	}
+	return nil
+}
+
+// readyInstances lists the newest provisioned handler of every name.
+func readyInstances() []*Proxy {
+	var out []*Proxy
+	for _, n := range (adminRegistry{}).Names() {
+		if p := readyInstance(n); p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// adminInstance is a Proxy as package admin sees it.
+type adminInstance struct{ p *Proxy }
+
+func (a adminInstance) Summary() admin.InstanceSummary {
+	s := admin.InstanceSummary{Name: a.p.Name, Upstreams: len(a.p.Upstreams)}
+	for _, k := range a.p.pool.Keys() {
+		s.Keys.Add(string(k.State))
+	}
+	return s
+}
+
+func (a adminInstance) Keys() []admin.Key {
+	keys := a.p.pool.Keys()
+	adminMu.Lock()
+	ovs := a.p.op.Load().overrides
+	out := make([]admin.Key, len(keys))
+	for i, k := range keys {
+		out[i] = keyView(k, ovs[k.Spec.ID])
+	}
+	adminMu.Unlock()
+	return out
+}
+
+func (a adminInstance) Key(id string) (admin.Key, error) {
+	k, ok := a.p.pool.Key(id)
+	if !ok {
+		return admin.Key{}, admin.NotFound(id)
+	}
+	adminMu.Lock()
+	defer adminMu.Unlock()
+	return keyView(k, a.p.op.Load().overrides[id]), nil
+}
+
+// keyView is a key as the admin API shows it: secret masked.
+func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
+	l := k.Spec.Limits
+	v := admin.Key{
+		ID:       k.Spec.ID,
+		Upstream: k.Spec.Upstream,
+		Key:      maskSecret(k.Spec.Secret),
+		Weight:   k.Spec.Weight,
+		Limits: admin.Limits{
+			RPM: l.RPM, RPD: l.RPD, TPM: l.TPM, TPD: l.TPD,
+			Concurrency: l.Concurrency,
+		},
+		State:  string(k.State),
+		Reason: k.Reason,
+		Source: k.Spec.Source,
+		Note:   k.Spec.Note,
+		Usage: admin.KeyUsage{
+			Minute:      k.Usage.Minute,
+			Day:         k.Usage.Day,
+			Total:       k.Usage.Total,
+			TokensDay:   k.Usage.TokensDay,
+			TokensTotal: k.Usage.TokensTotal,
+			InFlight:    k.Usage.InFlight,
+		},
+	}
+	if l.Interval > 0 {
+		v.Limits.Interval = l.Interval.String()
+	}
+	if !k.Until.IsZero() {
+		t := k.Until
+		v.Until = &t
+	}
+	if k.Spec.Disabled && k.Reason == "disabled in configuration" &&
+		(ov.Disabled != nil || k.Spec.Source == "admin") {
+		v.Reason = "disabled through the admin API"
+	}
+	v.Overrides = settingNames(ov)
+	return v
+}
+
+// settingNames lists the set fields of s by their JSON names.
+func settingNames(s pool.KeySettings) []string {
+	var out []string
+	add := func(set bool, name string) {
+		if set {
+			out = append(out, name)
+		}
+	}
+	add(s.Disabled != nil, "disabled")
+	add(s.Weight != nil, "weight")
+	add(s.RPM != nil, "rpm")
+	add(s.RPD != nil, "rpd")
+	add(s.TPM != nil, "tpm")
+	add(s.TPD != nil, "tpd")
+	add(s.Interval != nil, "interval")
+	add(s.Concurrency != nil, "concurrency")
+	add(s.Note != nil, "note")
+	return out
+}
+
+func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
+	p := a.p
+	adminMu.Lock()
+	defer adminMu.Unlock()
+	op := p.op.Load()
+	now := time.Now().UTC()
+	saved := make([]pool.SavedKey, 0, len(keys))
+	specs := make([]pool.KeySpec, 0, len(keys))
+	ids := make([]string, 0, len(keys))
+	seen := map[string]bool{}
+	for i, k := range keys {
+		where := ""
+		if len(keys) > 1 {
+			where = fmt.Sprintf("key %d: ", i+1)
+		}
+		if p.upstreamConfig(k.Upstream) == nil {
+			names := make([]string, len(p.Upstreams))
+			for j, u := range p.Upstreams {
+				names[j] = u.Name
+			}
+			return nil, admin.Errorf(http.StatusBadRequest, "%sunknown upstream %q (configured: %s)", where, k.Upstream, strings.Join(names, ", "))
+		}
+		s := pool.KeySettings{Weight: k.Weight, RPM: k.RPM, RPD: k.RPD, TPM: k.TPM, TPD: k.TPD, Concurrency: k.Concurrency}
+		if k.Interval != nil {
+			d := time.Duration(*k.Interval)
+			s.Interval = &d
+		}
+		if k.Note != "" {
+			s.Note = &k.Note
+		}
+		if k.Disabled {
+			s.Disabled = &k.Disabled
+		}
+		sk := pool.SavedKey{Upstream: k.Upstream, Secret: k.Key, Settings: s, Added: now}
+		id := sk.ID()
+		if seen[id] {
+			return nil, admin.Errorf(http.StatusConflict, "%sthe batch lists that key twice (id %s)", where, id)
+		}
+		if p.pool.Has(id) {
+			return nil, admin.Errorf(http.StatusConflict, "%sthat key already exists on upstream %q (id %s)", where, k.Upstream, id)
+		}
+		seen[id] = true
+		spec, err := p.runtimeSpec(sk)
+		if err != nil {
+			return nil, admin.Errorf(http.StatusBadRequest, "%s%v", where, err)
+		}
+		saved = append(saved, sk)
+		specs = append(specs, spec)
+		ids = append(ids, id)
+	}
+	if err := p.pool.SaveKeys(p.Name, saved); err != nil {
+		return nil, fmt.Errorf("saving keys: %w", err)
+	}
+	if err := p.pool.AddKeys(specs); err != nil {
+		for _, id := range ids {
+			_ = p.pool.DeleteSavedKey(p.Name, id)
+		}
+		if dup, ok := errors.AsType[*pool.DuplicateKeyError](err); ok {
+			return nil, admin.Errorf(http.StatusConflict, "%v", dup)
+		}
+		return nil, admin.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	for i, id := range ids {
+		op.base[id] = specs[i]
+		delete(op.overrides, id)
+		// A stale override of an earlier key with this id must not apply.
+		_ = p.pool.SaveOverride(p.Name, id, pool.KeySettings{})
+	}
+	p.logger.Info("keys added through the admin API", zap.Strings("key_ids", ids))
+	return ids, nil
+}
+
+func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, error) {
+	p := a.p
+	adminMu.Lock()
+	op := p.op.Load()
+	base, ok := op.base[id]
+	if !ok || !p.pool.Has(id) {
+		adminMu.Unlock()
+		return admin.Key{}, admin.NotFound(id)
+	}
+	ov := op.overrides[id]
+	ov.Clear(patch.Revert...)
+	ov = ov.Merge(pool.KeySettings{
+		Weight: patch.Weight, RPM: patch.RPM, RPD: patch.RPD, TPM: patch.TPM, TPD: patch.TPD,
+		Interval: patch.Interval, Concurrency: patch.Concurrency, Note: patch.Note, Disabled: patch.Disabled,
+	})
+	spec := ov.Apply(base)
+	if spec.Weight < 1 {
+		adminMu.Unlock()
+		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "weight must be at least 1")
+	}
+	if err := p.pool.SaveOverride(p.Name, id, ov); err != nil {
+		adminMu.Unlock()
+		return admin.Key{}, fmt.Errorf("saving the change: %w", err)
+	}
+	if _, err := p.pool.UpdateKey(spec); err != nil {
+		adminMu.Unlock()
+		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	if ov.IsZero() {
+		delete(op.overrides, id)
+	} else {
+		op.overrides[id] = ov
+	}
+	adminMu.Unlock()
+	if patch.Disabled != nil && !*patch.Disabled {
+		// Enabling a key also lifts a disabling by health (401/403): the
+		// operator says the key works; the next 401 disables it again.
+		p.pool.Enable(id)
+	}
+	p.logger.Info("key changed through the admin API", zap.String("key_id", id), zap.Strings("overrides", settingNames(ov)))
+	return a.Key(id)
+}
+
+func (a adminInstance) DeleteKey(id string) error {
+	p := a.p
+	adminMu.Lock()
+	defer adminMu.Unlock()
+	spec, ok := p.pool.Spec(id)
+	if !ok {
+		return admin.NotFound(id)
+	}
+	if spec.Source != "admin" {
+		return admin.Errorf(http.StatusConflict,
+			`key %s comes from the Caddyfile: remove it there, or disable it with PATCH {"disabled":true}`, id)
+	}
+	if err := p.pool.DeleteSavedKey(p.Name, id); err != nil {
+		return fmt.Errorf("deleting the saved key: %w", err)
+	}
+	p.pool.RemoveKey(id)
+	op := p.op.Load()
+	delete(op.base, id)
+	delete(op.overrides, id)
+	p.logger.Info("key removed through the admin API", zap.String("key_id", id))
+	return nil
+}
+
+func (a adminInstance) ResetKey(id string) (admin.Key, error) {
+	if !a.p.pool.Has(id) {
+		return admin.Key{}, admin.NotFound(id)
+	}
+	a.p.pool.Reset(id)
+	a.p.logger.Info("key reset through the admin API", zap.String("key_id", id))
+	return a.Key(id)
+}
+
+// checkConcurrency and checkTimeout bound POST .../keys/check.
+const (
+	checkConcurrency = 8
+	checkTimeout     = 15 * time.Second
+)
+
+// CheckKeys probes every key with a cheap authorized call (the upstream's
+// model list) and updates its state: 200 enables a key health had
+// disabled; 401/403 disable it; 429 cools it down; 402 or an
+// insufficient-quota answer exhausts it until the day ends. Other answers
+// leave the state alone.
+func (a adminInstance) CheckKeys(ctx context.Context) []admin.CheckResult {
+	p := a.p
+	keys := p.pool.Keys()
+	out := make([]admin.CheckResult, len(keys))
+	sem := make(chan struct{}, checkConcurrency)
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i] = p.checkKey(ctx, k.Spec)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (p *Proxy) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.CheckResult) {
+	res = admin.CheckResult{ID: spec.ID, Upstream: spec.Upstream}
+	defer func() {
+		if k, ok := p.pool.Key(spec.ID); ok {
+			res.State = string(k.State)
+		}
+	}()
+	u := p.router.byName[spec.Upstream]
+	if u == nil {
+		res.Error = "upstream not configured"
+		return res
+	}
+	pctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	status, body, err := u.get(pctx, u.provider.ModelsURL(u.base), spec.Secret)
+	res.Status = status
+	if err != nil {
+		res.Error = "could not reach the upstream: " + scrub(err.Error(), spec.Secret)
+		return res
+	}
+	if status == http.StatusOK {
+		res.OK = true
+		p.pool.Enable(spec.ID)
+		return res
+	}
+	msg := scrub(upstreamMessage(body), spec.Secret)
+	res.Error = fmt.Sprintf("%d from upstream: %s", status, truncate(msg, 300))
+	quota := u.provider.QuotaExhausted(status, body)
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden ||
+		status == http.StatusTooManyRequests || status == http.StatusPaymentRequired || quota:
+		p.pool.Report(spec.ID, pool.Outcome{Status: status, QuotaExhausted: quota, Reason: truncate(res.Error, 200)})
+	}
+	return res
+}
+
+func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
+	p := a.p
+	rows := p.op.Load().stats.Rows()
+	from := ""
+	if q.Days > 0 {
+		from = time.Now().In(p.loc).AddDate(0, 0, -(q.Days - 1)).Format(time.DateOnly)
+	}
+	groups := map[string]*admin.UsageGroup{}
+	var order []string
+	for _, r := range rows {
+		if from != "" && r.Hour[:10] < from {
+			continue
+		}
+		var g string
+		switch q.By {
+		case "day":
+			g = r.Hour[:10]
+		case "hour":
+			g = r.Hour + ":00"
+		case "model":
+			g = r.Model
+		case "key":
+			g = r.Key
+		case "upstream":
+			g = r.Upstream
+		default:
+			return admin.Usage{}, admin.Errorf(http.StatusBadRequest, "unknown grouping %q", q.By)
+		}
+		if g == "" {
+			g = "(none)"
+		}
+		cur := groups[g]
+		if cur == nil {
+			cur = &admin.UsageGroup{Group: g}
+			groups[g] = cur
+			order = append(order, g)
+		}
+		cur.Requests += r.Requests
+		cur.Successes += r.Successes
+		cur.Failures += r.Failures
+		cur.InputTokens += r.InputTokens
+		cur.OutputTokens += r.OutputTokens
+	}
+	out := admin.Usage{By: q.By, Groups: make([]admin.UsageGroup, 0, len(order))}
+	for _, g := range order {
+		out.Groups = append(out.Groups, *groups[g])
+	}
+	switch q.By {
+	case "day", "hour":
+		sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].Group < out.Groups[j].Group })
+	default:
+		sort.Slice(out.Groups, func(i, j int) bool {
+			a, b := out.Groups[i], out.Groups[j]
+			if a.Requests != b.Requests {
+				return a.Requests > b.Requests
+			}
+			return a.Group < b.Group
+		})
+	}
+	return out, nil
+}
+
+func (a adminInstance) Logs(limit int) []admin.LogEntry {
+	return a.p.op.Load().ring.newest(limit)
+}
+
+// Models lists aliases (in upstream order), literal model names, and each
+// upstream's patterns, with the upstreams and model names behind them.
+func (a adminInstance) Models(context.Context) []admin.Model {
+	p := a.p
+	var out []admin.Model
+	seen := map[string]bool{}
+	add := func(name, kind string) {
+		if seen[name] {
+			return
+		}
+		seen[name] = true
+		m := admin.Model{Model: name, Kind: kind, Targets: []admin.Target{}}
+		if rt := p.router.resolve(name); rt != nil {
+			for i, u := range rt.ups {
+				m.Targets = append(m.Targets, admin.Target{Upstream: u.name, Model: rt.models[i], Priority: rt.targets[i].Priority})
+			}
+		}
+		out = append(out, m)
+	}
+	for _, u := range p.Upstreams {
+		aliases := make([]string, 0, len(u.Aliases))
+		for al := range u.Aliases {
+			aliases = append(aliases, al)
+		}
+		sort.Strings(aliases)
+		for _, al := range aliases {
+			add(al, "alias")
+		}
+	}
+	for _, u := range p.Upstreams {
+		for _, m := range u.Models {
+			if !isGlob(m) {
+				add(m, "model")
+			}
+		}
+	}
+	// Patterns are not names a client sends, so they are not resolved:
+	// their one target is the upstream, which gets the name as asked.
+	for _, u := range p.Upstreams {
+		patterns := []string{}
+		for _, m := range u.Models {
+			if isGlob(m) {
+				patterns = append(patterns, m)
+			}
+		}
+		if len(u.Models) == 0 {
+			patterns = append(patterns, "*")
+		}
+		for _, pat := range patterns {
+			out = append(out, admin.Model{Model: pat, Kind: "pattern",
+				Targets: []admin.Target{{Upstream: u.Name, Model: pat, Priority: u.Priority}}})
+		}
+	}
+	return out
+}
+
+// Interface guards
+var (
+	_ admin.Instance = adminInstance{}
+	_ admin.Registry = adminRegistry{}
+)

@@ -1,0 +1,396 @@
+package pool
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Keys added or changed at runtime (through the admin API).
+//
+// A Pool starts from the keys of its configuration (Options.Keys). The
+// handler then adds the keys an operator added at runtime (AddKeys) and
+// applies the operator's changes to keys (UpdateKey); both are persisted in
+// the Store (SaveKey, SaveOverride) so that the next Pool, after a reload or
+// a restart, starts the same way. Every change takes effect on the next
+// Acquire: specs are read under the same lock as admission.
+
+// Store prefixes of runtime key data. Each is followed by the handler
+// instance's name and a slash, so that two instances sharing a directory
+// do not see each other's keys.
+const (
+	savedKeyPrefix = "admin/key/"
+	overridePrefix = "admin/override/"
+)
+
+// KeySettings are optional per-key settings: a nil field is not set, so
+// that whatever lies underneath (the upstream's defaults, the Caddyfile)
+// shows through. For limits and Interval, a set value of 0 means "no limit".
+type KeySettings struct {
+	Weight      *int           `json:"weight,omitempty"`
+	RPM         *int64         `json:"rpm,omitempty"`
+	RPD         *int64         `json:"rpd,omitempty"`
+	TPM         *int64         `json:"tpm,omitempty"`
+	TPD         *int64         `json:"tpd,omitempty"`
+	Interval    *time.Duration `json:"interval,omitempty"`
+	Concurrency *int           `json:"concurrency,omitempty"`
+	Note        *string        `json:"note,omitempty"`
+	Disabled    *bool          `json:"disabled,omitempty"`
+}
+
+// IsZero reports whether no setting is set.
+func (s KeySettings) IsZero() bool { return s == KeySettings{} }
+
+// Apply returns spec with every set field of s in place of spec's.
+func (s KeySettings) Apply(spec KeySpec) KeySpec {
+	if s.Weight != nil {
+		spec.Weight = *s.Weight
+	}
+	if s.RPM != nil {
+		spec.Limits.RPM = *s.RPM
+	}
+	if s.RPD != nil {
+		spec.Limits.RPD = *s.RPD
+	}
+	if s.TPM != nil {
+		spec.Limits.TPM = *s.TPM
+	}
+	if s.TPD != nil {
+		spec.Limits.TPD = *s.TPD
+	}
+	if s.Interval != nil {
+		spec.Limits.Interval = *s.Interval
+	}
+	if s.Concurrency != nil {
+		spec.Limits.Concurrency = *s.Concurrency
+	}
+	if s.Note != nil {
+		spec.Note = *s.Note
+	}
+	if s.Disabled != nil {
+		spec.Disabled = *s.Disabled
+	}
+	return spec
+}
+
+// Merge returns s with every set field of o in place of s's.
+func (s KeySettings) Merge(o KeySettings) KeySettings {
+	if o.Weight != nil {
+		s.Weight = o.Weight
+	}
+	if o.RPM != nil {
+		s.RPM = o.RPM
+	}
+	if o.RPD != nil {
+		s.RPD = o.RPD
+	}
+	if o.TPM != nil {
+		s.TPM = o.TPM
+	}
+	if o.TPD != nil {
+		s.TPD = o.TPD
+	}
+	if o.Interval != nil {
+		s.Interval = o.Interval
+	}
+	if o.Concurrency != nil {
+		s.Concurrency = o.Concurrency
+	}
+	if o.Note != nil {
+		s.Note = o.Note
+	}
+	if o.Disabled != nil {
+		s.Disabled = o.Disabled
+	}
+	return s
+}
+
+// Clear unsets the named settings (JSON names: "weight", "rpm", ...).
+// Unknown names are ignored.
+func (s *KeySettings) Clear(names ...string) {
+	for _, n := range names {
+		switch n {
+		case "weight":
+			s.Weight = nil
+		case "rpm":
+			s.RPM = nil
+		case "rpd":
+			s.RPD = nil
+		case "tpm":
+			s.TPM = nil
+		case "tpd":
+			s.TPD = nil
+		case "interval":
+			s.Interval = nil
+		case "concurrency":
+			s.Concurrency = nil
+		case "note":
+			s.Note = nil
+		case "disabled":
+			s.Disabled = nil
+		}
+	}
+}
+
+// SavedKey is a key added at runtime, as persisted. Its settings keep
+// unset fields unset, so the upstream's defaults of the configuration in
+// force apply when it is loaded.
+type SavedKey struct {
+	Upstream string      `json:"upstream"`
+	Secret   string      `json:"secret"`
+	Settings KeySettings `json:"settings"`
+	Added    time.Time   `json:"added"`
+}
+
+// ID is the key's ID (see KeyID).
+func (k SavedKey) ID() string { return KeyID(k.Upstream, k.Secret) }
+
+// validateSpec checks a spec as New does and fills in its defaults.
+func validateSpec(k KeySpec) (KeySpec, error) {
+	if k.Upstream == "" {
+		return k, fmt.Errorf("key: no upstream")
+	}
+	if k.ID == "" {
+		k.ID = KeyID(k.Upstream, k.Secret)
+	}
+	if k.Weight == 0 {
+		k.Weight = 1
+	}
+	if k.Weight < 0 {
+		return k, fmt.Errorf("key %s: weight %d is below 1", k.ID, k.Weight)
+	}
+	l := k.Limits
+	if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.Interval < 0 || l.Concurrency < 0 {
+		return k, fmt.Errorf("key %s: negative limit", k.ID)
+	}
+	return k, nil
+}
+
+// DuplicateKeyError is AddKeys' error for a key the Pool already has (or
+// that the batch holds twice).
+type DuplicateKeyError struct{ ID string }
+
+func (e *DuplicateKeyError) Error() string {
+	return fmt.Sprintf("key %s already exists (the same secret on the same upstream)", e.ID)
+}
+
+// Has reports whether the Pool serves key id.
+func (p *Pool) Has(id string) bool {
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	_, ok := p.byID[id]
+	return ok
+}
+
+// Spec returns the spec of key id.
+func (p *Pool) Spec(id string) (KeySpec, bool) {
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	i, ok := p.byID[id]
+	if !ok {
+		return KeySpec{}, false
+	}
+	return p.specs[i], true
+}
+
+// Key returns the snapshot of key id, as Keys does.
+func (p *Pool) Key(id string) (KeyStatus, bool) {
+	c := p.clock()
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	i, ok := p.byID[id]
+	if !ok {
+		return KeyStatus{}, false
+	}
+	return p.status(i, &c), true
+}
+
+// AddKeys adds keys to the Pool, all or none: each is validated as New
+// does, and a key whose ID the Pool already has (or that the batch repeats)
+// fails the whole batch with *DuplicateKeyError. A key's runtime state
+// (counters, health) is the one its ID already has on this storage, if any:
+// a key removed and added again keeps its counters, as limits are the
+// upstream's and do not forget.
+func (p *Pool) AddKeys(keys []KeySpec) error {
+	checked := make([]KeySpec, len(keys))
+	batch := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		k, err := validateSpec(k)
+		if err != nil {
+			return err
+		}
+		if batch[k.ID] {
+			return &DuplicateKeyError{ID: k.ID}
+		}
+		batch[k.ID] = true
+		checked[i] = k
+	}
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	for _, k := range checked {
+		if _, dup := p.byID[k.ID]; dup {
+			return &DuplicateKeyError{ID: k.ID}
+		}
+	}
+	for _, k := range checked {
+		i := len(p.specs)
+		p.specs = append(p.specs, k)
+		p.states = append(p.states, p.sh.state(k.ID))
+		p.byID[k.ID] = i
+		p.byUp[k.Upstream] = append(p.byUp[k.Upstream], i)
+	}
+	return nil
+}
+
+// UpdateKey replaces the spec of the key with spec.ID (validated as New
+// does); its upstream cannot change. It reports false for an unknown ID.
+// The change applies from the next Acquire; leases already out keep the
+// spec they were given.
+func (p *Pool) UpdateKey(spec KeySpec) (bool, error) {
+	if spec.ID == "" {
+		return false, fmt.Errorf("key: no id")
+	}
+	spec, err := validateSpec(spec)
+	if err != nil {
+		return false, err
+	}
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	i, ok := p.byID[spec.ID]
+	if !ok {
+		return false, nil
+	}
+	if spec.Upstream != p.specs[i].Upstream {
+		return false, fmt.Errorf("key %s: its upstream cannot change", spec.ID)
+	}
+	p.specs[i] = spec
+	return true, nil
+}
+
+// RemoveKey takes key id out of the Pool; it reports false for an unknown
+// ID. Requests in flight on it end normally. Its runtime state stays on the
+// storage (see AddKeys).
+func (p *Pool) RemoveKey(id string) bool {
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	at, ok := p.byID[id]
+	if !ok {
+		return false
+	}
+	p.specs = append(p.specs[:at:at], p.specs[at+1:]...)
+	p.states = append(p.states[:at:at], p.states[at+1:]...)
+	p.byID = make(map[string]int, len(p.specs))
+	p.byUp = make(map[string][]int)
+	for i, k := range p.specs {
+		p.byID[k.ID] = i
+		p.byUp[k.Upstream] = append(p.byUp[k.Upstream], i)
+	}
+	return true
+}
+
+// Report applies an outcome that was not a leased request, such as a probe
+// of the key, to the key's health as Lease.Done would (without touching its
+// counters). It reports false for an unknown ID.
+func (p *Pool) Report(id string, o Outcome) bool {
+	c := p.clock()
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	i, ok := p.byID[id]
+	if !ok {
+		return false
+	}
+	ks := p.states[i]
+	ks.sync(&c)
+	ks.observe(o, &c)
+	return true
+}
+
+// SavedKeys returns the keys saved for instance, oldest first.
+func (p *Pool) SavedKeys(instance string) ([]SavedKey, error) {
+	recs, err := p.sh.store.Load(savedKeyPrefix + instance + "/")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SavedKey, 0, len(recs))
+	var bad []string
+	for k, v := range recs {
+		var sk SavedKey
+		if err := json.Unmarshal(v, &sk); err != nil || sk.Upstream == "" || sk.Secret == "" {
+			bad = append(bad, strings.TrimPrefix(k, savedKeyPrefix))
+			continue
+		}
+		out = append(out, sk)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Added.Equal(out[j].Added) {
+			return out[i].Added.Before(out[j].Added)
+		}
+		return out[i].ID() < out[j].ID()
+	})
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return out, fmt.Errorf("unreadable saved keys: %s", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
+// SaveKeys persists keys for instance, all in one batch.
+func (p *Pool) SaveKeys(instance string, keys []SavedKey) error {
+	batch := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		b, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		batch[savedKeyPrefix+instance+"/"+k.ID()] = b
+	}
+	return p.sh.store.Save(batch)
+}
+
+// DeleteSavedKey forgets a saved key of instance, and its override.
+func (p *Pool) DeleteSavedKey(instance, id string) error {
+	return p.sh.store.Save(map[string][]byte{
+		savedKeyPrefix + instance + "/" + id: nil,
+		overridePrefix + instance + "/" + id: nil,
+	})
+}
+
+// Overrides returns the saved per-key overrides of instance by key ID.
+func (p *Pool) Overrides(instance string) (map[string]KeySettings, error) {
+	prefix := overridePrefix + instance + "/"
+	recs, err := p.sh.store.Load(prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]KeySettings, len(recs))
+	var bad []string
+	for k, v := range recs {
+		var s KeySettings
+		if err := json.Unmarshal(v, &s); err != nil {
+			bad = append(bad, strings.TrimPrefix(k, prefix))
+			continue
+		}
+		out[strings.TrimPrefix(k, prefix)] = s
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return out, fmt.Errorf("unreadable key overrides: %s", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
+// SaveOverride persists the override of key id of instance; an empty one
+// is deleted.
+func (p *Pool) SaveOverride(instance, id string, s KeySettings) error {
+	key := overridePrefix + instance + "/" + id
+	if s.IsZero() {
+		return p.sh.store.Save(map[string][]byte{key: nil})
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return p.sh.store.Save(map[string][]byte{key: b})
+}
