@@ -8,7 +8,7 @@ import (
 
 // serveModelList answers the model list in the inbound API's shape.
 func (p *Proxy) serveModelList(w http.ResponseWriter, r *http.Request, a api) {
-	entries := p.router.listModels(r.Context())
+	entries := p.router.listModels(r.Context(), p.pool.Pick)
 	var v any
 	switch a {
 	case apiAnthropic:

@@ -172,7 +172,6 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 				return fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
 			}
 			seen[spec.ID] = true
-			up.keys = append(up.keys, spec)
 			specs = append(specs, spec)
 		}
 		p.ups = append(p.ups, up)

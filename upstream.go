@@ -27,7 +27,6 @@ type upstream struct {
 	client   *http.Client
 	headers  http.Header
 	priority int
-	keys     []pool.KeySpec
 	codec    *codec
 
 	// overrides are the configured system_prompt and reasoning; a
@@ -129,20 +128,18 @@ const (
 	modelListRetryTTL = time.Minute
 )
 
-// list answers the upstream's models, fetching them with the first usable
-// key at most once per TTL. A failed fetch leaves globs unexpanded for a
-// minute rather than slowing every model-list request.
-func (u *upstream) list(ctx context.Context) []string {
+// list answers the upstream's models, fetching them with a healthy key of
+// the pool (Caddyfile or admin-added) at most once per TTL. A failed fetch
+// leaves globs unexpanded for a minute rather than slowing every model-list
+// request.
+func (u *upstream) list(ctx context.Context, pick func([]pool.Target) *pool.KeySpec) []string {
 	u.models.mu.Lock()
 	defer u.models.mu.Unlock()
 	if time.Now().Before(u.models.expires) {
 		return u.models.list
 	}
 	u.models.expires = time.Now().Add(modelListRetryTTL)
-	for _, k := range u.keys {
-		if k.Disabled {
-			continue
-		}
+	if k := pick([]pool.Target{{Upstream: u.name}}); k != nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		status, body, err := u.get(ctx, u.provider.ModelsURL(u.base), k.Secret)
 		cancel()
@@ -150,7 +147,6 @@ func (u *upstream) list(ctx context.Context) []string {
 			u.models.list = u.provider.ParseModels(body)
 			u.models.expires = time.Now().Add(modelListTTL)
 		}
-		break
 	}
 	return u.models.list
 }
@@ -282,7 +278,7 @@ type modelEntry struct {
 
 // listModels is every model a client may ask for: aliases, literal models,
 // and globs (or an empty `models`) expanded from the upstream's own list.
-func (r *router) listModels(ctx context.Context) []modelEntry {
+func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.KeySpec) []modelEntry {
 	var out []modelEntry
 	seen := map[string]bool{}
 	add := func(id, up string) {
@@ -309,7 +305,7 @@ func (r *router) listModels(ctx context.Context) []modelEntry {
 			}
 		}
 		if globs {
-			for _, m := range u.list(ctx) {
+			for _, m := range u.list(ctx, pick) {
 				if u.admits(m) {
 					add(m, u.name)
 				}
