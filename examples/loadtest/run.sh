@@ -31,14 +31,14 @@ GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --ada
 pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$caddy" run --config "$here/proxy.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/proxy.log" 2>&1 &
 pids+=($!)
-for port in 9301 9302 9311; do
+for port in 9301 9302 9303 9311 9312; do
 	for _ in $(seq 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
 		sleep 0.1
 	done
 done
 # Warm up both paths.
-for port in 9301 9302; do
+for port in 9301 9302 9303; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
 done
 
@@ -52,13 +52,15 @@ rps() {
 	fi
 	awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
-llm=() rp=()
+llm=() tr=() rp=()
 for i in $(seq "$rounds"); do
 	llm+=("$(rps 9301)")
+	tr+=("$(rps 9303)")
 	rp+=("$(rps 9302)")
-	echo "round $i: llm_proxy ${llm[-1]} req/s, reverse_proxy ${rp[-1]} req/s"
+	echo "round $i: llm_proxy passthrough ${llm[-1]}, translated ${tr[-1]}, reverse_proxy ${rp[-1]} req/s"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 m=$(median "${llm[@]}")
+t=$(median "${tr[@]}")
 r=$(median "${rp[@]}")
-awk -v m="$m" -v r="$r" 'BEGIN {printf "median: llm_proxy %.0f req/s, reverse_proxy %.0f req/s, ratio %.1f %%\n", m, r, 100*m/r}'
+awk -v m="$m" -v t="$t" -v r="$r" 'BEGIN {printf "median: reverse_proxy %.0f req/s; llm_proxy passthrough %.0f (%.1f %%), OpenAI->Anthropic translated %.0f (%.1f %%)\n", r, m, 100*m/r, t, 100*t/r}'

@@ -1,0 +1,100 @@
+package translate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Benchmarks of each translation direction: requests (client API ->
+// canonical -> provider), whole answers (provider -> canonical -> client
+// API) and streams (a recorded provider stream through its decoder and a
+// client encoder).
+
+var benchChatRequest = []byte(`{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"sunny, 21C"}],"tools":[{"type":"function","function":{"name":"weather","description":"Current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],"max_tokens":512,"temperature":0.3}`)
+
+func BenchmarkRequestChatToAnthropic(b *testing.B) { benchRequest(b, EncodeAnthropicRequest) }
+func BenchmarkRequestChatToGemini(b *testing.B)    { benchRequest(b, EncodeGeminiRequest) }
+func BenchmarkRequestChatToChat(b *testing.B)      { benchRequest(b, EncodeChatRequest) }
+
+func benchRequest(b *testing.B, encode func(*Request) ([]byte, error)) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchChatRequest)))
+	for b.Loop() {
+		r, err := DecodeChatRequest(benchChatRequest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := encode(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkResponseAnthropicToChat(b *testing.B) {
+	body := []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"It is sunny and 21C in Paris."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":120,"output_tokens":12}}`)
+	benchResponse(b, body, DecodeAnthropicResponse, EncodeChatResponse)
+}
+
+func BenchmarkResponseGeminiToAnthropic(b *testing.B) {
+	body := []byte(`{"candidates":[{"content":{"role":"model","parts":[{"text":"It is sunny and 21C in Paris."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":120,"candidatesTokenCount":12,"totalTokenCount":132},"modelVersion":"gemini-2.5-flash","responseId":"r1"}`)
+	benchResponse(b, body, DecodeGeminiResponse, EncodeAnthropicResponse)
+}
+
+func BenchmarkResponseChatToResponses(b *testing.B) {
+	body := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"It is sunny and 21C in Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":120,"completion_tokens":12,"total_tokens":132}}`)
+	benchResponse(b, body, DecodeChatResponse, EncodeResponsesResponse)
+}
+
+func benchResponse(b *testing.B, body []byte, decode func([]byte) (*Response, error), encode func(*Response) []byte) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		r, err := decode(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = encode(r)
+	}
+}
+
+// BenchmarkStream runs each recorded provider stream (text scenario)
+// through every client encoder; b.N counts whole streams.
+func BenchmarkStream(b *testing.B) {
+	decoders := map[string]func() StreamDecoder{
+		"openai": NewChatStreamDecoder, "anthropic": NewAnthropicStreamDecoder, "gemini": NewGeminiStreamDecoder,
+	}
+	encoders := map[string]func(StreamOptions) StreamEncoder{
+		"chat": NewChatStreamEncoder, "responses": NewResponsesStreamEncoder,
+		"anthropic": NewAnthropicStreamEncoder, "gemini": NewGeminiStreamEncoder,
+	}
+	for _, prov := range []string{"openai", "anthropic", "gemini"} {
+		rec, err := os.ReadFile(filepath.Join("testdata", "streams", prov, "text.sse"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, in := range []string{"chat", "responses", "anthropic", "gemini"} {
+			b.Run(prov+"_to_"+in, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(rec)))
+				var evs []StreamEvent
+				var out []byte
+				for b.Loop() {
+					rd := NewSSEReader(strings.NewReader(string(rec)))
+					dec, enc := decoders[prov](), encoders[in](StreamOptions{Model: "m", IncludeUsage: true})
+					for {
+						ev, err := rd.Next()
+						if err != nil {
+							break
+						}
+						evs, _ = dec.Decode(evs[:0], ev)
+						for i := range evs {
+							out = enc.Encode(out[:0], &evs[i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
