@@ -37,6 +37,10 @@ func TestMain(m *testing.M) {
 
 func TestCountersAndKeyStatesSurviveReloadAndRestart(t *testing.T) {
 	dir := t.TempDir()
+	// Release the database before its directory is removed (cleanups run
+	// last-in first-out), or Badger keeps writing into a deleted directory
+	// and the next config load waits for it.
+	t.Cleanup(func() { startCaddy(t, `respond "done"`) })
 	keys := []string{"sk-persist-good", "sk-persist-429"}
 	up := fakeupstream.NewOpenAI(t, keys...)
 	up.SetBehavior(keys[1], fakeupstream.Behavior{Status: 429, RetryAfter: "3000"})
