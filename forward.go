@@ -244,10 +244,12 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 			w.Header().Set("Content-Type", "application/json")
 		}
 	}
+	// Settled before the answer goes out, so a client that has it finds the
+	// key's counters already up to date.
+	lease.Done(pool.Outcome{Status: status, InputTokens: usage.Input, OutputTokens: usage.Output})
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(status)
 	_, _ = w.Write(out)
-	lease.Done(pool.Outcome{Status: status, InputTokens: usage.Input, OutputTokens: usage.Output})
 	c.rec.Status, c.rec.InputTokens, c.rec.OutputTokens = status, usage.Input, usage.Output
 	return nil, true
 }

@@ -50,7 +50,18 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		usage   translate.Usage
 		failed  string // the upstream reported an error inside the stream
 		outcome = pool.Outcome{Status: resp.StatusCode}
+		settled bool
 	)
+	// settle reports the outcome once. A finished stream is settled before
+	// its last event goes out, so a client that has read the whole answer
+	// finds the key's counters already up to date.
+	settle := func() {
+		if !settled {
+			settled = true
+			outcome.InputTokens, outcome.OutputTokens = usage.Input, usage.Output
+			lease.Done(outcome)
+		}
+	}
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -87,6 +98,9 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 				evs[i].Text = failed
 			}
 		}
+		if dec.Finished() {
+			settle()
+		}
 		if pass {
 			if c.stripUsage && translate.IsUsageOnlyChunk(ev.Data) {
 				continue
@@ -102,13 +116,14 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 			}
 		}
 		if _, err := w.Write(out); err != nil {
-			outcome.Canceled = true
+			if !settled {
+				outcome.Canceled = true
+			}
 			break
 		}
 		_ = rc.Flush()
 	}
-	outcome.InputTokens, outcome.OutputTokens = usage.Input, usage.Output
-	lease.Done(outcome)
+	settle()
 	c.rec.Status, c.rec.InputTokens, c.rec.OutputTokens, c.rec.Error = resp.StatusCode, usage.Input, usage.Output, failed
 	if outcome.Canceled && failed == "" {
 		c.rec.Error = "client went away"
