@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -671,14 +670,14 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 
 	b := make([]byte, 0, 512+anthRequestSize(r))
 	b = append(b, `{"model":`...)
-	b = anthAppendString(b, r.Model)
+	b = appendJSONString(b, r.Model)
 	if !count {
 		b = append(b, `,"max_tokens":`...)
 		b = strconv.AppendInt(b, int64(maxTok), 10)
 	}
 	if sys := anthSystemText(r); sys != "" {
 		b = append(b, `,"system":`...)
-		b = anthAppendString(b, sys)
+		b = appendJSONString(b, sys)
 	}
 	b = append(b, `,"messages":[`...)
 	for i := range msgs {
@@ -696,10 +695,10 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 			}
 			t := &r.Tools[i]
 			b = append(b, `{"name":`...)
-			b = anthAppendString(b, t.Name)
+			b = appendJSONString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = anthAppendString(b, t.Description)
+				b = appendJSONString(b, t.Description)
 			}
 			b = append(b, `,"input_schema":`...)
 			b = anthAppendSchema(b, t.Parameters)
@@ -738,7 +737,7 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 			} else {
 				b = append(b, ',')
 			}
-			b = anthAppendString(b, s)
+			b = appendJSONString(b, s)
 		}
 		if !first {
 			b = append(b, ']')
@@ -754,7 +753,7 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 	}
 	if !count && r.User != "" {
 		b = append(b, `,"metadata":{"user_id":`...)
-		b = anthAppendString(b, r.User)
+		b = appendJSONString(b, r.User)
 		b = append(b, '}')
 	}
 	return append(b, '}')
@@ -810,7 +809,7 @@ func anthAppendToolChoice(b []byte, r *Request) []byte {
 			b = append(b, `,"tool_choice":{"type":"any"`...)
 		} else {
 			b = append(b, `,"tool_choice":{"type":"tool","name":`...)
-			b = anthAppendString(b, name)
+			b = appendJSONString(b, name)
 		}
 	default:
 		if !noParallel && mode == "" {
@@ -1178,24 +1177,24 @@ func anthAppendBlock(b []byte, bl *anthBlock) []byte {
 	switch bl.kind {
 	case anthText:
 		b = append(b, `{"type":"text","text":`...)
-		b = anthAppendString(b, bl.text)
+		b = appendJSONString(b, bl.text)
 		return append(b, '}')
 	case anthImage:
 		return anthAppendImage(b, p)
 	case anthToolUse:
 		b = append(b, `{"type":"tool_use","id":`...)
-		b = anthAppendString(b, bl.id)
+		b = appendJSONString(b, bl.id)
 		b = append(b, `,"name":`...)
-		b = anthAppendString(b, p.ToolName)
+		b = appendJSONString(b, p.ToolName)
 		b = append(b, `,"input":`...)
 		b = anthAppendObject(b, p.Arguments)
 		return append(b, '}')
 	case anthToolResult:
 		b = append(b, `{"type":"tool_result","tool_use_id":`...)
-		b = anthAppendString(b, bl.id)
+		b = appendJSONString(b, bl.id)
 		if p == nil { // synthesized
 			b = append(b, `,"content":`...)
-			b = anthAppendString(b, bl.text)
+			b = appendJSONString(b, bl.text)
 			if bl.err {
 				b = append(b, `,"is_error":true`...)
 			}
@@ -1208,13 +1207,13 @@ func anthAppendBlock(b []byte, bl *anthBlock) []byte {
 		return append(b, '}')
 	case anthThinking:
 		b = append(b, `{"type":"thinking","thinking":`...)
-		b = anthAppendString(b, p.Text)
+		b = appendJSONString(b, p.Text)
 		b = append(b, `,"signature":`...)
-		b = anthAppendString(b, p.Signature)
+		b = appendJSONString(b, p.Signature)
 		return append(b, '}')
 	case anthRedacted:
 		b = append(b, `{"type":"redacted_thinking","data":`...)
-		b = anthAppendString(b, p.Data)
+		b = appendJSONString(b, p.Data)
 		return append(b, '}')
 	}
 	return b
@@ -1241,7 +1240,7 @@ func anthAppendResultContent(b []byte, content []Part) []byte {
 	}
 	if n == 1 && texts == 1 {
 		b = append(b, `,"content":`...)
-		return anthAppendString(b, only.Text)
+		return appendJSONString(b, only.Text)
 	}
 	b = append(b, `,"content":[`...)
 	first := true
@@ -1254,7 +1253,7 @@ func anthAppendResultContent(b []byte, content []Part) []byte {
 			}
 			first = false
 			b = append(b, `{"type":"text","text":`...)
-			b = anthAppendString(b, c.Text)
+			b = appendJSONString(b, c.Text)
 			b = append(b, '}')
 		case c.Type == PartImage && (c.Data != "" || c.URL != ""):
 			if !first {
@@ -1277,13 +1276,13 @@ func anthAppendImage(b []byte, p *Part) []byte {
 			mt = anthSniffImage(data)
 		}
 		b = append(b, `{"type":"image","source":{"type":"base64","media_type":`...)
-		b = anthAppendString(b, mt)
+		b = appendJSONString(b, mt)
 		b = append(b, `,"data":`...)
-		b = anthAppendString(b, data)
+		b = appendJSONString(b, data)
 		return append(b, "}}"...)
 	}
 	b = append(b, `{"type":"image","source":{"type":"url","url":`...)
-	b = anthAppendString(b, p.URL)
+	b = appendJSONString(b, p.URL)
 	return append(b, "}}"...)
 }
 
@@ -1346,57 +1345,6 @@ func anthFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 func anthAppendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
-}
-
-// anthAppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
-// <, > and & stay literal, as the API writes them.
-func anthAppendString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // ---------------------------------------------------------------------------
@@ -1501,9 +1449,9 @@ func anthMessageID(id string) string {
 func EncodeAnthropicResponse(r *Response) []byte {
 	b := make([]byte, 0, 256+anthPartsSize(r.Parts))
 	b = append(b, `{"id":`...)
-	b = anthAppendString(b, anthMessageID(r.ID))
+	b = appendJSONString(b, anthMessageID(r.ID))
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = anthAppendString(b, r.Model)
+	b = appendJSONString(b, r.Model)
 	b = append(b, `,"content":[`...)
 	n, tools := 0, false
 	for k := range r.Parts {
@@ -1547,7 +1495,7 @@ func EncodeAnthropicResponse(r *Response) []byte {
 	b = append(b, anthEncodeStop(r.StopReason, tools)...)
 	b = append(b, `","stop_sequence":`...)
 	if r.StopSequence != "" {
-		b = anthAppendString(b, r.StopSequence)
+		b = appendJSONString(b, r.StopSequence)
 	} else {
 		b = append(b, "null"...)
 	}
@@ -1814,9 +1762,9 @@ func (e *anthStreamEncoder) ensureStart(dst []byte, id, model string) []byte {
 		model = e.o.Model
 	}
 	b := append(e.buf[:0], `{"type":"message_start","message":{"id":`...)
-	b = anthAppendString(b, anthMessageID(id))
+	b = appendJSONString(b, anthMessageID(id))
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = anthAppendString(b, model)
+	b = appendJSONString(b, model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
 	u := e.usage
 	if u.Output == 0 {
@@ -1863,7 +1811,7 @@ func (e *anthStreamEncoder) delta(dst []byte, head, value string) []byte {
 	b = strconv.AppendInt(b, int64(e.nblocks-1), 10)
 	b = append(b, `,"delta":`...)
 	b = append(b, head...)
-	b = anthAppendString(b, value)
+	b = appendJSONString(b, value)
 	b = append(b, "}}"...)
 	e.buf = b
 	return anthEvent(dst, "content_block_delta", b)
@@ -1888,7 +1836,7 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		if msg == "" {
 			msg = "upstream error"
 		}
-		b = anthAppendString(b, msg)
+		b = appendJSONString(b, msg)
 		b = append(b, "}}"...)
 		e.buf = b
 		return anthEvent(dst, "error", b)
@@ -1913,7 +1861,7 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		return e.delta(dst, `{"type":"thinking_delta","thinking":`, ev.Text)
 	case EvSignature:
 		if ev.Redacted {
-			blk := anthAppendString(append(make([]byte, 0, 48+len(ev.Text)), `{"type":"redacted_thinking","data":`...), ev.Text)
+			blk := appendJSONString(append(make([]byte, 0, 48+len(ev.Text)), `{"type":"redacted_thinking","data":`...), ev.Text)
 			blk = append(blk, '}')
 			dst = e.openBlock(dst, anthOpenThinking, blk)
 			return e.closeBlock(dst)
@@ -1941,9 +1889,9 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 			id = MakeToolCallID("toolu_", ev.ToolName, ev.Index)
 		}
 		blk := append(make([]byte, 0, 64+len(id)+len(ev.ToolName)), `{"type":"tool_use","id":`...)
-		blk = anthAppendString(blk, id)
+		blk = appendJSONString(blk, id)
 		blk = append(blk, `,"name":`...)
-		blk = anthAppendString(blk, ev.ToolName)
+		blk = appendJSONString(blk, ev.ToolName)
 		blk = append(blk, `,"input":{}}`...)
 		dst = e.openBlock(dst, anthOpenTool, blk)
 		e.tool = ev.Index
@@ -1962,7 +1910,7 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		b = append(b, anthEncodeStop(ev.StopReason, len(e.tools) > 0)...)
 		b = append(b, `","stop_sequence":`...)
 		if ev.StopSequence != "" {
-			b = anthAppendString(b, ev.StopSequence)
+			b = appendJSONString(b, ev.StopSequence)
 		} else {
 			b = append(b, "null"...)
 		}
@@ -1997,7 +1945,7 @@ func PatchAnthropicRequest(body []byte, o Overrides) ([]byte, error) {
 		case sys.Type == gjson.String:
 			body, err = sjson.SetBytes(body, "system", o.SystemPrompt+"\n\n"+sys.Str)
 		case sys.IsArray():
-			blk := anthAppendString([]byte(`{"type":"text","text":`), o.SystemPrompt)
+			blk := appendJSONString([]byte(`{"type":"text","text":`), o.SystemPrompt)
 			blk = append(blk, '}')
 			arr := append([]byte{'['}, blk...)
 			if len(sys.Array()) > 0 {

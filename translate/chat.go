@@ -12,7 +12,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -675,7 +674,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	}
 	b := make([]byte, 0, 512)
 	b = append(b, `{"model":`...)
-	b = chatAppendString(b, r.Model)
+	b = appendJSONString(b, r.Model)
 	b = append(b, `,"messages":[`...)
 	first := true
 	sep := func() {
@@ -687,7 +686,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	if r.System != "" {
 		sep()
 		b = append(b, `{"role":"system","content":`...)
-		b = chatAppendString(b, r.System)
+		b = appendJSONString(b, r.System)
 		b = append(b, '}')
 	}
 	for mi := range r.Messages {
@@ -705,9 +704,9 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 				}
 				sep()
 				b = append(b, `{"role":"tool","tool_call_id":`...)
-				b = chatAppendString(b, chatWireToolID(p.ToolCallID))
+				b = appendJSONString(b, chatWireToolID(p.ToolCallID))
 				b = append(b, `,"content":`...)
-				b = chatAppendString(b, chatJoinText(p.Content, "\n"))
+				b = appendJSONString(b, chatJoinText(p.Content, "\n"))
 				b = append(b, '}')
 				for _, c := range p.Content {
 					if c.Type == PartImage {
@@ -737,10 +736,10 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":"function","function":{"name":`...)
-			b = chatAppendString(b, t.Name)
+			b = appendJSONString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = chatAppendString(b, t.Description)
+				b = appendJSONString(b, t.Description)
 			}
 			b = append(b, `,"parameters":`...)
 			if len(t.Parameters) > 0 && gjson.ValidBytes(t.Parameters) {
@@ -758,10 +757,10 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 			b = append(b, `,"tool_choice":`...)
 			switch tc.Mode {
 			case "none", "required":
-				b = chatAppendString(b, tc.Mode)
+				b = appendJSONString(b, tc.Mode)
 			case "tool":
 				b = append(b, `{"type":"function","function":{"name":`...)
-				b = chatAppendString(b, tc.Name)
+				b = appendJSONString(b, tc.Name)
 				b = append(b, `}}`...)
 			default:
 				b = append(b, `"auto"`...)
@@ -799,7 +798,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = chatAppendString(b, s)
+			b = appendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -816,7 +815,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 			if name == "" {
 				name = "response"
 			}
-			b = chatAppendString(b, name)
+			b = appendJSONString(b, name)
 			b = append(b, `,"schema":`...)
 			if len(rf.Schema) > 0 {
 				b = append(b, rf.Schema...)
@@ -833,7 +832,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	}
 	if reasoning {
 		b = append(b, `,"reasoning_effort":`...)
-		b = chatAppendString(b, r.Reasoning.EffortLevel())
+		b = appendJSONString(b, r.Reasoning.EffortLevel())
 	}
 	if r.Stream {
 		// Usage is always asked for: the proxy needs it for accounting.
@@ -841,7 +840,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	}
 	if r.User != "" {
 		b = append(b, `,"user":`...)
-		b = chatAppendString(b, r.User)
+		b = appendJSONString(b, r.User)
 	}
 	return append(b, '}'), nil
 }
@@ -891,7 +890,7 @@ func chatJoinText(parts []Part, sep string) string {
 func chatAppendUser(b []byte, parts []Part) []byte {
 	b = append(b, `{"role":"user","content":`...)
 	if len(parts) == 1 && parts[0].Type == PartText {
-		b = chatAppendString(b, parts[0].Text)
+		b = appendJSONString(b, parts[0].Text)
 		return append(b, '}')
 	}
 	if len(parts) == 0 {
@@ -905,11 +904,11 @@ func chatAppendUser(b []byte, parts []Part) []byte {
 		p := &parts[i]
 		if p.Type == PartImage {
 			b = append(b, `{"type":"image_url","image_url":{"url":`...)
-			b = chatAppendString(b, chatImageURL(p))
+			b = appendJSONString(b, chatImageURL(p))
 			b = append(b, `}}`...)
 		} else {
 			b = append(b, `{"type":"text","text":`...)
-			b = chatAppendString(b, p.Text)
+			b = appendJSONString(b, p.Text)
 			b = append(b, '}')
 		}
 	}
@@ -942,7 +941,7 @@ func chatAppendAssistant(b []byte, m *Message) []byte {
 	switch {
 	case text > 0:
 		// Text blocks are concatenated as a streamed answer would be.
-		b = chatAppendString(b, chatJoinText(m.Parts, ""))
+		b = appendJSONString(b, chatJoinText(m.Parts, ""))
 	case calls > 0:
 		b = append(b, "null"...)
 	default:
@@ -961,15 +960,15 @@ func chatAppendAssistant(b []byte, m *Message) []byte {
 			}
 			k++
 			b = append(b, `{"id":`...)
-			b = chatAppendString(b, chatWireToolID(p.ToolCallID))
+			b = appendJSONString(b, chatWireToolID(p.ToolCallID))
 			b = append(b, `,"type":"function","function":{"name":`...)
-			b = chatAppendString(b, p.ToolName)
+			b = appendJSONString(b, p.ToolName)
 			b = append(b, `,"arguments":`...)
 			args := p.Arguments
 			if strings.TrimSpace(args) == "" {
 				args = "{}"
 			}
-			b = chatAppendString(b, args)
+			b = appendJSONString(b, args)
 			b = append(b, `}}`...)
 		}
 		b = append(b, ']')
@@ -1135,11 +1134,11 @@ func chatErrorInfo(e gjson.Result) (msg string, status int) {
 func EncodeChatResponse(r *Response) []byte {
 	b := make([]byte, 0, 512)
 	b = append(b, `{"id":`...)
-	b = chatAppendString(b, chatCompletionID(r.ID))
+	b = appendJSONString(b, chatCompletionID(r.ID))
 	b = append(b, `,"object":"chat.completion","created":`...)
 	b = strconv.AppendInt(b, Now().Unix(), 10)
 	b = append(b, `,"model":`...)
-	b = chatAppendString(b, r.Model)
+	b = appendJSONString(b, r.Model)
 	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	text, think, calls := 0, 0, 0
 	for i := range r.Parts {
@@ -1156,7 +1155,7 @@ func EncodeChatResponse(r *Response) []byte {
 	}
 	switch {
 	case text > 0:
-		b = chatAppendString(b, chatJoinText(r.Parts, ""))
+		b = appendJSONString(b, chatJoinText(r.Parts, ""))
 	case calls > 0:
 		b = append(b, "null"...)
 	default:
@@ -1170,7 +1169,7 @@ func EncodeChatResponse(r *Response) []byte {
 				sb.WriteString(p.Text)
 			}
 		}
-		b = chatAppendString(b, sb.String())
+		b = appendJSONString(b, sb.String())
 	}
 	if calls > 0 {
 		b = append(b, `,"tool_calls":[`...)
@@ -1189,21 +1188,21 @@ func EncodeChatResponse(r *Response) []byte {
 			}
 			k++
 			b = append(b, `{"id":`...)
-			b = chatAppendString(b, id)
+			b = appendJSONString(b, id)
 			b = append(b, `,"type":"function","function":{"name":`...)
-			b = chatAppendString(b, p.ToolName)
+			b = appendJSONString(b, p.ToolName)
 			b = append(b, `,"arguments":`...)
 			args := p.Arguments
 			if strings.TrimSpace(args) == "" {
 				args = "{}"
 			}
-			b = chatAppendString(b, args)
+			b = appendJSONString(b, args)
 			b = append(b, `}}`...)
 		}
 		b = append(b, ']')
 	}
 	b = append(b, `,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":`...)
-	b = chatAppendString(b, chatFinishReason(r.StopReason, calls > 0))
+	b = appendJSONString(b, chatFinishReason(r.StopReason, calls > 0))
 	b = append(b, `}],"usage":`...)
 	b = chatAppendUsage(b, r.Usage)
 	return append(b, `,"system_fingerprint":null}`...)
@@ -1553,7 +1552,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		} else {
 			dst = append(dst, `{"index":0,"delta":{"reasoning_content":`...)
 		}
-		dst = chatAppendString(dst, ev.Text)
+		dst = appendJSONString(dst, ev.Text)
 		dst = append(dst, `},"logprobs":null,"finish_reason":null}`...)
 		dst = e.end(dst)
 	case EvToolStart:
@@ -1574,9 +1573,9 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(ev.Index), 10)
 		dst = append(dst, `,"id":`...)
-		dst = chatAppendString(dst, id)
+		dst = appendJSONString(dst, id)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = chatAppendString(dst, ev.ToolName)
+		dst = appendJSONString(dst, ev.ToolName)
 		dst = append(dst, `,"arguments":""}}]},"logprobs":null,"finish_reason":null}`...)
 		dst = e.end(dst)
 	case EvToolArgs:
@@ -1587,7 +1586,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(ev.Index), 10)
 		dst = append(dst, `,"function":{"arguments":`...)
-		dst = chatAppendString(dst, ev.Args)
+		dst = appendJSONString(dst, ev.Args)
 		dst = append(dst, `}}]},"logprobs":null,"finish_reason":null}`...)
 		dst = e.end(dst)
 	case EvUsage:
@@ -1608,7 +1607,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.open(dst, "", "")
 		dst = append(dst, e.prefix...)
 		dst = append(dst, `{"index":0,"delta":{},"logprobs":null,"finish_reason":`...)
-		dst = chatAppendString(dst, chatFinishReason(ev.StopReason, e.anyTool))
+		dst = appendJSONString(dst, chatFinishReason(ev.StopReason, e.anyTool))
 		dst = append(dst, '}')
 		dst = e.end(dst)
 		if e.o.IncludeUsage {
@@ -1625,7 +1624,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 			msg = "upstream stream interrupted"
 		}
 		dst = append(dst, `data: {"error":{"message":`...)
-		dst = chatAppendString(dst, msg)
+		dst = appendJSONString(dst, msg)
 		dst = append(dst, `,"type":"upstream_error","code":"stream_interrupted"}}`+"\n\n"...)
 		e.done = true
 	}
@@ -1644,11 +1643,11 @@ func (e *chatStreamEncoder) open(dst []byte, id, model string) []byte {
 	}
 	p := make([]byte, 0, 128)
 	p = append(p, `data: {"id":`...)
-	p = chatAppendString(p, e.id)
+	p = appendJSONString(p, e.id)
 	p = append(p, `,"object":"chat.completion.chunk","created":`...)
 	p = strconv.AppendInt(p, Now().Unix(), 10)
 	p = append(p, `,"model":`...)
-	p = chatAppendString(p, model)
+	p = appendJSONString(p, model)
 	p = append(p, `,"choices":[`...)
 	e.prefix = p
 	dst = append(dst, p...)
@@ -1680,7 +1679,7 @@ func PatchChatRequest(body []byte, o Overrides) ([]byte, error) {
 		if !msgs.IsArray() || len(msgs.Raw) < 2 {
 			return nil, &RequestError{Message: "Invalid 'messages': expected an array.", Param: "messages"}
 		}
-		sys := append([]byte(`{"role":"system","content":`), chatAppendString(nil, o.SystemPrompt)...)
+		sys := append([]byte(`{"role":"system","content":`), appendJSONString(nil, o.SystemPrompt)...)
 		sys = append(sys, '}')
 		inner := strings.TrimSpace(msgs.Raw[1 : len(msgs.Raw)-1])
 		if inner != "" {
@@ -1716,50 +1715,6 @@ func PatchChatRequest(body []byte, o Overrides) ([]byte, error) {
 
 // ---------------------------------------------------------------------------
 // JSON writing helpers
-
-const chatHex = "0123456789abcdef"
-
-// chatAppendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func chatAppendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', chatHex[c>>4], chatHex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
 
 func chatAppendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
@@ -805,7 +804,7 @@ func EncodeGeminiCountTokens(r *Request) ([]byte, error) {
 		if !strings.HasPrefix(m, "models/") && !strings.HasPrefix(m, "tunedModels/") {
 			m = "models/" + m
 		}
-		b = gemStr(b, m)
+		b = appendJSONString(b, m)
 		b = append(b, ',')
 	}
 	b, err := gemAppendRequestFields(b, r, true)
@@ -881,7 +880,7 @@ func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
 	}
 	if r.System != "" {
 		b = append(b, `,"systemInstruction":{"parts":[{"text":`...)
-		b = gemStr(b, r.System)
+		b = appendJSONString(b, r.System)
 		b = append(b, `}]}`...)
 	}
 	if len(r.Tools) > 0 {
@@ -895,10 +894,10 @@ func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = gemStr(b, t.Name)
+			b = appendJSONString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = gemStr(b, t.Description)
+				b = appendJSONString(b, t.Description)
 			}
 			if len(bytes.TrimSpace(t.Parameters)) > 0 && string(bytes.TrimSpace(t.Parameters)) != "null" {
 				if !gjson.ValidBytes(t.Parameters) || !gjson.ParseBytes(t.Parameters).IsObject() {
@@ -920,7 +919,7 @@ func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
 				b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}`...)
 			case "tool":
 				b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":[`...)
-				b = gemStr(b, tc.Name)
+				b = appendJSONString(b, tc.Name)
 				b = append(b, `]}}`...)
 			}
 		}
@@ -967,7 +966,7 @@ func gemAppendGenerationConfig(b []byte, r *Request) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = gemStr(b, s)
+			b = appendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -1018,7 +1017,7 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 	withSig := func() {
 		if sig != "" {
 			b = append(b, `,"thoughtSignature":`...)
-			b = gemStr(b, sig)
+			b = appendJSONString(b, sig)
 			sig = ""
 		}
 		b = append(b, '}')
@@ -1040,7 +1039,7 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 			}
 			next()
 			b = append(b, `{"text":`...)
-			b = gemStr(b, p.Text)
+			b = appendJSONString(b, p.Text)
 			withSig()
 		case PartImage:
 			next()
@@ -1068,11 +1067,11 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 			b = append(b, `{"functionCall":{`...)
 			if p.ToolCallID != "" {
 				b = append(b, `"id":`...)
-				b = gemStr(b, p.ToolCallID)
+				b = appendJSONString(b, p.ToolCallID)
 				b = append(b, ',')
 			}
 			b = append(b, `"name":`...)
-			b = gemStr(b, p.ToolName)
+			b = appendJSONString(b, p.ToolName)
 			b = append(b, `,"args":`...)
 			b = gemCompact(b, args)
 			b = append(b, '}')
@@ -1092,11 +1091,11 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 			b = append(b, `{"functionResponse":{`...)
 			if p.ToolCallID != "" {
 				b = append(b, `"id":`...)
-				b = gemStr(b, p.ToolCallID)
+				b = appendJSONString(b, p.ToolCallID)
 				b = append(b, ',')
 			}
 			b = append(b, `"name":`...)
-			b = gemStr(b, p.ToolName)
+			b = appendJSONString(b, p.ToolName)
 			b = append(b, `,"response":`...)
 			b = gemAppendToolResponse(b, p)
 			b = append(b, `}}`...)
@@ -1140,13 +1139,13 @@ func gemAppendToolResponse(b []byte, p *Part) []byte {
 		return append(b, '}')
 	case p.IsError:
 		b = append(b, `{"error":`...)
-		b = gemStr(b, text)
+		b = appendJSONString(b, text)
 		return append(b, '}')
 	case isObject:
 		return gemCompact(b, []byte(trimmed))
 	}
 	b = append(b, `{"result":`...)
-	b = gemStr(b, text)
+	b = appendJSONString(b, text)
 	return append(b, '}')
 }
 
@@ -1165,9 +1164,9 @@ func gemAppendMedia(b []byte, p *Part, param string) ([]byte, error) {
 			mt = "image/jpeg"
 		}
 		b = append(b, `"inlineData":{"mimeType":`...)
-		b = gemStr(b, mt)
+		b = appendJSONString(b, mt)
 		b = append(b, `,"data":`...)
-		b = gemStr(b, data)
+		b = appendJSONString(b, data)
 		return append(b, '}'), nil
 	}
 	if !strings.HasPrefix(p.URL, "https://") && !strings.HasPrefix(p.URL, "http://") {
@@ -1181,9 +1180,9 @@ func gemAppendMedia(b []byte, p *Part, param string) ([]byte, error) {
 		}
 	}
 	b = append(b, `"fileData":{"mimeType":`...)
-	b = gemStr(b, mt)
+	b = appendJSONString(b, mt)
 	b = append(b, `,"fileUri":`...)
-	b = gemStr(b, p.URL)
+	b = appendJSONString(b, p.URL)
 	return append(b, '}'), nil
 }
 
@@ -1302,11 +1301,11 @@ func EncodeGeminiResponse(r *Response) []byte {
 	b = gemAppendUsage(b, r.Usage)
 	if r.Model != "" {
 		b = append(b, `,"modelVersion":`...)
-		b = gemStr(b, r.Model)
+		b = appendJSONString(b, r.Model)
 	}
 	if r.ID != "" {
 		b = append(b, `,"responseId":`...)
-		b = gemStr(b, r.ID)
+		b = appendJSONString(b, r.ID)
 	}
 	return append(b, '}')
 }
@@ -1360,13 +1359,13 @@ func gemAppendTextPart(b []byte, n *int, text string, thought bool, sig *string)
 	}
 	*n++
 	b = append(b, `{"text":`...)
-	b = gemStr(b, text)
+	b = appendJSONString(b, text)
 	if thought {
 		b = append(b, `,"thought":true`...)
 	}
 	if *sig != "" {
 		b = append(b, `,"thoughtSignature":`...)
-		b = gemStr(b, *sig)
+		b = appendJSONString(b, *sig)
 		*sig = ""
 	}
 	return append(b, '}')
@@ -1380,11 +1379,11 @@ func gemAppendCallPart(b []byte, n *int, id, name string, args []byte, sig *stri
 	b = append(b, `{"functionCall":{`...)
 	if id != "" {
 		b = append(b, `"id":`...)
-		b = gemStr(b, id)
+		b = appendJSONString(b, id)
 		b = append(b, ',')
 	}
 	b = append(b, `"name":`...)
-	b = gemStr(b, name)
+	b = appendJSONString(b, name)
 	b = append(b, `,"args":`...)
 	args = bytes.TrimSpace(args)
 	if len(args) > 0 && gjson.ValidBytes(args) && gjson.ParseBytes(args).IsObject() {
@@ -1395,7 +1394,7 @@ func gemAppendCallPart(b []byte, n *int, id, name string, args []byte, sig *stri
 	b = append(b, '}')
 	if *sig != "" {
 		b = append(b, `,"thoughtSignature":`...)
-		b = gemStr(b, *sig)
+		b = appendJSONString(b, *sig)
 		*sig = ""
 	}
 	return append(b, '}')
@@ -1599,7 +1598,7 @@ func (e *geminiStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = append(dst, `data: {"error":{"code":`...)
 		dst = strconv.AppendInt(dst, int64(code), 10)
 		dst = append(dst, `,"message":`...)
-		dst = gemStr(dst, msg)
+		dst = appendJSONString(dst, msg)
 		dst = append(dst, `,"status":"`...)
 		dst = append(dst, gemStatusText(code)...)
 		dst = append(dst, "\"}}\r\n\r\n"...)
@@ -1642,11 +1641,11 @@ func (e *geminiStreamEncoder) chunk(dst, parts []byte, finish string) []byte {
 	}
 	if e.model != "" {
 		dst = append(dst, `,"modelVersion":`...)
-		dst = gemStr(dst, e.model)
+		dst = appendJSONString(dst, e.model)
 	}
 	if e.id != "" {
 		dst = append(dst, `,"responseId":`...)
-		dst = gemStr(dst, e.id)
+		dst = appendJSONString(dst, e.id)
 	}
 	return append(dst, "}\r\n\r\n"...)
 }
@@ -1708,7 +1707,7 @@ func gemPatchSystem(body []byte, root gjson.Result, prompt string) ([]byte, erro
 		key = "system_instruction"
 		si = root.Get(key)
 	}
-	part := gemStr([]byte(`{"text":`), prompt)
+	part := appendJSONString([]byte(`{"text":`), prompt)
 	part = append(part, '}')
 	switch {
 	case !si.Exists() || si.Type == gjson.Null:
@@ -1716,7 +1715,7 @@ func gemPatchSystem(body []byte, root gjson.Result, prompt string) ([]byte, erro
 		return sjson.SetRawBytes(body, key, v)
 	case si.Type == gjson.String:
 		v := append(append([]byte(`{"parts":[`), part...), `,{"text":`...)
-		v = gemStr(v, si.Str)
+		v = appendJSONString(v, si.Str)
 		v = append(v, `}]}`...)
 		return sjson.SetRawBytes(body, key, v)
 	case !si.IsObject():
@@ -1823,47 +1822,3 @@ func gemFloat(b []byte, f float64) []byte {
 }
 
 const gemHex = "0123456789abcdef"
-
-// gemStr appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
-func gemStr(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"':
-				b = append(b, '\\', '"')
-			case '\\':
-				b = append(b, '\\', '\\')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', gemHex[c>>4], gemHex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -655,7 +654,7 @@ func (o *respObject) setStop(s StopReason) {
 
 func (o *respObject) append(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = respString(b, o.id)
+	b = appendJSONString(b, o.id)
 	b = append(b, `,"object":"response","created_at":`...)
 	b = strconv.AppendInt(b, o.created, 10)
 	b = append(b, `,"status":"`...)
@@ -669,9 +668,9 @@ func (o *respObject) append(b []byte) []byte {
 	b = append(b, `,"error":`...)
 	if o.errMsg != "" || o.errCode != "" {
 		b = append(b, `{"code":`...)
-		b = respString(b, o.errCode)
+		b = appendJSONString(b, o.errCode)
 		b = append(b, `,"message":`...)
-		b = respString(b, o.errMsg)
+		b = appendJSONString(b, o.errMsg)
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
@@ -679,13 +678,13 @@ func (o *respObject) append(b []byte) []byte {
 	b = append(b, `,"incomplete_details":`...)
 	if o.incomplete != "" {
 		b = append(b, `{"reason":`...)
-		b = respString(b, o.incomplete)
+		b = appendJSONString(b, o.incomplete)
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"instructions":null,"max_output_tokens":null,"max_tool_calls":null,"model":`...)
-	b = respString(b, o.model)
+	b = appendJSONString(b, o.model)
 	b = append(b, `,"output":[`...)
 	for i, it := range o.output {
 		if i > 0 {
@@ -745,7 +744,7 @@ func respEncrypted(sig string, redacted bool, data string) string {
 
 func respMessageItem(b []byte, id, status, text string) []byte {
 	b = append(b, `{"id":`...)
-	b = respString(b, id)
+	b = appendJSONString(b, id)
 	b = append(b, `,"type":"message","status":"`...)
 	b = append(b, status...)
 	b = append(b, `","content":[`...)
@@ -756,13 +755,13 @@ func respMessageItem(b []byte, id, status, text string) []byte {
 
 func respOutputText(b []byte, text string) []byte {
 	b = append(b, `{"type":"output_text","annotations":[],"logprobs":[],"text":`...)
-	b = respString(b, text)
+	b = appendJSONString(b, text)
 	return append(b, '}')
 }
 
 func respReasoningItem(b []byte, id, text string, hasSummary bool, enc string) []byte {
 	b = append(b, `{"id":`...)
-	b = respString(b, id)
+	b = appendJSONString(b, id)
 	b = append(b, `,"type":"reasoning","summary":[`...)
 	if hasSummary {
 		b = respSummaryText(b, text)
@@ -770,79 +769,29 @@ func respReasoningItem(b []byte, id, text string, hasSummary bool, enc string) [
 	b = append(b, ']')
 	if enc != "" {
 		b = append(b, `,"encrypted_content":`...)
-		b = respString(b, enc)
+		b = appendJSONString(b, enc)
 	}
 	return append(b, '}')
 }
 
 func respSummaryText(b []byte, text string) []byte {
 	b = append(b, `{"type":"summary_text","text":`...)
-	b = respString(b, text)
+	b = appendJSONString(b, text)
 	return append(b, '}')
 }
 
 func respFunctionItem(b []byte, id, status, args, callID, name string) []byte {
 	b = append(b, `{"id":`...)
-	b = respString(b, id)
+	b = appendJSONString(b, id)
 	b = append(b, `,"type":"function_call","status":"`...)
 	b = append(b, status...)
 	b = append(b, `","arguments":`...)
-	b = respString(b, args)
+	b = appendJSONString(b, args)
 	b = append(b, `,"call_id":`...)
-	b = respString(b, callID)
+	b = appendJSONString(b, callID)
 	b = append(b, `,"name":`...)
-	b = respString(b, name)
+	b = appendJSONString(b, name)
 	return append(b, '}')
-}
-
-// respString appends s as a JSON string (invalid UTF-8 becomes U+FFFD).
-func respString(b []byte, s string) []byte {
-	const hexd = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexd[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // ---- streams ----
@@ -896,7 +845,7 @@ func respEndEvent(b []byte) []byte { return append(b, "}\n\n"...) }
 // itemFields appends the item_id and output_index of the open item.
 func (e *responsesStreamEncoder) itemFields(b []byte) []byte {
 	b = append(b, `,"item_id":`...)
-	b = respString(b, e.itemID)
+	b = appendJSONString(b, e.itemID)
 	b = append(b, `,"output_index":`...)
 	return strconv.AppendInt(b, int64(len(e.obj.output)), 10)
 }
@@ -939,7 +888,7 @@ func (e *responsesStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.event(dst, "response.output_text.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"content_index":0,"delta":`...)
-		dst = respString(dst, ev.Text)
+		dst = appendJSONString(dst, ev.Text)
 		dst = append(dst, `,"logprobs":[]`...)
 		dst = respEndEvent(dst)
 	case EvThinking:
@@ -954,7 +903,7 @@ func (e *responsesStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.event(dst, "response.reasoning_summary_text.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"summary_index":0,"delta":`...)
-		dst = respString(dst, ev.Text)
+		dst = appendJSONString(dst, ev.Text)
 		dst = respEndEvent(dst)
 	case EvSignature:
 		enc := respEncrypted(ev.Text, ev.Redacted, ev.Text)
@@ -1001,7 +950,7 @@ func (e *responsesStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.event(dst, "response.function_call_arguments.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"delta":`...)
-		dst = respString(dst, ev.Args)
+		dst = appendJSONString(dst, ev.Args)
 		dst = respEndEvent(dst)
 	case EvUsage:
 		e.usage.Merge(ev.Usage)
@@ -1063,7 +1012,7 @@ func (e *responsesStreamEncoder) itemAdded(b []byte) []byte {
 		b = respReasoningItem(b, e.itemID, "", false, "")
 	case respMessage:
 		b = append(b, `{"id":`...)
-		b = respString(b, e.itemID)
+		b = appendJSONString(b, e.itemID)
 		b = append(b, `,"type":"message","status":"in_progress","content":[],"role":"assistant"}`...)
 	case respFunction:
 		b = respFunctionItem(b, e.itemID, "in_progress", "", e.callID, e.name)
@@ -1102,7 +1051,7 @@ func (e *responsesStreamEncoder) closeReasoning(b []byte, enc string) []byte {
 		b = e.event(b, "response.reasoning_summary_text.done")
 		b = e.itemFields(b)
 		b = append(b, `,"summary_index":0,"text":`...)
-		b = respString(b, text)
+		b = appendJSONString(b, text)
 		b = respEndEvent(b)
 		b = e.event(b, "response.reasoning_summary_part.done")
 		b = e.itemFields(b)
@@ -1137,7 +1086,7 @@ func (e *responsesStreamEncoder) closeItem(b []byte, status string) []byte {
 		b = e.event(b, "response.output_text.done")
 		b = e.itemFields(b)
 		b = append(b, `,"content_index":0,"text":`...)
-		b = respString(b, text)
+		b = appendJSONString(b, text)
 		b = append(b, `,"logprobs":[]`...)
 		b = respEndEvent(b)
 		b = e.event(b, "response.content_part.done")
@@ -1158,7 +1107,7 @@ func (e *responsesStreamEncoder) closeItem(b []byte, status string) []byte {
 		b = e.event(b, "response.function_call_arguments.done")
 		b = e.itemFields(b)
 		b = append(b, `,"arguments":`...)
-		b = respString(b, args)
+		b = appendJSONString(b, args)
 		b = respEndEvent(b)
 		return e.itemDone(b, respFunctionItem(nil, e.itemID, "completed", args, e.callID, e.name))
 	}
