@@ -181,23 +181,7 @@ func (p *Proxy) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
 	if u == nil {
 		return pool.KeySpec{}, fmt.Errorf("upstream %q is not configured", sk.Upstream)
 	}
-	d := u.Defaults
-	spec := pool.KeySpec{
-		ID:       sk.ID(),
-		Upstream: sk.Upstream,
-		Secret:   sk.Secret,
-		Weight:   pick(d.Weight, 1),
-		Limits: pool.Limits{
-			RPM:         d.RPM,
-			RPD:         d.RPD,
-			TPM:         d.TPM,
-			TPD:         d.TPD,
-			Interval:    time.Duration(d.Interval),
-			Concurrency: d.Concurrency,
-		},
-		Source: "admin",
-	}
-	return sk.Settings.Apply(spec), nil
+	return sk.Settings.Apply(u.keySpec(sk.Secret, Limits{}, "admin")), nil
 }
 
 // adminRegistry finds running instances for package admin.
@@ -227,19 +211,6 @@ func (adminRegistry) Names() []string {
 		}
 	}
 	return out
-}
-
-// readyInstance is the newest provisioned handler of that name, or nil.
-func readyInstance(name string) *Proxy {
-	instances.Lock()
-	defer instances.Unlock()
-	list := instances.byName[name]
-	for i := len(list) - 1; i >= 0; i-- {
-		if list[i].proxy.op.Load() != nil {
-			return list[i].proxy
-		}
-	}
-	return nil
 }
 
 // readyInstances lists the newest provisioned handler of every name.

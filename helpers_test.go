@@ -86,7 +86,7 @@ func userMessage(model, text string) openai.ChatCompletionNewParams {
 // keyStatus reads a key's live state from the running instance.
 func keyStatus(t *testing.T, instance, upstream, secret string) pool.KeyStatus {
 	t.Helper()
-	p := lookupInstance(instance)
+	p := readyInstance(instance)
 	if p == nil {
 		t.Fatalf("instance %q is not running", instance)
 	}

@@ -151,23 +151,8 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 			if secret == "" {
 				return fmt.Errorf("upstream %q: key %d is empty after placeholder expansion (is its environment variable set?)", u.Name, i+1)
 			}
-			spec := pool.KeySpec{
-				ID:       pool.KeyID(u.Name, secret),
-				Upstream: u.Name,
-				Secret:   secret,
-				Weight:   pick(k.Weight, u.Defaults.Weight, 1),
-				Limits: pool.Limits{
-					RPM:         pick(k.RPM, u.Defaults.RPM, 0),
-					RPD:         pick(k.RPD, u.Defaults.RPD, 0),
-					TPM:         pick(k.TPM, u.Defaults.TPM, 0),
-					TPD:         pick(k.TPD, u.Defaults.TPD, 0),
-					Interval:    time.Duration(pick(k.Interval, u.Defaults.Interval, 0)),
-					Concurrency: pick(k.Concurrency, u.Defaults.Concurrency, 0),
-				},
-				Disabled: k.Disabled,
-				Note:     k.Note,
-				Source:   "config",
-			}
+			spec := u.keySpec(secret, k.Limits, "config")
+			spec.Disabled, spec.Note = k.Disabled, k.Note
 			if seen[spec.ID] {
 				return fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
 			}
@@ -211,6 +196,27 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 	}
 	go p.probeLoop(ctx, probe)
 	return nil
+}
+
+// keySpec is a key of this upstream with its own limits, each unset one
+// falling back to the upstream's default (the weight to 1).
+func (u *Upstream) keySpec(secret string, own Limits, source string) pool.KeySpec {
+	d := u.Defaults
+	return pool.KeySpec{
+		ID:       pool.KeyID(u.Name, secret),
+		Upstream: u.Name,
+		Secret:   secret,
+		Weight:   pick(own.Weight, d.Weight, 1),
+		Limits: pool.Limits{
+			RPM:         pick(own.RPM, d.RPM),
+			RPD:         pick(own.RPD, d.RPD),
+			TPM:         pick(own.TPM, d.TPM),
+			TPD:         pick(own.TPD, d.TPD),
+			Interval:    time.Duration(pick(own.Interval, d.Interval)),
+			Concurrency: pick(own.Concurrency, d.Concurrency),
+		},
+		Source: source,
+	}
 }
 
 // pick returns the first non-zero value.

@@ -95,7 +95,7 @@ func TestCountersAndKeyStatesSurviveReloadAndRestart(t *testing.T) {
 
 	// A restart: a config without the handler releases the database...
 	startCaddy(t, `respond "no proxy here"`)
-	if lookupInstance(name) != nil {
+	if readyInstance(name) != nil {
 		t.Fatal("instance still running after it was removed from the config")
 	}
 	store, err := pool.OpenBadger(dir, nil)

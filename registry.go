@@ -50,13 +50,15 @@ func unregisterInstance(p *Proxy) {
 	}
 }
 
-// lookupInstance returns the newest running handler of that name.
-func lookupInstance(name string) *Proxy {
+// readyInstance is the newest provisioned handler of that name, or nil.
+func readyInstance(name string) *Proxy {
 	instances.Lock()
 	defer instances.Unlock()
 	list := instances.byName[name]
-	if len(list) == 0 {
-		return nil
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].proxy.op.Load() != nil {
+			return list[i].proxy
+		}
 	}
-	return list[len(list)-1].proxy
+	return nil
 }
