@@ -15,10 +15,10 @@ var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) 
 
 // relay streams an upstream's answer to the client event by event,
 // flushing after each. A same-format stream passes through byte for byte
-// (less the usage chunk the proxy asked for itself); otherwise each event
-// goes provider decoder -> canonical events -> client encoder. Either way
-// the provider's decoder reads usage and tells a finished stream from a cut
-// one, which ends with an error event in the client's format.
+// (less the usage chunk the proxy asked for itself), followed by a cheap
+// StreamWatch for usage and completion; otherwise each event goes provider
+// decoder -> canonical events -> client encoder. Either way a stream cut
+// before its end gets an error event in the client's format.
 func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease, up *upstream, resp *http.Response, pass bool) {
 	h := w.Header()
 	if pass {
@@ -39,10 +39,22 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		sseReaders.Put(rd)
 	}()
 
-	dec := up.codec.newStreamDecoder()
-	var enc translate.StreamEncoder
-	if !pass {
+	var (
+		watch *translate.StreamWatch
+		dec   translate.StreamDecoder
+		enc   translate.StreamEncoder
+	)
+	if pass {
+		watch = translate.NewStreamWatch(up.provider.Name())
+	} else {
+		dec = up.codec.newStreamDecoder()
 		enc = newInboundStreamEncoder(c.api, translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
+	}
+	finished := func() bool {
+		if pass {
+			return watch.Finished
+		}
+		return dec.Finished()
 	}
 	var (
 		evs     []translate.StreamEvent
@@ -66,7 +78,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		ev, err := rd.Next()
 		if err != nil {
 			switch {
-			case dec.Finished():
+			case finished():
 			case r.Context().Err() != nil:
 				outcome.Canceled = true
 			default:
@@ -82,31 +94,39 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 			}
 			break
 		}
-		evs, err = dec.Decode(evs[:0], ev)
-		if err != nil {
-			if ce := p.logger.Check(zap.DebugLevel, "unreadable upstream stream event"); ce != nil {
-				ce.Write(zap.String("upstream", up.name), zap.Error(err))
-			}
-			continue
-		}
-		for i := range evs {
-			switch evs[i].Type {
-			case translate.EvUsage:
-				usage.Merge(evs[i].Usage)
-			case translate.EvError:
-				failed = scrub(evs[i].Text, lease.Key.Secret)
-				evs[i].Text = failed
-			}
-		}
-		if dec.Finished() {
-			settle()
-		}
 		if pass {
-			if c.stripUsage && translate.IsUsageOnlyChunk(ev.Data) {
+			hadUsage := watch.Observe(ev)
+			usage = watch.Usage
+			if watch.Failed != "" {
+				failed = scrub(watch.Failed, lease.Key.Secret)
+			}
+			if watch.Finished {
+				settle()
+			}
+			if c.stripUsage && hadUsage && translate.IsUsageOnlyChunk(ev.Data) {
 				continue
 			}
 			out = ev.Raw
 		} else {
+			evs, err = dec.Decode(evs[:0], ev)
+			if err != nil {
+				if ce := p.logger.Check(zap.DebugLevel, "unreadable upstream stream event"); ce != nil {
+					ce.Write(zap.String("upstream", up.name), zap.Error(err))
+				}
+				continue
+			}
+			for i := range evs {
+				switch evs[i].Type {
+				case translate.EvUsage:
+					usage.Merge(evs[i].Usage)
+				case translate.EvError:
+					failed = scrub(evs[i].Text, lease.Key.Secret)
+					evs[i].Text = failed
+				}
+			}
+			if dec.Finished() {
+				settle()
+			}
 			out = out[:0]
 			for i := range evs {
 				out = enc.Encode(out, &evs[i])

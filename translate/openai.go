@@ -25,20 +25,7 @@ func OpenAIChatUsage(body []byte) (u Usage, ok bool) {
 	if !r.IsObject() {
 		return u, false
 	}
-	r.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "prompt_tokens":
-			u.Input = v.Int()
-		case "completion_tokens":
-			u.Output = v.Int()
-		case "prompt_tokens_details":
-			u.Cached = v.Get("cached_tokens").Int()
-		case "completion_tokens_details":
-			u.Reasoning = v.Get("reasoning_tokens").Int()
-		}
-		return true
-	})
-	return u, true
+	return chatUsageOf(r), true
 }
 
 // IsUsageOnlyChunk reports whether a Chat Completions stream chunk carries
