@@ -51,10 +51,7 @@ func (p *Proxy) upstreamCount(ctx context.Context, c *call) (int64, *apiError) {
 	var body []byte
 	var err error
 	if sameFormat(c.api, up.provider.Name()) {
-		body = c.body
-		if c.api != apiGemini && model != c.model {
-			body, err = translate.SetModel(body, model)
-		}
+		body, err = c.withModel(model)
 	} else {
 		req := *c.canon
 		req.Model = model

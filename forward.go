@@ -103,14 +103,8 @@ func retryable(status int) bool {
 // request encoded for the provider.
 func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
 	if sameFormat(c.api, u.provider.Name()) {
-		body := c.body
-		var err error
-		if c.api != apiGemini && model != c.model { // Gemini's model is in the URL
-			if body, err = translate.SetModel(body, model); err != nil {
-				return nil, err
-			}
-		}
-		if u.hasOverrides {
+		body, err := c.withModel(model)
+		if err == nil && u.hasOverrides {
 			body, err = u.codec.patch(body, u.overrides)
 		}
 		return body, err
@@ -119,6 +113,15 @@ func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
 	req.Model, req.Stream = model, c.stream
 	u.overrides.Apply(&req)
 	return u.codec.encodeRequest(&req)
+}
+
+// withModel is the client's body for a same-format upstream, with the model
+// that upstream gets (Gemini's model is in the URL, not the body).
+func (c *call) withModel(model string) ([]byte, error) {
+	if c.api == apiGemini || model == c.model {
+		return c.body, nil
+	}
+	return translate.SetModel(c.body, model)
 }
 
 // attempt sends the call with one lease. done is false when the attempt
