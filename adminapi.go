@@ -17,6 +17,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/admin"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/providers"
 )
 
 // The handler's side of the admin API (package admin serves the routes):
@@ -508,7 +509,7 @@ func (p *Proxy) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.Chec
 	}
 	pctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	status, body, err := u.get(pctx, u.provider.ModelsURL(u.base), spec.Secret)
+	status, body, err := u.probe(pctx, spec.Secret)
 	res.Status = status
 	if err != nil {
 		res.Error = "could not reach the upstream: " + scrub(err.Error(), spec.Secret)
@@ -521,11 +522,11 @@ func (p *Proxy) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.Chec
 	}
 	msg := scrub(upstreamMessage(body), spec.Secret)
 	res.Error = fmt.Sprintf("%d from upstream: %s", status, truncate(msg, 300))
-	quota := u.provider.QuotaExhausted(status, body)
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden ||
-		status == http.StatusTooManyRequests || status == http.StatusPaymentRequired || quota:
-		p.pool.Report(spec.ID, pool.Outcome{Status: status, QuotaExhausted: quota, Reason: truncate(res.Error, 200)})
+	switch v := u.provider.Classify(status, body); v {
+	case providers.KeyRefused, providers.QuotaSpent, providers.RateLimited:
+		o := outcome(v, status)
+		o.Reason = truncate(res.Error, 200)
+		p.pool.Report(spec.ID, o)
 	}
 	return res
 }

@@ -1,42 +1,36 @@
 package llmproxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/tidwall/gjson"
-
+	"github.com/llmproxy/caddy-llm-proxy/clientapi"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
-// countTokens answers Anthropic's count_tokens and Gemini's countTokens. It
-// asks the provider's counting endpoint where there is one (Anthropic,
-// Gemini) and otherwise answers a local estimate (see
-// translate.EstimateRequestTokens). Counting is not a generation: it uses a
-// healthy key without counting toward its limits.
+// countTokens answers a client API's token-counting endpoint. It asks the
+// provider's counting endpoint where there is one and otherwise answers a
+// local estimate (see translate.EstimateRequestTokens). Counting is not a
+// generation: it uses a healthy key without counting toward its limits.
 func (p *Proxy) countTokens(w http.ResponseWriter, r *http.Request, c *call) {
-	n, err := p.upstreamCount(r.Context(), c)
+	counting, ok := c.api.(clientapi.Counting)
+	if !ok {
+		p.fail(w, c, &clientapi.Error{Status: http.StatusNotFound, Message: "this API has no token counting"})
+		return
+	}
+	n, err := p.upstreamCount(r, c)
 	if err != nil {
 		p.fail(w, c, err)
 		return
 	}
-	var body []byte
-	if c.api == apiGemini {
-		body = []byte(`{"totalTokens":` + strconv.FormatInt(n, 10) + `}`)
-	} else {
-		body = []byte(`{"input_tokens":` + strconv.FormatInt(n, 10) + `}`)
-	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(body)
+	_, _ = w.Write(counting.CountAnswer(n))
 	c.rec.Status, c.rec.InputTokens = http.StatusOK, n
 }
 
-func (p *Proxy) upstreamCount(ctx context.Context, c *call) (int64, *apiError) {
+func (p *Proxy) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Error) {
 	key := p.pool.Pick(c.route.targets)
 	if key == nil {
 		// No healthy key: still answer, from the local estimate.
@@ -45,63 +39,48 @@ func (p *Proxy) upstreamCount(ctx context.Context, c *call) (int64, *apiError) {
 	up, model := c.route.pick(key.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, key.ID
 	target := up.provider.CountTokensURL(up.base, model)
-	if target == "" {
+	counter, ok := up.codec.(translate.Counter)
+	if target == "" || !ok {
 		return p.localCount(c)
 	}
 	var body []byte
 	var err error
-	if sameFormat(c.api, up.provider.Name()) {
-		body, err = c.withModel(model)
+	if c.passes(up) {
+		body, err = c.withModel(up, model)
 	} else {
 		req := *c.canon
 		req.Model = model
-		if up.provider.Name() == "gemini" {
-			body, err = translate.EncodeGeminiCountTokens(&req)
-		} else {
-			body, err = translate.EncodeAnthropicCountTokens(&req)
-		}
+		body, err = counter.EncodeCountRequest(&req)
 	}
 	if err != nil {
 		return 0, requestError(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	status, out, err := up.fetch(ctx, outbound{method: http.MethodPost, url: target, body: body, pass: c.passed(r, up)}, key.Secret, 1<<20)
 	if err != nil {
-		return 0, &apiError{Status: http.StatusInternalServerError, Message: err.Error()}
+		return 0, &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q could not be reached: %s", up.name, scrub(err.Error(), key.Secret))}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	up.authorize(req.Header, key.Secret)
-	resp, err := up.client.Do(req)
-	if err != nil {
-		return 0, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q could not be reached: %s", up.name, scrub(err.Error(), key.Secret))}
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		status := resp.StatusCode
-		if retryable(status) || up.provider.KeyRejected(status, out) {
-			status = http.StatusBadGateway
+	if status != http.StatusOK {
+		st := status
+		if up.provider.Classify(status, out).Retryable() {
+			st = http.StatusBadGateway
 		}
-		return 0, &apiError{Status: status, Message: fmt.Sprintf("upstream %q answered %d: %s", up.name, resp.StatusCode, scrub(upstreamMessage(out), key.Secret))}
+		return 0, &clientapi.Error{Status: st, Message: fmt.Sprintf("upstream %q answered %d: %s", up.name, status, scrub(upstreamMessage(out), key.Secret))}
 	}
-	field := "input_tokens"
-	if up.provider.Name() == "gemini" {
-		field = "totalTokens"
+	n, ok := counter.ReadCount(out)
+	if !ok {
+		return 0, &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q answered no token count", up.name)}
 	}
-	n := gjson.GetBytes(out, field)
-	if n.Type != gjson.Number {
-		return 0, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q answered no token count", up.name)}
-	}
-	return n.Int(), nil
+	return n, nil
 }
 
 // localCount estimates the tokens of the request in canonical form.
-func (p *Proxy) localCount(c *call) (int64, *apiError) {
+func (p *Proxy) localCount(c *call) (int64, *clientapi.Error) {
 	canon := c.canon
 	if canon == nil {
 		var err error
-		if canon, err = decodeInbound(c); err != nil {
+		if canon, err = c.decode(); err != nil {
 			return 0, requestError(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package llmproxy
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,9 @@ import (
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap"
 
+	"github.com/llmproxy/caddy-llm-proxy/clientapi"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/providers"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
@@ -26,16 +27,16 @@ type failure struct {
 	retryAfter time.Duration
 }
 
-func (f *failure) toAPIError() *apiError {
+func (f *failure) toAPIError() *clientapi.Error {
 	if f.status == http.StatusTooManyRequests {
-		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(f.retryAfter),
+		return &clientapi.Error{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(f.retryAfter),
 			Message: fmt.Sprintf("upstream %q is rate limited: %s", f.upstream, f.message)}
 	}
 	what := "could not be reached"
 	if f.status != 0 {
 		what = "answered " + strconv.Itoa(f.status)
 	}
-	return &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q %s: %s", f.upstream, what, f.message)}
+	return &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q %s: %s", f.upstream, what, f.message)}
 }
 
 func ceilSeconds(d time.Duration) int {
@@ -69,7 +70,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 // unavailable is the answer when the pool has no key for the call.
-func (p *Proxy) unavailable(c *call, err error, last *failure) *apiError {
+func (p *Proxy) unavailable(c *call, err error, last *failure) *clientapi.Error {
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
 	case un != nil && un.AllDisabled:
@@ -77,51 +78,72 @@ func (p *Proxy) unavailable(c *call, err error, last *failure) *apiError {
 		if last != nil {
 			msg += "; last failure: " + last.toAPIError().Message
 		}
-		return &apiError{Status: http.StatusServiceUnavailable, Message: msg}
+		return &clientapi.Error{Status: http.StatusServiceUnavailable, Message: msg}
 	case last != nil && last.status != http.StatusTooManyRequests:
 		return last.toAPIError()
 	case un != nil:
-		return &apiError{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(un.RetryAfter),
+		return &clientapi.Error{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(un.RetryAfter),
 			Message: fmt.Sprintf("every key that could serve %q is at a limit or cooling down", c.model)}
 	}
-	return &apiError{Status: http.StatusInternalServerError, Message: "key pool: " + err.Error()}
-}
-
-// retryable reports whether an upstream status is the key's or the
-// upstream's fault rather than the request's, so another key may succeed.
-func retryable(status int) bool {
-	switch status {
-	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden,
-		http.StatusRequestTimeout, http.StatusTooManyRequests:
-		return true
-	}
-	return status >= 500
+	return &clientapi.Error{Status: http.StatusInternalServerError, Message: "key pool: " + err.Error()}
 }
 
 // upstreamBody is the body for one attempt: the client's own when formats
 // match (model and configured overrides patched in), else the canonical
 // request encoded for the provider.
 func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
-	if sameFormat(c.api, u.provider.Name()) {
-		body, err := c.withModel(model)
+	if c.passes(u) {
+		body, err := c.withModel(u, model)
 		if err == nil && u.hasOverrides {
-			body, err = u.codec.patch(body, u.overrides)
+			body, err = u.codec.Patch(body, u.overrides)
 		}
 		return body, err
 	}
 	req := *c.canon
 	req.Model, req.Stream = model, c.stream
 	u.overrides.Apply(&req)
-	return u.codec.encodeRequest(&req)
+	return u.codec.EncodeRequest(&req)
 }
 
 // withModel is the client's body for a same-format upstream, with the model
-// that upstream gets (Gemini's model is in the URL, not the body).
-func (c *call) withModel(model string) ([]byte, error) {
-	if c.api == apiGemini || model == c.model {
+// that upstream gets.
+func (c *call) withModel(u *upstream, model string) ([]byte, error) {
+	if model == c.model {
 		return c.body, nil
 	}
-	return translate.SetModel(c.body, model)
+	return u.codec.SetModel(c.body, model)
+}
+
+// passHeaders are the client headers a same-format Anthropic body may rely
+// on: Claude clients opt into features per request, and those must reach an
+// Anthropic upstream along with the body that uses them.
+var passHeaders = []string{"anthropic-version", "anthropic-beta"}
+
+// passed copies the client's passHeaders for a same-format upstream.
+func (c *call) passed(r *http.Request, u *upstream) http.Header {
+	if !c.passes(u) {
+		return nil
+	}
+	var h http.Header
+	for _, k := range passHeaders {
+		if v := r.Header.Values(k); len(v) > 0 {
+			if h == nil {
+				h = make(http.Header, len(passHeaders))
+			}
+			h[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	return h
+}
+
+// outcome is what an error answer means for the key, by the provider's
+// verdict: a key the provider refuses in its own way counts as a 401.
+func outcome(v providers.Verdict, status int) pool.Outcome {
+	o := pool.Outcome{Status: status, QuotaExhausted: v == providers.QuotaSpent}
+	if v == providers.KeyRefused && status != http.StatusUnauthorized && status != http.StatusForbidden {
+		o.Status = http.StatusUnauthorized
+	}
+	return o
 }
 
 // attempt sends the call with one lease. done is false when the attempt
@@ -129,39 +151,18 @@ func (c *call) withModel(model string) ([]byte, error) {
 func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease) (f *failure, done bool) {
 	up, model := c.route.pick(lease.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, lease.Key.ID
-	pass := sameFormat(c.api, up.provider.Name())
+	pass := c.passes(up)
 	body, err := c.upstreamBody(up, model)
 	if err != nil {
 		lease.Done(pool.Outcome{Canceled: true})
 		p.fail(w, c, requestError(err))
 		return nil, true
 	}
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, up.provider.GenerateURL(up.base, model, c.stream), bytes.NewReader(body))
-	if err != nil {
-		lease.Done(pool.Outcome{Canceled: true})
-		p.fail(w, c, &apiError{Status: http.StatusInternalServerError, Message: "building upstream request: " + err.Error()})
-		return nil, true
-	}
-	h := req.Header
-	h.Set("Content-Type", "application/json")
-	if c.stream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
-	}
-	if pass && c.api == apiAnthropic {
-		// Claude clients opt into features per request; those must reach
-		// an Anthropic upstream along with the body that uses them.
-		for _, k := range []string{"anthropic-version", "anthropic-beta"} {
-			if v := r.Header.Get(k); v != "" {
-				h.Set(k, v)
-			}
-		}
-	}
-	up.authorize(h, lease.Key.Secret)
-
 	sent := time.Now()
-	resp, err := up.client.Do(req)
+	resp, err := up.send(r.Context(), outbound{
+		method: http.MethodPost, url: up.provider.GenerateURL(up.base, model, c.stream),
+		body: body, stream: c.stream, pass: c.passed(r, up),
+	}, lease.Key.Secret)
 	c.rec.TTFB = time.Since(sent)
 	if err != nil {
 		if r.Context().Err() != nil {
@@ -179,22 +180,18 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 	status := resp.StatusCode
 	if status >= 300 {
 		errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if up.provider.KeyRejected(status, errBody) {
-			status = http.StatusUnauthorized // the pool treats it as a refused key
-		}
-		if retryable(status) {
+		verdict := up.provider.Classify(status, errBody)
+		if verdict.Retryable() {
 			msg := scrub(upstreamMessage(errBody), lease.Key.Secret)
 			ra := retryAfter(resp.Header)
-			lease.Done(pool.Outcome{
-				Status:         status,
-				RetryAfter:     ra,
-				QuotaExhausted: up.provider.QuotaExhausted(resp.StatusCode, errBody),
-				Reason:         fmt.Sprintf("%d from upstream: %s", resp.StatusCode, truncate(msg, 200)),
-			})
+			o := outcome(verdict, status)
+			o.RetryAfter = ra
+			o.Reason = fmt.Sprintf("%d from upstream: %s", status, truncate(msg, 200))
+			lease.Done(o)
 			if ce := p.logger.Check(zap.InfoLevel, "upstream refused; trying another key"); ce != nil {
-				ce.Write(zap.String("upstream", up.name), zap.String("key_id", lease.Key.ID), zap.Int("status", resp.StatusCode))
+				ce.Write(zap.String("upstream", up.name), zap.String("key_id", lease.Key.ID), zap.Int("status", status))
 			}
-			return &failure{upstream: up.name, status: status, message: msg, retryAfter: ra}, false
+			return &failure{upstream: up.name, status: o.Status, message: msg, retryAfter: ra}, false
 		}
 		// The request's own fault (400, 404, 422...): the client hears it,
 		// in its own API's shape.
@@ -206,7 +203,7 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 			_, _ = w.Write(errBody)
 			c.rec.Status, c.rec.Error = status, scrub(upstreamMessage(errBody), lease.Key.Secret)
 		} else {
-			p.fail(w, c, &apiError{Status: status, Message: fmt.Sprintf("upstream %q: %s", up.name, scrub(upstreamMessage(errBody), lease.Key.Secret))})
+			p.fail(w, c, &clientapi.Error{Status: status, Message: fmt.Sprintf("upstream %q: %s", up.name, scrub(upstreamMessage(errBody), lease.Key.Secret))})
 		}
 		return nil, true
 	}
@@ -227,15 +224,15 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 	}
 	var usage translate.Usage
 	if pass && !c.stream {
-		usage, _ = up.codec.readUsage(out)
+		usage, _ = up.codec.ReadUsage(out)
 		copyHeaders(w.Header(), resp.Header)
 	} else {
 		// Translate the answer (or, for a stream the upstream answered
 		// whole, hand the client what it can use: the answer in its API).
-		canon, err := up.codec.decodeResponse(out)
+		canon, err := up.codec.DecodeResponse(out)
 		if err != nil {
 			lease.Done(pool.Outcome{Status: http.StatusBadGateway, Reason: "unreadable answer"})
-			p.fail(w, c, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q sent an answer the proxy cannot read: %v", up.name, err)})
+			p.fail(w, c, &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q sent an answer the proxy cannot read: %v", up.name, err)})
 			return nil, true
 		}
 		usage = canon.Usage
@@ -243,7 +240,7 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 			out = streamWhole(c, canon)
 			w.Header().Set("Content-Type", "text/event-stream")
 		} else {
-			out = encodeInboundResponse(c.api, canon)
+			out = c.client.EncodeResponse(canon)
 			w.Header().Set("Content-Type", "application/json")
 		}
 	}
@@ -260,7 +257,7 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 // streamWhole renders a whole answer as the client's stream, for an
 // upstream that answered a streamed request in one piece.
 func streamWhole(c *call, r *translate.Response) []byte {
-	enc := newInboundStreamEncoder(c.api, translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
+	enc := c.client.NewStreamEncoder(translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
 	var out []byte
 	ev := translate.StreamEvent{Type: translate.EvStart, ID: r.ID, Model: r.Model}
 	out = enc.Encode(out, &ev)

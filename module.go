@@ -266,7 +266,7 @@ func (p *Proxy) probeDisabled(ctx context.Context) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		status, _, err := u.get(pctx, u.provider.ModelsURL(u.base), k.Secret)
+		status, _, err := u.probe(pctx, k.Secret)
 		cancel()
 		if err == nil && status == http.StatusOK {
 			p.pool.Enable(k.ID)

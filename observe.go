@@ -33,7 +33,7 @@ func (p *Proxy) observe(rec *requestRecord) {
 	op.ring.add(admin.LogEntry{
 		Time:          t.UTC(),
 		Client:        rec.Client,
-		API:           rec.API.String(),
+		API:           rec.API,
 		Model:         rec.Model,
 		Upstream:      rec.Upstream,
 		UpstreamModel: rec.UpstreamModel,

@@ -92,10 +92,10 @@ func TestObserve(t *testing.T) {
 
 	kid := pool.KeyID("oai", "sk-observe-0001")
 	at := time.Date(2026, 11, 22, 23, 30, 0, 0, time.UTC) // 08:30 on the 23rd in Tokyo
-	p.observe(&requestRecord{Time: at, Client: "tes…ient", API: apiAnthropic, Model: "sonnet", ModelLabel: "sonnet",
+	p.observe(&requestRecord{Time: at, Client: "tes…ient", API: "anthropic", Model: "sonnet", ModelLabel: "sonnet",
 		Upstream: "oai", UpstreamModel: "gpt-4o", KeyID: kid, Status: 200,
 		Latency: 812 * time.Millisecond, TTFB: 240 * time.Millisecond, InputTokens: 12, OutputTokens: 7})
-	p.observe(&requestRecord{Time: at.Add(time.Minute), API: apiOpenAIChat, Model: "gpt-4.1-x", ModelLabel: "gpt-4.1*",
+	p.observe(&requestRecord{Time: at.Add(time.Minute), API: "openai-chat", Model: "gpt-4.1-x", ModelLabel: "gpt-4.1*",
 		Upstream: "oai", KeyID: kid, Status: 502, Error: "upstream \"oai\" answered 500", Latency: time.Second, TTFB: time.Second})
 	p.observe(&requestRecord{Time: at, Model: "nope", Status: 404, Error: "unknown model"})
 

@@ -10,7 +10,7 @@ import (
 type requestRecord struct {
 	Time   time.Time // when the request arrived
 	Client string    // the client key, masked ("" when the proxy is open)
-	API    api
+	API    string    // the client API's name
 	// Model is the model the client asked for; ModelLabel is the same when
 	// it is a configured alias or model name, else the upstream's pattern
 	// that admitted it, so metric labels come only from configuration.

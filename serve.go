@@ -14,99 +14,36 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/llmproxy/caddy-llm-proxy/clientapi"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
-// endpoint is what a client request asks for.
-type endpoint uint8
-
-const (
-	epUnknown endpoint = iota
-	epGenerate
-	epCountTokens
-	epModels
-)
-
-// ServeHTTP answers the client endpoints of the four APIs. Paths are matched
-// by suffix so the handler works under handle_path; it is terminal and never
-// calls next.
+// ServeHTTP answers the client endpoints of the four APIs, which
+// package clientapi routes by the end of the path, so the handler works
+// under handle_path; it is terminal and never calls next.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	start := time.Now()
-	a, ep, method, model, stream := classify(r)
+	a, ep, routed := clientapi.Route(r)
 	client, ok := p.authorize(r)
 	if !ok {
-		writeError(w, a, &apiError{Status: http.StatusUnauthorized, Message: "missing or invalid client key"})
+		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusUnauthorized, Message: "missing or invalid client key"})
 		return nil
 	}
 	switch {
-	case ep == epUnknown:
-		writeError(w, a, &apiError{Status: http.StatusNotFound, Code: "unknown_url", Message: "unknown path " + r.URL.Path})
-	case r.Method != method:
-		writeError(w, a, &apiError{Status: http.StatusMethodNotAllowed, Message: "method not allowed; use " + method, Allow: method})
-	case ep == epModels:
+	case !routed:
+		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusNotFound, Code: "unknown_url", Message: "unknown path " + r.URL.Path})
+	case r.Method != ep.Method:
+		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed; use " + ep.Method, Allow: ep.Method})
+	case ep.Kind == clientapi.Models:
 		p.serveModelList(w, r, a)
 	default:
-		c := &call{api: a, ep: ep, model: model, stream: stream}
-		c.rec = requestRecord{Time: start, Client: client, API: a, Model: model}
+		c := &call{api: a, client: translate.Client(a.Format()), ep: ep, model: ep.Model, stream: ep.Stream}
+		c.rec = requestRecord{Time: start, Client: client, API: a.Name(), Model: ep.Model}
 		p.serveCall(w, r, c)
 		c.rec.Latency = time.Since(start)
 		p.observe(&c.rec)
 	}
 	return nil
-}
-
-// classify finds the API, endpoint and expected method of a request from its
-// path; Gemini paths also carry the model and whether to stream.
-func classify(r *http.Request) (a api, ep endpoint, method, model string, stream bool) {
-	path := r.URL.Path
-	a = inferAPI(r)
-	switch {
-	case strings.HasSuffix(path, "/v1/chat/completions"):
-		return apiOpenAIChat, epGenerate, http.MethodPost, "", false
-	case strings.HasSuffix(path, "/v1/responses"):
-		return apiOpenAIResponses, epGenerate, http.MethodPost, "", false
-	case strings.HasSuffix(path, "/v1/messages"):
-		return apiAnthropic, epGenerate, http.MethodPost, "", false
-	case strings.HasSuffix(path, "/v1/messages/count_tokens"):
-		return apiAnthropic, epCountTokens, http.MethodPost, "", false
-	case strings.HasSuffix(path, "/v1/models"):
-		return a, epModels, http.MethodGet, "", false
-	case strings.HasSuffix(path, "/v1beta/models"):
-		return apiGemini, epModels, http.MethodGet, "", false
-	}
-	// /v1beta/models/{model}:{method}, the model possibly `<upstream>/<model>`.
-	i := strings.Index(path, "/v1beta/models/")
-	if i < 0 {
-		return a, epUnknown, "", "", false
-	}
-	rest := path[i+len("/v1beta/models/"):]
-	colon := strings.LastIndexByte(rest, ':')
-	if colon <= 0 {
-		return apiGemini, epUnknown, "", "", false
-	}
-	model = rest[:colon]
-	switch rest[colon+1:] {
-	case "generateContent":
-		return apiGemini, epGenerate, http.MethodPost, model, false
-	case "streamGenerateContent":
-		return apiGemini, epGenerate, http.MethodPost, model, true
-	case "countTokens":
-		return apiGemini, epCountTokens, http.MethodPost, model, false
-	}
-	return apiGemini, epUnknown, "", "", false
-}
-
-// inferAPI picks the error shape for a request whose endpoint is unknown:
-// Anthropic when it carries anthropic-version, Gemini under /v1beta/,
-// OpenAI otherwise.
-func inferAPI(r *http.Request) api {
-	switch {
-	case r.Header.Get("anthropic-version") != "":
-		return apiAnthropic
-	case strings.Contains(r.URL.Path, "/v1beta/"):
-		return apiGemini
-	}
-	return apiOpenAIChat
 }
 
 // authorize checks the client key in any of the places SDKs put it,
@@ -140,8 +77,8 @@ func (p *Proxy) authorize(r *http.Request) (client string, ok bool) {
 }
 
 // readBody reads the request body up to max_body.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	tooLarge := &apiError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", p.maxBody)}
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *clientapi.Error) {
+	tooLarge := &clientapi.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", p.maxBody)}
 	if r.ContentLength > p.maxBody {
 		return nil, tooLarge
 	}
@@ -158,15 +95,16 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiEr
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge
 		}
-		return nil, &apiError{Status: http.StatusBadRequest, Message: "reading request body: " + err.Error()}
+		return nil, &clientapi.Error{Status: http.StatusBadRequest, Message: "reading request body: " + err.Error()}
 	}
 	return buf, nil
 }
 
 // call is one client request on its way to an upstream.
 type call struct {
-	api    api
-	ep     endpoint
+	api    clientapi.API
+	client translate.ClientCodec // the client's format
+	ep     clientapi.Endpoint
 	body   []byte // as the client sent it, plus proxy-side additions
 	model  string // as the client asked for it
 	stream bool
@@ -183,6 +121,10 @@ type call struct {
 	rec   requestRecord
 }
 
+// passes reports whether the client and an upstream speak the same wire
+// format, so the body passes through with only the model changed.
+func (c *call) passes(u *upstream) bool { return c.api.Format() == u.provider.Format() }
+
 // serveCall checks a generation or token-counting request and sends it on.
 func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	body, aerr := p.readBody(w, r)
@@ -194,7 +136,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	if aerr == nil {
 		c.route = p.router.resolve(c.model)
 		if c.route == nil {
-			aerr = &apiError{Status: http.StatusNotFound, Code: "model_not_found",
+			aerr = &clientapi.Error{Status: http.StatusNotFound, Code: "model_not_found",
 				Message: fmt.Sprintf("the model %q does not exist or is not served by this proxy", c.model)}
 		}
 	}
@@ -206,7 +148,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		p.fail(w, c, aerr)
 		return
 	}
-	if c.ep == epCountTokens {
+	if c.ep.Kind == clientapi.Count {
 		p.countTokens(w, r, c)
 		return
 	}
@@ -214,63 +156,29 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 }
 
 // fail answers an error and records it.
-func (p *Proxy) fail(w http.ResponseWriter, c *call, e *apiError) {
-	writeError(w, c.api, e)
+func (p *Proxy) fail(w http.ResponseWriter, c *call, e *clientapi.Error) {
+	clientapi.WriteError(w, c.api, e)
 	c.rec.Status, c.rec.Error = e.Status, e.Message
 }
 
-// parse reads what routing needs from the body, cheaply, and rejects what
-// no upstream could take. Full validation happens where a body is decoded
-// for translation; a same-format body is validated by its provider.
-func (c *call) parse() *apiError {
+// parse checks the body is JSON and lets the client's API read what
+// routing needs from it.
+func (c *call) parse() *clientapi.Error {
 	if !gjson.ValidBytes(c.body) {
-		return &apiError{Status: http.StatusBadRequest, Message: "request body is not valid JSON"}
+		return &clientapi.Error{Status: http.StatusBadRequest, Message: "request body is not valid JSON"}
 	}
-	if c.api == apiGemini {
-		if c.model == "" {
-			return &apiError{Status: http.StatusNotFound, Message: "the path names no model"}
-		}
-		if c.ep == epGenerate && !gjson.GetBytes(c.body, "contents").IsArray() {
-			return &apiError{Status: http.StatusBadRequest, Message: "`contents` is required and must be an array"}
-		}
-		return nil
-	}
-	f := gjson.GetManyBytes(c.body, "model", "stream", "stream_options.include_usage")
-	model, stream := f[0], f[1]
-	if model.Type != gjson.String || model.Str == "" {
-		return &apiError{Status: http.StatusBadRequest, Message: "`model` is required and must be a string"}
-	}
-	if stream.Exists() && stream.Type != gjson.True && stream.Type != gjson.False {
-		return &apiError{Status: http.StatusBadRequest, Message: "`stream` must be a boolean"}
-	}
-	c.model, c.stream, c.includeUsage = model.Str, stream.Bool(), f[2].Bool()
-	var required string
-	switch c.api {
-	case apiOpenAIChat:
-		required = "messages"
-	case apiAnthropic:
-		required = "messages"
-		if c.ep == epGenerate && gjson.GetBytes(c.body, "max_tokens").Type != gjson.Number {
-			return &apiError{Status: http.StatusBadRequest, Message: "`max_tokens` is required and must be a number"}
-		}
-	case apiOpenAIResponses:
-		if !gjson.GetBytes(c.body, "input").Exists() {
-			return &apiError{Status: http.StatusBadRequest, Message: "`input` is required"}
-		}
-	}
-	if required != "" && !gjson.GetBytes(c.body, required).IsArray() {
-		return &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf("`%s` is required and must be an array", required)}
-	}
-	return nil
+	f, err := c.api.Parse(c.body, c.ep)
+	c.model, c.stream, c.includeUsage = f.Model, f.Stream, f.IncludeUsage
+	return err
 }
 
 // prepare decodes the request when some target needs it translated, and
 // makes the same-format body ready, before any key is spent on it.
-func (c *call) prepare() *apiError {
+func (c *call) prepare() *clientapi.Error {
 	c.estimate = translate.EstimateTokens(c.body)
 	for _, u := range c.route.ups {
-		if !sameFormat(c.api, u.provider.Name()) {
-			canon, err := decodeInbound(c)
+		if !c.passes(u) {
+			canon, err := c.decode()
 			if err != nil {
 				return requestError(err)
 			}
@@ -278,20 +186,28 @@ func (c *call) prepare() *apiError {
 			break
 		}
 	}
-	if c.api == apiOpenAIChat && c.stream && c.ep == epGenerate {
+	if ua, ok := c.api.(clientapi.UsageAsking); ok && c.stream && c.ep.Kind == clientapi.Generate {
 		var err error
-		if c.body, c.stripUsage, err = translate.AskStreamUsage(c.body); err != nil {
-			return &apiError{Status: http.StatusBadRequest, Message: "request body: " + err.Error()}
+		if c.body, c.stripUsage, err = ua.AskStreamUsage(c.body); err != nil {
+			return &clientapi.Error{Status: http.StatusBadRequest, Message: "request body: " + err.Error()}
 		}
 	}
 	return nil
 }
 
-// requestError turns a decoder's error into a 400.
-func requestError(err error) *apiError {
+// decode decodes the client's request into canonical form.
+func (c *call) decode() (*translate.Request, error) {
+	return c.client.DecodeRequest(c.body, translate.DecodeOptions{
+		Model: c.ep.Model, Stream: c.ep.Stream, Count: c.ep.Kind == clientapi.Count,
+	})
+}
+
+// requestError turns a decoder's error into a 400. The decoders' messages
+// name the parameter themselves where they know it, so it is not repeated.
+func requestError(err error) *clientapi.Error {
 	msg := err.Error()
-	if re, ok := errors.AsType[*translate.RequestError](err); ok && re.Param != "" {
+	if re, ok := errors.AsType[*translate.RequestError](err); ok && re.Param != "" && !strings.HasPrefix(msg, re.Param) {
 		msg = re.Param + ": " + re.Message
 	}
-	return &apiError{Status: http.StatusBadRequest, Message: msg}
+	return &clientapi.Error{Status: http.StatusBadRequest, Message: msg}
 }

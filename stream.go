@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/llmproxy/caddy-llm-proxy/clientapi"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
@@ -40,19 +41,19 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 	}()
 
 	var (
-		watch *translate.StreamWatch
+		watch translate.Watch
 		dec   translate.StreamDecoder
 		enc   translate.StreamEncoder
 	)
 	if pass {
-		watch = translate.NewStreamWatch(up.provider.Name())
+		watch = up.codec.NewWatch()
 	} else {
-		dec = up.codec.newStreamDecoder()
-		enc = newInboundStreamEncoder(c.api, translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
+		dec = up.codec.NewStreamDecoder()
+		enc = c.client.NewStreamEncoder(translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
 	}
 	finished := func() bool {
 		if pass {
-			return watch.Finished
+			return watch.Finished()
 		}
 		return dec.Finished()
 	}
@@ -96,14 +97,14 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		}
 		if pass {
 			hadUsage := watch.Observe(ev)
-			usage = watch.Usage
-			if watch.Failed != "" {
-				failed = scrub(watch.Failed, lease.Key.Secret)
+			usage = watch.Usage()
+			if msg := watch.Failed(); msg != "" {
+				failed = scrub(msg, lease.Key.Secret)
 			}
-			if watch.Finished {
+			if watch.Finished() {
 				settle()
 			}
-			if c.stripUsage && hadUsage && translate.IsUsageOnlyChunk(ev.Data) {
+			if c.stripUsage && hadUsage && c.api.(clientapi.UsageAsking).IsUsageOnlyChunk(ev.Data) {
 				continue
 			}
 			out = ev.Raw
@@ -155,16 +156,7 @@ func (p *Proxy) streamError(c *call, enc translate.StreamEncoder, msg string) []
 	if enc == nil {
 		// A same-format stream: the upstream opened the answer, so only the
 		// error event itself is wanted.
-		return streamErrorEvent(c.api, msg)
+		return clientapi.StreamError(c.api, http.StatusBadGateway, msg, "stream_interrupted")
 	}
 	return enc.Encode(nil, &translate.StreamEvent{Type: translate.EvError, Text: msg, Status: http.StatusBadGateway})
-}
-
-// streamErrorEvent renders an error event for a same-format stream.
-func streamErrorEvent(a api, msg string) []byte {
-	body := errorBody(a, &apiError{Status: http.StatusBadGateway, Message: msg, Code: "stream_interrupted"})
-	if a == apiAnthropic {
-		return append(append([]byte("event: error\ndata: "), body...), "\n\n"...)
-	}
-	return append(append([]byte("data: "), body...), "\n\n"...)
 }

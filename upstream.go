@@ -1,6 +1,7 @@
 package llmproxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,22 +13,24 @@ import (
 	"sync"
 	"time"
 
+	"github.com/llmproxy/caddy-llm-proxy/clientapi"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
-// upstream is an Upstream made ready to serve: its provider resolved, its
-// transport built, its key specs known to the pool.
+// upstream is an Upstream made ready to serve: its provider and that
+// provider's wire format resolved, its transport built, its key specs known
+// to the pool.
 type upstream struct {
 	cfg      *Upstream
 	name     string
 	provider providers.Provider
+	codec    translate.ProviderCodec
 	base     string
 	client   *http.Client
 	headers  http.Header
 	priority int
-	codec    *codec
 
 	// overrides are the configured system_prompt and reasoning; a
 	// same-format body is patched only when there are any.
@@ -41,6 +44,10 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 	prov := providers.Lookup(u.Provider)
 	if prov == nil {
 		return nil, fmt.Errorf("upstream %q: unknown provider %q", u.Name, u.Provider)
+	}
+	codec := translate.Provider(prov.Format())
+	if codec == nil {
+		return nil, fmt.Errorf("upstream %q: provider %q speaks %q, which has no provider codec", u.Name, u.Provider, prov.Format())
 	}
 	base := u.BaseURL
 	if base == "" {
@@ -73,22 +80,74 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		cfg:          u,
 		name:         u.Name,
 		provider:     prov,
+		codec:        codec,
 		base:         base,
 		client:       &http.Client{Transport: tr},
 		headers:      h,
 		priority:     u.Priority,
-		codec:        codecs[prov.Name()],
 		overrides:    o,
 		hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil,
 	}, nil
 }
 
-// authorize sets the upstream's fixed headers and the key on h.
-func (u *upstream) authorize(h http.Header, secret string) {
+// outbound is one request to an upstream.
+type outbound struct {
+	method string
+	url    string
+	body   []byte // nil for a GET
+	stream bool   // ask for an event stream
+	// pass are client headers the upstream must see with a same-format
+	// body that relies on them (Anthropic's anthropic-version and -beta).
+	pass http.Header
+}
+
+// send is the one upstream round trip: generation, token counting, key
+// probes and model lists all go through it. It sets the client headers to
+// pass, the upstream's fixed headers, and the key by the provider's rule,
+// on the whole request.
+func (u *upstream) send(ctx context.Context, o outbound, secret string) (*http.Response, error) {
+	var body io.Reader
+	if o.body != nil {
+		body = bytes.NewReader(o.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, o.method, o.url, body)
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	if o.body != nil {
+		h.Set("Content-Type", "application/json")
+	}
+	if o.stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	for k, v := range o.pass {
+		h[k] = v
+	}
 	for k, v := range u.headers {
 		h[k] = v
 	}
-	u.provider.Authorize(h, secret)
+	u.provider.Authorize(req, secret)
+	return u.client.Do(req)
+}
+
+// fetch sends o and reads the whole answer, up to limit bytes.
+func (u *upstream) fetch(ctx context.Context, o outbound, secret string, limit int64) (int, []byte, error) {
+	resp, err := u.send(ctx, o, secret)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	return resp.StatusCode, body, err
+}
+
+// probe asks for the upstream's model list with a key: the cheap call
+// that tells whether the key works, and the list itself.
+func (u *upstream) probe(ctx context.Context, secret string) (int, []byte, error) {
+	return u.fetch(ctx, outbound{method: http.MethodGet, url: u.provider.ModelsURL(u.base)}, secret, 8<<20)
 }
 
 // admits reports whether the upstream's `models` patterns let model through.
@@ -141,7 +200,7 @@ func (u *upstream) list(ctx context.Context, pick func([]pool.Target) *pool.KeyS
 	u.models.expires = time.Now().Add(modelListRetryTTL)
 	if k := pick([]pool.Target{{Upstream: u.name}}); k != nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		status, body, err := u.get(ctx, u.provider.ModelsURL(u.base), k.Secret)
+		status, body, err := u.probe(ctx, k.Secret)
 		cancel()
 		if err == nil && status == http.StatusOK {
 			u.models.list = u.provider.ParseModels(body)
@@ -149,22 +208,6 @@ func (u *upstream) list(ctx context.Context, pick func([]pool.Target) *pool.KeyS
 		}
 	}
 	return u.models.list
-}
-
-// get sends an authorized GET; it is used for model lists and key probes.
-func (u *upstream) get(ctx context.Context, target, secret string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-	if err != nil {
-		return 0, nil, err
-	}
-	u.authorize(req.Header, secret)
-	resp, err := u.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return resp.StatusCode, body, err
 }
 
 // route is where a client's model name leads: one target per upstream that
@@ -270,21 +313,15 @@ func (r *router) resolveDynamic(model string) *route {
 	return rt
 }
 
-// modelEntry is one line of a model list.
-type modelEntry struct {
-	ID       string
-	Upstream string
-}
-
 // listModels is every model a client may ask for: aliases, literal models,
 // and globs (or an empty `models`) expanded from the upstream's own list.
-func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.KeySpec) []modelEntry {
-	var out []modelEntry
+func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.KeySpec) []clientapi.ModelEntry {
+	var out []clientapi.ModelEntry
 	seen := map[string]bool{}
 	add := func(id, up string) {
 		if !seen[id] {
 			seen[id] = true
-			out = append(out, modelEntry{ID: id, Upstream: up})
+			out = append(out, clientapi.ModelEntry{ID: id, Upstream: up})
 		}
 	}
 	for _, u := range r.ups {

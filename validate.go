@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/llmproxy/caddy-llm-proxy/providers"
+	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
 // Validate checks the configuration without changing it. It catches in a
@@ -239,9 +240,13 @@ var (
 	errEmptySecret = errors.New("empty secret")
 )
 
-// checkProvider accepts the names the providers package knows, in lowercase.
+// checkProvider accepts the names the providers package knows, in
+// lowercase, whose wire format this build can write.
 func checkProvider(name string) error {
-	if providers.Lookup(name) != nil {
+	if p := providers.Lookup(name); p != nil {
+		if translate.Provider(p.Format()) == nil {
+			return fmt.Errorf("provider %q speaks %q, for which this build has no provider codec", name, p.Format())
+		}
 		return nil
 	}
 	if name == "" {

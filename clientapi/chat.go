@@ -1,0 +1,65 @@
+package clientapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
+)
+
+const chatName = "openai-chat"
+
+func init() { Register(Chat{}) }
+
+// Chat is OpenAI Chat Completions: POST /v1/chat/completions, and the
+// OpenAI model list GET /v1/models.
+type Chat struct{}
+
+func (Chat) Name() string   { return chatName }
+func (Chat) Format() string { return chatName }
+
+func (Chat) Route(r *http.Request) (Endpoint, bool) {
+	switch p := r.URL.Path; {
+	case hasSuffix(p, "/v1/chat/completions"):
+		return post, true
+	case hasSuffix(p, "/v1/models") && r.Header.Get("anthropic-version") == "":
+		return Endpoint{Kind: Models, Method: http.MethodGet}, true
+	}
+	return Endpoint{}, false
+}
+
+// Claims nothing: OpenAI's shape is the fallback for unknown paths.
+func (Chat) Claims(*http.Request) bool { return false }
+
+func (Chat) Parse(body []byte, _ Endpoint) (Fields, *Error) {
+	f, more, err := modelAndStream(body, "stream_options.include_usage")
+	if err != nil {
+		return f, err
+	}
+	f.IncludeUsage = more[0].Bool()
+	return f, requireArray(body, "messages")
+}
+
+func (Chat) ModelList(models []ModelEntry) []byte { return openAIModelList(models) }
+
+func (Chat) AskStreamUsage(body []byte) ([]byte, bool, error) { return chat.AskStreamUsage(body) }
+func (Chat) IsUsageOnlyChunk(data []byte) bool                { return chat.IsUsageOnlyChunk(data) }
+
+// openAIModelList is the OpenAI model list, shared with Responses.
+func openAIModelList(models []ModelEntry) []byte {
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: make([]model, 0, len(models))}
+	for _, e := range models {
+		list.Data = append(list.Data, model{ID: e.ID, Object: "model", OwnedBy: e.Upstream})
+	}
+	b, _ := json.Marshal(list)
+	return b
+}

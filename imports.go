@@ -1,0 +1,12 @@
+package llmproxy
+
+// The wire formats this module speaks. Client APIs (package clientapi) and
+// providers (package providers) register themselves from their own init; a
+// wire format is a package of its own under translate/ and is linked in
+// here. Adding one is one package and one line below.
+import (
+	_ "github.com/llmproxy/caddy-llm-proxy/translate/anthropic"
+	_ "github.com/llmproxy/caddy-llm-proxy/translate/chat"
+	_ "github.com/llmproxy/caddy-llm-proxy/translate/gemini"
+	_ "github.com/llmproxy/caddy-llm-proxy/translate/responses"
+)
