@@ -1,0 +1,110 @@
+package providers
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		provider string
+		status   int
+		body     string
+		want     Verdict
+	}{
+		{"openai", 400, `{"error":{"message":"bad"}}`, Fault},
+		{"openai", 401, `{}`, KeyRefused},
+		{"openai", 403, `{}`, KeyRefused},
+		{"openai", 402, `{}`, QuotaSpent},
+		{"openai", 429, `{"error":{"code":"rate_limit_exceeded"}}`, RateLimited},
+		{"openai", 429, `{"error":{"code":"insufficient_quota"}}`, QuotaSpent},
+		{"openai", 429, `{"error":{"type":"insufficient_quota"}}`, QuotaSpent},
+		{"openai", 408, `{}`, Failed},
+		{"openai", 500, `{}`, Failed},
+		{"openai", 404, `{}`, Fault},
+		{"anthropic", 400, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API."}}`, QuotaSpent},
+		{"anthropic", 400, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}}`, Fault},
+		{"anthropic", 529, `{}`, Failed},
+		{"anthropic", 429, `{}`, RateLimited},
+		{"gemini", 400, `{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}`, KeyRefused},
+		{"gemini", 400, `{"error":{"code":400,"message":"contents is required","status":"INVALID_ARGUMENT"}}`, Fault},
+		{"gemini", 429, `{"error":{"details":[{"violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel"}]}]}}`, QuotaSpent},
+		{"gemini", 429, `{"error":{"details":[{"violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel"}]}]}}`, RateLimited},
+	} {
+		p := Lookup(tc.provider)
+		if got := p.Classify(tc.status, []byte(tc.body)); got != tc.want {
+			t.Errorf("%s %d %s: got verdict %d, want %d", tc.provider, tc.status, tc.body, got, tc.want)
+		}
+		if got := p.Classify(tc.status, []byte(tc.body)).Retryable(); got != (tc.want != Fault) {
+			t.Errorf("%s %d: Retryable() = %v", tc.provider, tc.status, got)
+		}
+	}
+}
+
+func TestAuthorizeOnTheWholeRequest(t *testing.T) {
+	for name, check := range map[string]func(h http.Header) bool{
+		"openai":    func(h http.Header) bool { return h.Get("Authorization") == "Bearer sk-test" },
+		"anthropic": func(h http.Header) bool { return h.Get("x-api-key") == "sk-test" && h.Get("anthropic-version") == AnthropicVersion },
+		"gemini":    func(h http.Header) bool { return h.Get("x-goog-api-key") == "sk-test" },
+	} {
+		req := httptest.NewRequest(http.MethodPost, "http://upstream/x", nil)
+		Lookup(name).Authorize(req, "sk-test")
+		if !check(req.Header) {
+			t.Errorf("%s: headers %v", name, req.Header)
+		}
+	}
+	// A client's own anthropic-version is kept.
+	req := httptest.NewRequest(http.MethodPost, "http://upstream/x", nil)
+	req.Header.Set("anthropic-version", "2099-01-01")
+	Anthropic{}.Authorize(req, "k")
+	if got := req.Header.Get("anthropic-version"); got != "2099-01-01" {
+		t.Errorf("anthropic-version = %q", got)
+	}
+}
+
+// exampleVendor is what adding an OpenAI-compatible vendor takes: one
+// type that embeds OpenAI and says its own name and default URL.
+type exampleVendor struct{ OpenAI }
+
+func (exampleVendor) Name() string           { return "example-vendor" }
+func (exampleVendor) DefaultBaseURL() string { return "https://api.example-vendor.test/v1" }
+
+func TestAVendorOfAnExistingFormatIsOneType(t *testing.T) {
+	Register(exampleVendor{})
+	p := Lookup("example-vendor")
+	if p == nil || p.Format() != "openai-chat" {
+		t.Fatalf("lookup = %v", p)
+	}
+	if got := p.GenerateURL(p.DefaultBaseURL(), "m", true); got != "https://api.example-vendor.test/v1/chat/completions" {
+		t.Errorf("GenerateURL = %q", got)
+	}
+	found := false
+	for _, n := range Names() {
+		found = found || n == "example-vendor"
+	}
+	if !found {
+		t.Errorf("Names() = %v", Names())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a name twice did not panic")
+		}
+	}()
+	Register(exampleVendor{})
+}
+
+func TestURLs(t *testing.T) {
+	if got := (Gemini{}).GenerateURL("http://g/", "models x", true); got != "http://g/v1beta/models/models%20x:streamGenerateContent?alt=sse" {
+		t.Errorf("gemini stream URL %q", got)
+	}
+	if got := (Anthropic{}).CountTokensURL("http://a", "m"); got != "http://a/v1/messages/count_tokens" {
+		t.Errorf("anthropic count URL %q", got)
+	}
+	if got := (OpenAI{}).CountTokensURL("http://o/v1", "m"); got != "" {
+		t.Errorf("openai count URL %q", got)
+	}
+	if got := (Gemini{}).ParseModels([]byte(`{"models":[{"name":"models/gemini-2.5-pro"},{"name":"models/x"}]}`)); len(got) != 2 || got[0] != "gemini-2.5-pro" {
+		t.Errorf("gemini models %v", got)
+	}
+}
