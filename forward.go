@@ -1,6 +1,7 @@
 package llmproxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 type failure struct {
 	upstream   string
 	status     int // 0: no response
+	broken     bool // the upstream answered, but not usably (silent, cut, invalid, too large)
 	message    string
 	retryAfter time.Duration
 }
@@ -33,7 +35,10 @@ func (f *failure) toAPIError() *clientapi.Error {
 			Message: fmt.Sprintf("upstream %q is rate limited: %s", f.upstream, f.message)}
 	}
 	what := "could not be reached"
-	if f.status != 0 {
+	switch {
+	case f.broken:
+		what = "failed"
+	case f.status != 0:
 		what = "answered " + strconv.Itoa(f.status)
 	}
 	return &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q %s: %s", f.upstream, what, f.message)}
@@ -158,8 +163,12 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 		p.fail(w, c, requestError(err))
 		return nil, true
 	}
+	// The attempt's own context: the watchdog cancels it when the
+	// upstream goes silent, the client's going away cancels it too.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
 	sent := time.Now()
-	resp, err := up.send(r.Context(), outbound{
+	resp, err := up.send(ctx, outbound{
 		method: http.MethodPost, url: up.provider.GenerateURL(up.base, model, c.stream),
 		body: body, stream: c.stream, pass: c.passed(r, up),
 	}, lease.Key.Secret)
@@ -209,21 +218,38 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 	}
 
 	if c.stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		p.relay(w, r, c, lease, up, resp, pass)
-		return nil, true
+		dog := newWatchdog(resp.Body, p.idleTimeout, p.keepalive, cancel)
+		defer dog.stop()
+		return p.relay(w, r, c, lease, up, resp, pass, dog)
 	}
-	out, err := io.ReadAll(resp.Body)
+	dog := newWatchdog(resp.Body, p.idleTimeout, 0, cancel)
+	defer dog.stop()
+	out, err := readAnswer(dog, p.maxAnswer)
 	if err != nil {
-		if r.Context().Err() != nil {
+		var reason, msg string
+		switch {
+		case r.Context().Err() != nil:
 			lease.Done(pool.Outcome{Canceled: true})
 			c.rec.Status, c.rec.Error = 499, "client went away"
 			return nil, true
+		case dog.Expired():
+			reason, msg = "upstream went silent", fmt.Sprintf("the upstream sent nothing for %s (idle_timeout)", p.idleTimeout)
+		case errors.Is(err, errAnswerTooLarge):
+			reason, msg = "oversized answer", fmt.Sprintf("the upstream's answer is larger than %d bytes (max_answer)", p.maxAnswer)
+		default:
+			reason, msg = "reading upstream answer", "reading answer: "+scrub(err.Error(), lease.Key.Secret)
 		}
-		lease.Done(pool.Outcome{Status: 0, Reason: "reading upstream answer"})
-		return &failure{upstream: up.name, status: status, message: "reading answer: " + scrub(err.Error(), lease.Key.Secret)}, false
+		lease.Done(pool.Outcome{Status: 0, Reason: reason})
+		return &failure{upstream: up.name, broken: true, message: msg}, false
 	}
 	var usage translate.Usage
 	if pass && !c.stream {
+		// Passed on untouched, but never a broken answer as a success: a
+		// fast validity check, not a parse.
+		if !gjson.ValidBytes(out) {
+			lease.Done(pool.Outcome{Status: 0, Reason: "invalid JSON answer"})
+			return &failure{upstream: up.name, broken: true, message: "the upstream's answer is not valid JSON"}, false
+		}
 		usage, _ = up.codec.ReadUsage(out)
 		copyHeaders(w.Header(), resp.Header)
 	} else {
@@ -231,9 +257,9 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 		// whole, hand the client what it can use: the answer in its API).
 		canon, err := up.codec.DecodeResponse(out)
 		if err != nil {
-			lease.Done(pool.Outcome{Status: http.StatusBadGateway, Reason: "unreadable answer"})
-			p.fail(w, c, &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q sent an answer the proxy cannot read: %v", up.name, err)})
-			return nil, true
+			lease.Done(pool.Outcome{Status: 0, Reason: "unreadable answer"})
+			return &failure{upstream: up.name, broken: true,
+				message: "the proxy cannot read the upstream's answer: " + truncate(err.Error(), 200)}, false
 		}
 		usage = canon.Usage
 		if c.stream {
@@ -252,6 +278,22 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 	_, _ = w.Write(out)
 	c.rec.Status, c.rec.InputTokens, c.rec.OutputTokens = status, usage.Input, usage.Output
 	return nil, true
+}
+
+// errAnswerTooLarge is an answer past max_answer.
+var errAnswerTooLarge = errors.New("answer too large")
+
+// readAnswer reads a whole upstream answer, at most max bytes (0 =
+// unbounded), sized by Content-Length where the upstream sent one.
+func readAnswer(r io.Reader, max int64) ([]byte, error) {
+	if max <= 0 {
+		return io.ReadAll(r)
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err == nil && int64(len(b)) > max {
+		return nil, errAnswerTooLarge
+	}
+	return b, err
 }
 
 // streamWhole renders a whole answer as the client's stream, for an

@@ -47,8 +47,25 @@ type Proxy struct {
 	// Timeout is the upstream response-header timeout. Default: 2m.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
+	// IdleTimeout is the longest silence allowed from an upstream after its
+	// response headers, for a JSON answer and for a stream alike. Before
+	// the first byte reaches the client, a silent upstream is a retryable
+	// failure; after it, the stream ends with an error event. Default: 5m.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	// Keepalive is how long a streaming client may go without a byte
+	// while the upstream is silent (a reasoning model thinking) before the
+	// proxy sends it an SSE comment, so that idle timeouts in front of it
+	// do not cut the stream. 0 turns it off. Default: 15s.
+	Keepalive *caddy.Duration `json:"keepalive,omitempty"`
+
 	// MaxBody is the largest accepted request body in bytes. Default: 32 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+
+	// MaxAnswer is the largest upstream JSON answer, and the largest single
+	// event of an upstream stream, in bytes; past it the attempt is an
+	// upstream failure. Default: 64 MiB.
+	MaxAnswer int64 `json:"max_answer,omitempty"`
 
 	// Timezone is the IANA zone in which a "day" ends for daily counters.
 	// Default: UTC.
@@ -73,7 +90,11 @@ type Proxy struct {
 	clientKeys [][sha256.Size]byte
 	retries    int
 	maxBody    int64
-	loc        *time.Location
+	maxAnswer  int64
+	// idleTimeout and keepalive: see IdleTimeout and Keepalive.
+	idleTimeout time.Duration
+	keepalive   time.Duration
+	loc         *time.Location
 }
 
 // CaddyModule returns the Caddy module information.
@@ -107,6 +128,18 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 	p.maxBody = p.MaxBody
 	if p.maxBody == 0 {
 		p.maxBody = 32 << 20
+	}
+	p.maxAnswer = p.MaxAnswer
+	if p.maxAnswer == 0 {
+		p.maxAnswer = 64 << 20
+	}
+	p.idleTimeout = time.Duration(p.IdleTimeout)
+	if p.idleTimeout == 0 {
+		p.idleTimeout = 5 * time.Minute
+	}
+	p.keepalive = 15 * time.Second
+	if p.Keepalive != nil {
+		p.keepalive = time.Duration(*p.Keepalive)
 	}
 	p.loc = time.UTC
 	if p.Timezone != "" {

@@ -1,6 +1,8 @@
 package llmproxy
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -14,29 +16,46 @@ import (
 
 var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) }}
 
+// keepaliveComment is what a streaming client gets while the upstream is
+// silent: an SSE comment, which every SSE parser skips.
+var keepaliveComment = []byte(": keepalive\n\n")
+
 // relay streams an upstream's answer to the client event by event,
 // flushing after each. A same-format stream passes through byte for byte
 // (less the usage chunk the proxy asked for itself), followed by a cheap
-// StreamWatch for usage and completion; otherwise each event goes provider
-// decoder -> canonical events -> client encoder. Either way a stream cut
-// before its end gets an error event in the client's format.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease, up *upstream, resp *http.Response, pass bool) {
-	h := w.Header()
-	if pass {
-		copyHeaders(h, resp.Header)
-	} else {
-		h.Set("Content-Type", "text/event-stream")
-	}
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(resp.StatusCode)
+// Watch for usage and completion; otherwise each event goes provider
+// decoder -> canonical events -> client encoder.
+//
+// The client's response is committed with the first event that has
+// something for it, so an upstream that fails before that (silent past
+// idle_timeout, cut, corrupt, oversized) is an ordinary retryable failure:
+// done is false and nothing reached the client. After that, a failure ends
+// the stream with an error event in the client's format, never a clean end.
+func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease, up *upstream, resp *http.Response, pass bool, dog *watchdog) (f *failure, done bool) {
 	rc := http.NewResponseController(w)
-	_ = rc.Flush()
+	committed := false
+	commit := func() {
+		committed = true
+		h := w.Header()
+		if pass {
+			copyHeaders(h, resp.Header)
+		} else {
+			h.Set("Content-Type", "text/event-stream")
+		}
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		w.WriteHeader(resp.StatusCode)
+		_ = rc.Flush()
+		dog.commit(func() {
+			_, _ = w.Write(keepaliveComment)
+			_ = rc.Flush()
+		})
+	}
 
 	rd := sseReaders.Get().(*translate.SSEReader)
-	rd.Reset(resp.Body)
+	rd.Reset(dog, p.maxAnswer)
 	defer func() {
-		rd.Reset(nil)
+		rd.Reset(nil, 0)
 		sseReaders.Put(rd)
 	}()
 
@@ -75,6 +94,22 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 			lease.Done(outcome)
 		}
 	}
+	// broken ends the stream for an upstream fault: before the first byte
+	// it is a retryable failure; after it, an error event tells the client.
+	broken := func(reason, msg string) (*failure, bool) {
+		outcome = pool.Outcome{Status: 0, Reason: reason}
+		msg = scrub(msg, lease.Key.Secret)
+		if !committed {
+			settle()
+			return &failure{upstream: up.name, broken: true, message: msg}, false
+		}
+		failed = msg
+		dog.mu.Lock()
+		_, _ = w.Write(p.streamError(c, enc, msg))
+		_ = rc.Flush()
+		dog.mu.Unlock()
+		return nil, true
+	}
 	for {
 		ev, err := rd.Next()
 		if err != nil {
@@ -82,16 +117,24 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 			case finished():
 			case r.Context().Err() != nil:
 				outcome.Canceled = true
-			default:
-				// The upstream cut the stream: say so in the stream rather
-				// than let the client take it for a clean end.
-				outcome = pool.Outcome{Status: 0, Reason: "stream cut"}
-				failed = "upstream stream ended before completion"
-				if err != io.EOF && err != io.ErrUnexpectedEOF {
-					failed += ": " + scrub(err.Error(), lease.Key.Secret)
+			case dog.Expired():
+				if f, done := broken("upstream went silent", fmt.Sprintf("the upstream sent nothing for %s (idle_timeout)", p.idleTimeout)); !done {
+					return f, false
 				}
-				_, _ = w.Write(p.streamError(c, enc, failed))
-				_ = rc.Flush()
+			case errors.Is(err, translate.ErrEventTooLarge):
+				if f, done := broken("oversized stream event", fmt.Sprintf("the upstream sent a stream event larger than %d bytes (max_answer)", p.maxAnswer)); !done {
+					return f, false
+				}
+			default:
+				// The upstream cut the stream: say so rather than let the
+				// client take it for a clean end.
+				msg := "upstream stream ended before completion"
+				if err != io.EOF && err != io.ErrUnexpectedEOF {
+					msg += ": " + err.Error()
+				}
+				if f, done := broken("stream cut", msg); !done {
+					return f, false
+				}
 			}
 			break
 		}
@@ -111,10 +154,14 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		} else {
 			evs, err = dec.Decode(evs[:0], ev)
 			if err != nil {
-				if ce := p.logger.Check(zap.DebugLevel, "unreadable upstream stream event"); ce != nil {
+				// Never skipped: a lost event is a lost word.
+				if ce := p.logger.Check(zap.InfoLevel, "unreadable upstream stream event"); ce != nil {
 					ce.Write(zap.String("upstream", up.name), zap.Error(err))
 				}
-				continue
+				if f, done := broken("unreadable stream event", "the upstream sent a stream event the proxy cannot read: "+truncate(err.Error(), 200)); !done {
+					return f, false
+				}
+				break
 			}
 			for i := range evs {
 				switch evs[i].Type {
@@ -136,19 +183,36 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 				continue
 			}
 		}
-		if _, err := w.Write(out); err != nil {
+		if !committed {
+			commit()
+		}
+		dog.mu.Lock()
+		_, err = w.Write(out)
+		if err == nil {
+			err = rc.Flush()
+		}
+		dog.wroteLocked()
+		dog.mu.Unlock()
+		if err != nil {
 			if !settled {
 				outcome.Canceled = true
 			}
 			break
 		}
-		_ = rc.Flush()
+	}
+	dog.stop()
+	if !committed && !outcome.Canceled {
+		// A stream that ended properly without a single event for the
+		// client (or one the client left before it began): still an answer.
+		commit()
+		dog.stop()
 	}
 	settle()
 	c.rec.Status, c.rec.InputTokens, c.rec.OutputTokens, c.rec.Error = resp.StatusCode, usage.Input, usage.Output, failed
 	if outcome.Canceled && failed == "" {
 		c.rec.Error = "client went away"
 	}
+	return nil, true
 }
 
 // streamError is the event that ends a broken stream in the client's format.

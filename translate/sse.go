@@ -25,18 +25,35 @@ type SSEReader struct {
 	r    *bufio.Reader
 	raw  []byte
 	data []byte
+	max  int64 // largest event, 0 = unbounded
 }
+
+// ErrEventTooLarge is returned by Next for an event larger than the
+// reader's bound: the stream cannot go on.
+var ErrEventTooLarge = errors.New("stream event too large")
 
 // NewSSEReader reads events from r.
 func NewSSEReader(r io.Reader) *SSEReader {
 	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10)}
 }
 
-// Reset lets a pooled reader serve another stream.
-func (s *SSEReader) Reset(r io.Reader) {
+// Reset lets a pooled reader serve another stream, whose events may be
+// at most max bytes (0 = unbounded). A buffer grown by a large event is
+// dropped rather than kept in the pool.
+func (s *SSEReader) Reset(r io.Reader, max int64) {
 	s.r.Reset(r)
+	s.max = max
+	if cap(s.raw) > keepCap {
+		s.raw = nil
+	}
+	if cap(s.data) > keepCap {
+		s.data = nil
+	}
 	s.raw, s.data = s.raw[:0], s.data[:0]
 }
+
+// keepCap is the largest event buffer a pooled reader keeps.
+const keepCap = 64 << 10
 
 // Next returns the next event. At the end of the stream it returns io.EOF
 // if the stream ended on an event boundary and io.ErrUnexpectedEOF if it was
@@ -50,8 +67,14 @@ func (s *SSEReader) Next() (Event, error) {
 		line, err := s.r.ReadSlice('\n')
 		s.raw = append(s.raw, line...)
 		for errors.Is(err, bufio.ErrBufferFull) {
+			if s.max > 0 && int64(len(s.raw)) > s.max {
+				return Event{}, ErrEventTooLarge
+			}
 			line, err = s.r.ReadSlice('\n')
 			s.raw = append(s.raw, line...)
+		}
+		if s.max > 0 && int64(len(s.raw)) > s.max {
+			return Event{}, ErrEventTooLarge
 		}
 		if err != nil {
 			if err == io.EOF {
