@@ -23,7 +23,7 @@ import (
 // client hears about the last one if no attempt succeeds.
 type failure struct {
 	upstream   string
-	status     int // 0: no response
+	status     int  // 0: no response
 	broken     bool // the upstream answered, but not usably (silent, cut, invalid, too large)
 	message    string
 	retryAfter time.Duration

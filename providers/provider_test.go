@@ -44,9 +44,11 @@ func TestVerdicts(t *testing.T) {
 
 func TestAuthorizeOnTheWholeRequest(t *testing.T) {
 	for name, check := range map[string]func(h http.Header) bool{
-		"openai":    func(h http.Header) bool { return h.Get("Authorization") == "Bearer sk-test" },
-		"anthropic": func(h http.Header) bool { return h.Get("x-api-key") == "sk-test" && h.Get("anthropic-version") == AnthropicVersion },
-		"gemini":    func(h http.Header) bool { return h.Get("x-goog-api-key") == "sk-test" },
+		"openai": func(h http.Header) bool { return h.Get("Authorization") == "Bearer sk-test" },
+		"anthropic": func(h http.Header) bool {
+			return h.Get("x-api-key") == "sk-test" && h.Get("anthropic-version") == AnthropicVersion
+		},
+		"gemini": func(h http.Header) bool { return h.Get("x-goog-api-key") == "sk-test" },
 	} {
 		req := httptest.NewRequest(http.MethodPost, "http://upstream/x", nil)
 		Lookup(name).Authorize(req, "sk-test")
