@@ -179,35 +179,76 @@ func (u *upstream) close() {
 type modelCache struct {
 	mu      sync.Mutex
 	list    []string
-	expires time.Time
+	fetched bool      // a fetch has ended (list may be stale, or empty)
+	expires time.Time // when to fetch again
+	// refreshing is closed when the fetch under way ends; nil when none is.
+	refreshing chan struct{}
 }
 
 const (
 	modelListTTL      = 10 * time.Minute
 	modelListRetryTTL = time.Minute
+	// modelListBound caps how long one upstream's list may take, so a
+	// silent upstream never holds a model-list request for long.
+	modelListBound = 5 * time.Second
 )
 
-// list answers the upstream's models, fetching them with a healthy key of
-// the pool (Caddyfile or admin-added) at most once per TTL. A failed fetch
-// leaves globs unexpanded for a minute rather than slowing every model-list
-// request.
+// list answers the upstream's models, fetched with a healthy key of the
+// pool (Caddyfile or admin-added) at most once per TTL. Once a list is
+// known, a stale one is served while a fresh one is fetched behind it; a
+// failed fetch leaves globs unexpanded for a minute rather than slowing
+// every model-list request.
 func (u *upstream) list(ctx context.Context, pick func([]pool.Target) *pool.KeySpec) []string {
-	u.models.mu.Lock()
-	defer u.models.mu.Unlock()
-	if time.Now().Before(u.models.expires) {
-		return u.models.list
+	m := &u.models
+	m.mu.Lock()
+	if time.Now().Before(m.expires) {
+		defer m.mu.Unlock()
+		return m.list
 	}
-	u.models.expires = time.Now().Add(modelListRetryTTL)
+	done := m.refreshing
+	if done == nil {
+		done = make(chan struct{})
+		m.refreshing = done
+		go u.refresh(pick, done)
+	}
+	list, fetched := m.list, m.fetched
+	m.mu.Unlock()
+	if fetched {
+		return list
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.list
+}
+
+// refresh fetches the list, bounded by its own timer rather than by the
+// request that asked, which may be served stale and gone.
+func (u *upstream) refresh(pick func([]pool.Target) *pool.KeySpec, done chan struct{}) {
+	var list []string
+	ok := false
 	if k := pick([]pool.Target{{Upstream: u.name}}); k != nil {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), modelListBound)
 		status, body, err := u.probe(ctx, k.Secret)
 		cancel()
 		if err == nil && status == http.StatusOK {
-			u.models.list = u.provider.ParseModels(body)
-			u.models.expires = time.Now().Add(modelListTTL)
+			list, ok = u.provider.ParseModels(body), true
 		}
 	}
-	return u.models.list
+	m := &u.models
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fetched = true
+	if ok {
+		m.list, m.expires = list, time.Now().Add(modelListTTL)
+	} else {
+		m.expires = time.Now().Add(modelListRetryTTL)
+	}
+	m.refreshing = nil
+	close(done)
 }
 
 // route is where a client's model name leads: one target per upstream that
@@ -316,6 +357,18 @@ func (r *router) resolveDynamic(model string) *route {
 // listModels is every model a client may ask for: aliases, literal models,
 // and globs (or an empty `models`) expanded from the upstream's own list.
 func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.KeySpec) []clientapi.ModelEntry {
+	// The upstreams' own lists (for globs) are asked all at once.
+	ctx, cancel := context.WithTimeout(ctx, modelListBound)
+	defer cancel()
+	own := make([][]string, len(r.ups))
+	var wg sync.WaitGroup
+	for i, u := range r.ups {
+		if u.hasGlobs() {
+			wg.Go(func() { own[i] = u.list(ctx, pick) })
+		}
+	}
+	wg.Wait()
+
 	var out []clientapi.ModelEntry
 	seen := map[string]bool{}
 	add := func(id, up string) {
@@ -324,7 +377,7 @@ func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.
 			out = append(out, clientapi.ModelEntry{ID: id, Upstream: up})
 		}
 	}
-	for _, u := range r.ups {
+	for i, u := range r.ups {
 		aliases := make([]string, 0, len(u.cfg.Aliases))
 		for a := range u.cfg.Aliases {
 			aliases = append(aliases, a)
@@ -333,23 +386,32 @@ func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.
 		for _, a := range aliases {
 			add(a, u.name)
 		}
-		globs := len(u.cfg.Models) == 0
 		for _, m := range u.cfg.Models {
-			if isGlob(m) {
-				globs = true
-			} else {
+			if !isGlob(m) {
 				add(m, u.name)
 			}
 		}
-		if globs {
-			for _, m := range u.list(ctx, pick) {
-				if u.admits(m) {
-					add(m, u.name)
-				}
+		for _, m := range own[i] {
+			if u.admits(m) {
+				add(m, u.name)
 			}
 		}
 	}
 	return out
+}
+
+// hasGlobs reports whether the upstream's `models` need its own list to
+// be expanded (a glob, or no `models` at all).
+func (u *upstream) hasGlobs() bool {
+	if len(u.cfg.Models) == 0 {
+		return true
+	}
+	for _, m := range u.cfg.Models {
+		if isGlob(m) {
+			return true
+		}
+	}
+	return false
 }
 
 func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
