@@ -79,7 +79,7 @@ func (p *Proxy) unavailable(c *call, err error, last *failure) *clientapi.Error 
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
 	case un != nil && un.AllDisabled:
-		msg := fmt.Sprintf("every key that could serve %q is disabled", c.model)
+		msg := fmt.Sprintf("every key that could serve %q is disabled", truncate(c.model, maxEcho))
 		if last != nil {
 			msg += "; last failure: " + last.toAPIError().Message
 		}
@@ -88,7 +88,7 @@ func (p *Proxy) unavailable(c *call, err error, last *failure) *clientapi.Error 
 		return last.toAPIError()
 	case un != nil:
 		return &clientapi.Error{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(un.RetryAfter),
-			Message: fmt.Sprintf("every key that could serve %q is at a limit or cooling down", c.model)}
+			Message: fmt.Sprintf("every key that could serve %q is at a limit or cooling down", truncate(c.model, maxEcho))}
 	}
 	return &clientapi.Error{Status: http.StatusInternalServerError, Message: "key pool: " + err.Error()}
 }

@@ -27,3 +27,8 @@ func maskSecret(s string) string {
 	}
 	return s[:3] + "…" + s[len(s)-4:]
 }
+
+// maxEcho is the most of a client's own input (a model name, a path) an
+// error message repeats: enough to recognize it, never enough to be used
+// to blow up answers, logs or the request log.
+const maxEcho = 200

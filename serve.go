@@ -31,7 +31,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	switch {
 	case !routed:
-		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusNotFound, Code: "unknown_url", Message: "unknown path " + r.URL.Path})
+		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusNotFound, Code: "unknown_url", Message: "unknown path " + truncate(r.URL.Path, maxEcho)})
 	case r.Method != ep.Method:
 		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed; use " + ep.Method, Allow: ep.Method})
 	case ep.Kind == clientapi.Models:
@@ -137,7 +137,7 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		c.route = p.router.resolve(c.model)
 		if c.route == nil {
 			aerr = &clientapi.Error{Status: http.StatusNotFound, Code: "model_not_found",
-				Message: fmt.Sprintf("the model %q does not exist or is not served by this proxy", c.model)}
+				Message: fmt.Sprintf("the model %q does not exist or is not served by this proxy", truncate(c.model, maxEcho))}
 		}
 	}
 	if aerr == nil {
