@@ -206,7 +206,7 @@ http://%s {
 	_ = caddy.Wait()
 
 	p, err := pool.New(pool.Options{Instance: "crash", Storage: "badger", Dir: dir,
-		Keys: []pool.KeySpec{{ID: pool.KeyID("oai", key), Upstream: "oai", Secret: key, Weight: 1}}})
+		Keys: []pool.KeySpec{{ID: pool.KeyID("oai", key), Upstream: "oai", Secret: key, Limits: Limits{Weight: 1}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 func newBadgerPool(t *testing.T, dir string, clk *fakeClock, keys ...KeySpec) *Pool {
@@ -25,7 +27,7 @@ func refs(dir string) int {
 func TestPersistAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	a, b := key("oai", "a", Limits{RPM: 3, RPD: 10}), key("oai", "b", Limits{})
+	a, b := key("oai", "a", limits.Set{RPM: 3, RPD: 10}), key("oai", "b", limits.Set{})
 
 	p := newBadgerPool(t, dir, clk, a, b)
 	for range 3 {
@@ -66,7 +68,7 @@ func TestPersistAcrossRestart(t *testing.T) {
 // TestPersistFlushes checks the background flusher: state reaches the store
 // within about a second, without a Close (what survives a kill -9).
 func TestPersistFlushes(t *testing.T) {
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, nil, k)
 	mustAcquire(t, p, oai, 5, nil).Done(Outcome{Status: 429, RetryAfter: time.Minute, InputTokens: 2})
 	var rec record
@@ -95,7 +97,7 @@ func TestPersistFlushes(t *testing.T) {
 func TestPersistOldEventsDropped(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{RPM: 1})
+	k := key("oai", "a", limits.Set{RPM: 1})
 	p := newBadgerPool(t, dir, clk, k)
 	mustAcquire(t, p, oai, 0, nil).Done(Outcome{Status: 200})
 	p.Close()
@@ -113,7 +115,7 @@ func TestPersistOldEventsDropped(t *testing.T) {
 func TestReloadSharesState(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{RPM: 3, Concurrency: 10})
+	k := key("oai", "a", limits.Set{RPM: 3, Concurrency: 10})
 
 	old := newBadgerPool(t, dir, clk, k)
 	inflight := mustAcquire(t, old, oai, 50, nil)

@@ -28,7 +28,7 @@ type Options struct {
 	// exhaustion. Nil means UTC.
 	Location *time.Location
 	// Keys are the keys to serve from, in the order Keys reports them.
-	// An empty ID is filled in with KeyID; Weight 0 means 1.
+	// An empty ID is filled in with KeyID; a zero Limits.Weight means 1.
 	Keys []KeySpec
 	// Logger receives store and flush errors. Nil discards them.
 	Logger *zap.Logger
@@ -87,21 +87,9 @@ func New(opts Options) (*Pool, error) {
 	// Validate everything before taking a reference on the shared state:
 	// after LoadOrNew succeeds, the only way out is Close.
 	for i, k := range opts.Keys {
-		if k.Upstream == "" {
-			return nil, fmt.Errorf("key %d: no upstream", i)
-		}
-		if k.ID == "" {
-			k.ID = KeyID(k.Upstream, k.Secret)
-		}
-		if k.Weight == 0 {
-			k.Weight = 1
-		}
-		if k.Weight < 0 {
-			return nil, fmt.Errorf("key %s: weight %d is below 1", k.ID, k.Weight)
-		}
-		l := k.Limits
-		if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.Interval < 0 || l.Concurrency < 0 {
-			return nil, fmt.Errorf("key %s: negative limit", k.ID)
+		k, err := validateSpec(k)
+		if err != nil {
+			return nil, err
 		}
 		if _, dup := p.byID[k.ID]; dup {
 			return nil, fmt.Errorf("key %s is listed twice (the same secret twice on upstream %q?)", k.ID, k.Upstream)
