@@ -1,6 +1,6 @@
 // Package pool picks upstream keys by weight among those under every limit
-// and healthy, tracks their health, and keeps their counters in a Store that
-// outlives config reloads.
+// and healthy, tracks their health, and keeps their counters in a
+// store.Store that outlives config reloads.
 package pool
 
 import (

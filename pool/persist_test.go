@@ -2,12 +2,12 @@ package pool
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 func newBadgerPool(t *testing.T, dir string, clk *fakeClock, keys ...KeySpec) *Pool {
@@ -152,7 +152,7 @@ func TestReloadSharesState(t *testing.T) {
 
 	// While the shared store is open, the directory is locked; the error
 	// explains why.
-	if s, err := OpenBadger(dir, nil); err == nil {
+	if s, err := store.OpenBadger(dir, nil); err == nil {
 		s.Close()
 		t.Fatal("a second open of a locked directory succeeded")
 	} else if !strings.Contains(err.Error(), "another running Caddy") {
@@ -167,7 +167,7 @@ func TestReloadSharesState(t *testing.T) {
 	}
 	// The last Close closed the database: the directory is free again, and
 	// holds the final state.
-	s, err := OpenBadger(dir, nil)
+	s, err := store.OpenBadger(dir, nil)
 	if err != nil {
 		t.Fatalf("directory still locked after the last Close: %v", err)
 	}
@@ -189,7 +189,7 @@ func TestReloadSharesState(t *testing.T) {
 // reference, so nothing is deleted twice later.
 func TestLockedDirFails(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenBadger(dir, nil)
+	s, err := store.OpenBadger(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,43 +200,5 @@ func TestLockedDirFails(t *testing.T) {
 	}
 	if _, ok := sharedStates.References("badger:" + dir); ok {
 		t.Fatal("failed New left an entry in the usage pool")
-	}
-}
-
-func TestStores(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) Store{
-		"memory": func(*testing.T) Store { return NewMemoryStore() },
-		"badger": func(t *testing.T) Store {
-			s, err := OpenBadger(filepath.Join(t.TempDir(), "db"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			s := open(t)
-			defer s.Close()
-			err := s.Save(map[string][]byte{"key/a": []byte("1"), "key/b": []byte("2"), "other/c": []byte("3")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Save(map[string][]byte{"key/a": nil, "key/b": []byte("22")}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Load("key/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != 1 || string(got["key/b"]) != "22" {
-				t.Fatalf("Load = %q", got)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatalf("second Close: %v", err)
-			}
-		})
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 // Options configure a Pool.
@@ -99,7 +101,7 @@ func New(opts Options) (*Pool, error) {
 		p.byUp[k.Upstream] = append(p.byUp[k.Upstream], i)
 	}
 
-	var open func() (Store, error)
+	var open func() (store.Store, error)
 	switch opts.Storage {
 	case "", "badger":
 		if opts.Dir == "" {
@@ -110,15 +112,15 @@ func New(opts Options) (*Pool, error) {
 			return nil, fmt.Errorf("storage directory: %w", err)
 		}
 		p.identity = "badger:" + dir
-		open = func() (Store, error) {
+		open = func() (store.Store, error) {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("making storage directory: %w", err)
 			}
-			return OpenBadger(dir, logger)
+			return store.OpenBadger(dir, logger)
 		}
 	case "memory":
 		p.identity = "memory:" + opts.Instance
-		open = func() (Store, error) { return NewMemoryStore(), nil }
+		open = func() (store.Store, error) { return store.NewMemory(), nil }
 	default:
 		return nil, fmt.Errorf("unknown storage %q (want badger or memory)", opts.Storage)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 // flushInterval bounds what a crash (kill -9) can lose: at most the last
@@ -28,7 +30,7 @@ var sharedStates = caddy.NewUsagePool()
 // shared is the state that outlives a config: the Store, every key's runtime
 // state by ID, and the flusher that persists it.
 type shared struct {
-	store  Store
+	store  store.Store
 	logger *zap.Logger
 
 	// mu guards keys and everything in each keyState, and makes admission
@@ -46,7 +48,7 @@ type shared struct {
 }
 
 // newShared opens the store, loads every key record and starts the flusher.
-func newShared(open func() (Store, error), logger *zap.Logger, now time.Time) (*shared, error) {
+func newShared(open func() (store.Store, error), logger *zap.Logger, now time.Time) (*shared, error) {
 	st, err := open()
 	if err != nil {
 		return nil, err
