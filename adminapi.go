@@ -17,6 +17,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/admin"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 // The handler's side of the admin API (package admin serves the routes):
@@ -58,8 +59,8 @@ func (r *opRef) Store(op *operator) { r.v.Store(op) }
 // operator is the operator-facing state of a provisioned Proxy: the request
 // log, the usage statistics and the bookkeeping of runtime key changes.
 type operator struct {
-	ring  *logRing
-	stats *pool.Stats
+	ring  *stats.Log
+	stats *stats.Usage
 
 	// base is each key's spec before its override: from the Caddyfile, or
 	// from the saved key with the upstream's defaults. Guarded by adminMu.
@@ -76,11 +77,11 @@ func (p *Proxy) provisionOps(ctx caddy.Context) error {
 		// Metrics are not worth failing a config load over.
 		p.logger.Warn("registering metrics failed", zap.Error(err))
 	}
-	stats, err := p.pool.Stats(p.Name)
+	usage, err := p.pool.Stats(p.Name)
 	if err != nil {
 		return fmt.Errorf("llm_proxy %q: loading usage statistics: %w", p.Name, err)
 	}
-	op := &operator{stats: stats, base: map[string]pool.KeySpec{}, overrides: map[string]pool.KeySettings{}}
+	op := &operator{stats: usage, base: map[string]pool.KeySpec{}, overrides: map[string]pool.KeySettings{}}
 
 	adminMu.Lock()
 	err = p.loadRuntimeKeys(op)
@@ -93,7 +94,7 @@ func (p *Proxy) provisionOps(ctx caddy.Context) error {
 	if size <= 0 {
 		size = 1000
 	}
-	op.ring, err = acquireLogRing(p.Name, size)
+	op.ring, err = stats.AcquireLog(p.Name, size)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func (p *Proxy) provisionOps(ctx caddy.Context) error {
 // cleanupOps releases what provisionOps acquired.
 func (p *Proxy) cleanupOps() {
 	if op := p.op.Load(); op != nil && op.ring != nil {
-		releaseLogRing(p.Name)
+		stats.ReleaseLog(p.Name)
 	}
 }
 
@@ -559,7 +560,7 @@ func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
 }
 
 func (a adminInstance) Logs(limit int) []admin.LogEntry {
-	return a.p.op.Load().ring.newest(limit)
+	return a.p.op.Load().ring.Newest(limit)
 }
 
 // Models lists aliases (in upstream order), literal model names, and each

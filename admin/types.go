@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 // Instance is what the admin routes need from one running llm_proxy
@@ -258,22 +259,10 @@ type Usage struct {
 	Groups []UsageGroup `json:"groups"`
 }
 
-// LogEntry is one request in GET .../logs.
-type LogEntry struct {
-	Time          time.Time `json:"time"`
-	Client        string    `json:"client"`
-	API           string    `json:"api"`
-	Model         string    `json:"model"`
-	Upstream      string    `json:"upstream"`
-	UpstreamModel string    `json:"upstream_model"`
-	KeyID         string    `json:"key_id"`
-	Status        int       `json:"status"`
-	LatencyMS     int64     `json:"latency_ms"`
-	TTFBMS        int64     `json:"ttfb_ms"`
-	InputTokens   int64     `json:"input_tokens"`
-	OutputTokens  int64     `json:"output_tokens"`
-	Error         string    `json:"error"`
-}
+// LogEntry is one request in GET .../logs. The request log is package
+// stats' (it records what happened); this package shows its entries as
+// they are.
+type LogEntry = stats.Entry
 
 // Target is one upstream behind a model name.
 type Target struct {

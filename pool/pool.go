@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
@@ -266,4 +267,11 @@ func (p *Pool) Reset(id string) {
 		return
 	}
 	p.states[i].reset()
+}
+
+// Stats returns the usage statistics of instance on this Pool's storage,
+// loading them from the store on first use. They are flushed with the key
+// states (once a second, and by the last Close), in the Pool's Location.
+func (p *Pool) Stats(instance string) (*stats.Usage, error) {
+	return p.sh.usage.Usage(instance, p.loc)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 func TestAddKeysServesAndValidates(t *testing.T) {
@@ -275,13 +276,13 @@ func TestStatsPersistAndRetention(t *testing.T) {
 		t.Fatal("Stats is not shared")
 	}
 	now := time.Now().UTC()
-	d := UsageDims{Model: "gpt-4o", Key: KeyID("oai", "a"), Upstream: "oai"}
-	st.Record(now, d, UsageCounts{Requests: 1, Successes: 1, InputTokens: 10, OutputTokens: 3})
-	st.Record(now, d, UsageCounts{Requests: 1, Failures: 1})
-	st.Record(now.Add(-time.Hour), UsageDims{Model: "fast"}, UsageCounts{Requests: 1, Failures: 1})
-	old := now.Add(-StatsRetention - 2*time.Hour)
-	st.Record(old, d, UsageCounts{Requests: 5})
-	if rows := st.Rows(); len(rows) != 3 || rows[0].Hour != old.Format(HourLayout) {
+	d := stats.Dims{Model: "gpt-4o", Key: KeyID("oai", "a"), Upstream: "oai"}
+	st.Record(now, d, stats.Counts{Requests: 1, Successes: 1, InputTokens: 10, OutputTokens: 3})
+	st.Record(now, d, stats.Counts{Requests: 1, Failures: 1})
+	st.Record(now.Add(-time.Hour), stats.Dims{Model: "fast"}, stats.Counts{Requests: 1, Failures: 1})
+	old := now.Add(-stats.Retention - 2*time.Hour)
+	st.Record(old, d, stats.Counts{Requests: 5})
+	if rows := st.Rows(); len(rows) != 3 || rows[0].Hour != old.Format(stats.HourLayout) {
 		t.Fatalf("rows %+v", rows)
 	}
 	p.Close() // the last Close flushes (and drops what is past retention)
@@ -297,8 +298,8 @@ func TestStatsPersistAndRetention(t *testing.T) {
 		t.Fatalf("after restart: %+v", rows)
 	}
 	cur := rows[1]
-	if cur.Hour != now.Format(HourLayout) || cur.UsageDims != d ||
-		cur.UsageCounts != (UsageCounts{Requests: 2, Successes: 1, Failures: 1, InputTokens: 10, OutputTokens: 3}) {
+	if cur.Hour != now.Format(stats.HourLayout) || cur.Dims != d ||
+		cur.Counts != (stats.Counts{Requests: 2, Successes: 1, Failures: 1, InputTokens: 10, OutputTokens: 3}) {
 		t.Fatalf("after restart: %+v", cur)
 	}
 	if other, _ := p.Stats("other"); len(other.Rows()) != 0 {
@@ -312,10 +313,10 @@ func TestStatsFlushedWhileRunning(t *testing.T) {
 	p := newBadgerPool(t, dir, clk)
 	defer p.Close()
 	st, _ := p.Stats("test")
-	st.Record(time.Now(), UsageDims{Model: "m"}, UsageCounts{Requests: 1})
+	st.Record(time.Now(), stats.Dims{Model: "m"}, stats.Counts{Requests: 1})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		recs, err := p.sh.store.Load(statsPrefix + "test/")
+		recs, err := p.sh.store.Load("stats/test/")
 		if err != nil {
 			t.Fatal(err)
 		}
