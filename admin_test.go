@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/llmproxy/caddy-llm-proxy/admin"
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
@@ -226,10 +229,10 @@ func TestAdminAPI(t *testing.T) {
 	keys := adminKeys(t, name)
 	k0 := keys[id("oai", cfgKeys[0])]
 	if len(keys) != 3 || k0.Key != "sk-…0001" || k0.Upstream != "oai" || k0.Source != "config" || k0.Note != "team A" ||
-		k0.Limits != (admin.Limits{RPM: 60, RPD: 1000}) || k0.State != "active" || k0.Weight != 1 || k0.Until != nil {
+		k0.Limits != (limits.Caps{RPM: 60, RPD: 1000}) || k0.State != "active" || k0.Weight != 1 || k0.Until != nil {
 		t.Fatalf("keys %+v", keys)
 	}
-	if k1 := keys[id("oai", cfgKeys[1])]; k1.Limits != (admin.Limits{RPM: 600}) {
+	if k1 := keys[id("oai", cfgKeys[1])]; k1.Limits != (limits.Caps{RPM: 600}) {
 		t.Errorf("upstream default not applied: %+v", k1)
 	}
 
@@ -247,10 +250,10 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("ids %v", added.IDs)
 	}
 	a0 := adminKey(t, name, id("oai", addKeys[0]))
-	if a0.Source != "admin" || a0.Weight != 2 || a0.Limits != (admin.Limits{RPM: 30, Interval: "10ms"}) || a0.Note != "added" || a0.Key != "sk-…0003" {
+	if a0.Source != "admin" || a0.Weight != 2 || a0.Limits != (limits.Caps{RPM: 30, Interval: caddy.Duration(10 * time.Millisecond)}) || a0.Note != "added" || a0.Key != "sk-…0003" {
 		t.Errorf("added key %+v", a0)
 	}
-	if a1 := adminKey(t, name, id("oai", addKeys[1])); a1.Limits != (admin.Limits{RPM: 600}) || a1.Weight != 1 {
+	if a1 := adminKey(t, name, id("oai", addKeys[1])); a1.Limits != (limits.Caps{RPM: 600}) || a1.Weight != 1 {
 		t.Errorf("added key without settings should get the upstream defaults: %+v", a1)
 	}
 	if a2 := adminKey(t, name, id("oai", addKeys[2])); a2.State != "disabled" || a2.Reason != "disabled through the admin API" {
@@ -266,6 +269,7 @@ func TestAdminAPI(t *testing.T) {
 	adminErr(t, 400, `unknown upstream "nope"`, "POST", base+"/keys", `{"upstream":"nope","key":"sk-new-key-0009"}`)
 	adminErr(t, 400, `"rpm" must be at least 1`, "POST", base+"/keys", `{"upstream":"oai","key":"sk-new-key-0009","rpm":0}`)
 	adminErr(t, 400, `"weight" must be at least 1`, "POST", base+"/keys", `{"upstream":"oai","key":"sk-new-key-0009","weight":-1}`)
+	adminErr(t, 400, "durations are strings", "POST", base+"/keys", `{"upstream":"oai","key":"sk-new-key-0009","interval":5}`)
 	adminErr(t, 400, "key 2:", "POST", base+"/keys", `[{"upstream":"oai","key":"sk-new-key-0009"},{"upstream":"oai","key":"sk-new-key-0010","tpd":-5}]`)
 	adminErr(t, 409, "already exists", "POST", base+"/keys", map[string]any{"upstream": "oai", "key": cfgKeys[0]})
 	adminErr(t, 409, "already exists", "POST", base+"/keys", []map[string]any{{"upstream": "oai", "key": "sk-new-key-0009"}, {"upstream": "oai", "key": addKeys[1]}})
@@ -303,16 +307,17 @@ func TestAdminAPI(t *testing.T) {
 	// PATCH limits, weight and note; null reverts to the configuration.
 	var v admin.Key
 	adminOK(t, 200, "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"rpm":5,"tpd":0,"weight":4,"note":"patched","interval":"1s","concurrency":2}`).decode(t, &v)
-	if v.Limits != (admin.Limits{RPM: 5, RPD: 1000, Interval: "1s", Concurrency: 2}) || v.Weight != 4 || v.Note != "patched" {
+	if v.Limits != (limits.Caps{RPM: 5, RPD: 1000, Interval: caddy.Duration(time.Second), Concurrency: 2}) || v.Weight != 4 || v.Note != "patched" {
 		t.Errorf("patched key %+v", v)
 	}
 	adminOK(t, 200, "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"rpm":null,"rpd":0,"note":null,"interval":null,"concurrency":null}`).decode(t, &v)
-	if v.Limits != (admin.Limits{RPM: 60}) || v.Note != "team A" || v.Weight != 4 {
+	if v.Limits != (limits.Caps{RPM: 60}) || v.Note != "team A" || v.Weight != 4 {
 		t.Errorf("reverted key %+v", v)
 	}
 	adminErr(t, 404, "no key with id", "PATCH", base+"/keys/oai-00000000", `{"disabled":true}`)
 	adminErr(t, 400, "must be at least 1", "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"weight":0}`)
 	adminErr(t, 400, "must not be negative", "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"rpm":-1}`)
+	adminErr(t, 400, "durations are strings", "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"interval":5}`)
 	adminErr(t, 400, `unknown field "key"`, "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"key":"sk-other-secret"}`)
 	adminErr(t, 400, "bad body", "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `[1]`)
 	adminErr(t, 400, `"disabled"`, "PATCH", base+"/keys/"+id("oai", cfgKeys[0]), `{"disabled":"yes"}`)
@@ -456,7 +461,7 @@ func TestAdminKeysSurviveReloadAndRestart(t *testing.T) {
 		t.Helper()
 		keys := adminKeys(t, name)
 		a, c := keys[addID], keys[cfgID]
-		if a.Source != "admin" || a.Limits != (admin.Limits{RPM: 500, TPD: 1000000}) || a.Note != "from the API" || a.State != "active" {
+		if a.Source != "admin" || a.Limits != (limits.Caps{RPM: 500, TPD: 1000000}) || a.Note != "from the API" || a.State != "active" {
 			t.Errorf("%s: added key %+v", when, a)
 		}
 		if a.Usage.Total != total {

@@ -18,6 +18,7 @@ import (
 	"github.com/llmproxy/caddy-llm-proxy/admin"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 // The handler's side of the admin API (package admin serves the routes):
@@ -59,8 +60,8 @@ func (r *opRef) Store(op *operator) { r.v.Store(op) }
 // operator is the operator-facing state of a provisioned Proxy: the request
 // log, the usage statistics and the bookkeeping of runtime key changes.
 type operator struct {
-	ring  *logRing
-	stats *pool.Stats
+	ring  *stats.Log
+	stats *stats.Usage
 
 	// base is each key's spec before its override: from the Caddyfile, or
 	// from the saved key with the upstream's defaults. Guarded by adminMu.
@@ -77,11 +78,11 @@ func (p *Proxy) provisionOps(ctx caddy.Context) error {
 		// Metrics are not worth failing a config load over.
 		p.logger.Warn("registering metrics failed", zap.Error(err))
 	}
-	stats, err := p.pool.Stats(p.Name)
+	usage, err := p.pool.Stats(p.Name)
 	if err != nil {
 		return fmt.Errorf("llm_proxy %q: loading usage statistics: %w", p.Name, err)
 	}
-	op := &operator{stats: stats, base: map[string]pool.KeySpec{}, overrides: map[string]pool.KeySettings{}}
+	op := &operator{stats: usage, base: map[string]pool.KeySpec{}, overrides: map[string]pool.KeySettings{}}
 
 	adminMu.Lock()
 	err = p.loadRuntimeKeys(op)
@@ -94,7 +95,7 @@ func (p *Proxy) provisionOps(ctx caddy.Context) error {
 	if size <= 0 {
 		size = 1000
 	}
-	op.ring, err = acquireLogRing(p.Name, size)
+	op.ring, err = stats.AcquireLog(p.Name, size)
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func (p *Proxy) provisionOps(ctx caddy.Context) error {
 // cleanupOps releases what provisionOps acquired.
 func (p *Proxy) cleanupOps() {
 	if op := p.op.Load(); op != nil && op.ring != nil {
-		releaseLogRing(p.Name)
+		stats.ReleaseLog(p.Name)
 	}
 }
 
@@ -260,20 +261,16 @@ func (a adminInstance) Key(id string) (admin.Key, error) {
 
 // keyView is a key as the admin API shows it: secret masked.
 func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
-	l := k.Spec.Limits
 	v := admin.Key{
 		ID:       k.Spec.ID,
 		Upstream: k.Spec.Upstream,
 		Key:      maskSecret(k.Spec.Secret),
-		Weight:   k.Spec.Weight,
-		Limits: admin.Limits{
-			RPM: l.RPM, RPD: l.RPD, TPM: l.TPM, TPD: l.TPD,
-			Concurrency: l.Concurrency,
-		},
-		State:  string(k.State),
-		Reason: k.Reason,
-		Source: k.Spec.Source,
-		Note:   k.Spec.Note,
+		Weight:   k.Spec.Limits.Weight,
+		Limits:   k.Spec.Limits.Caps(),
+		State:    string(k.State),
+		Reason:   k.Reason,
+		Source:   k.Spec.Source,
+		Note:     k.Spec.Note,
 		Usage: admin.KeyUsage{
 			Minute:      k.Usage.Minute,
 			Day:         k.Usage.Day,
@@ -283,9 +280,6 @@ func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
 			InFlight:    k.Usage.InFlight,
 		},
 	}
-	if l.Interval > 0 {
-		v.Limits.Interval = l.Interval.String()
-	}
 	if !k.Until.IsZero() {
 		t := k.Until
 		v.Until = &t
@@ -294,28 +288,8 @@ func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
 		(ov.Disabled != nil || k.Spec.Source == "admin") {
 		v.Reason = "disabled through the admin API"
 	}
-	v.Overrides = settingNames(ov)
+	v.Overrides = ov.Names()
 	return v
-}
-
-// settingNames lists the set fields of s by their JSON names.
-func settingNames(s pool.KeySettings) []string {
-	var out []string
-	add := func(set bool, name string) {
-		if set {
-			out = append(out, name)
-		}
-	}
-	add(s.Disabled != nil, "disabled")
-	add(s.Weight != nil, "weight")
-	add(s.RPM != nil, "rpm")
-	add(s.RPD != nil, "rpd")
-	add(s.TPM != nil, "tpm")
-	add(s.TPD != nil, "tpd")
-	add(s.Interval != nil, "interval")
-	add(s.Concurrency != nil, "concurrency")
-	add(s.Note != nil, "note")
-	return out
 }
 
 func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
@@ -340,11 +314,7 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 			}
 			return nil, admin.Errorf(http.StatusBadRequest, "%sunknown upstream %q (configured: %s)", where, k.Upstream, strings.Join(names, ", "))
 		}
-		s := pool.KeySettings{Weight: k.Weight, RPM: k.RPM, RPD: k.RPD, TPM: k.TPM, TPD: k.TPD, Concurrency: k.Concurrency}
-		if k.Interval != nil {
-			d := time.Duration(*k.Interval)
-			s.Interval = &d
-		}
+		s := pool.KeySettings{Limits: k.Limits}
 		if k.Note != "" {
 			s.Note = &k.Note
 		}
@@ -401,14 +371,11 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 	}
 	ov := op.overrides[id]
 	ov.Clear(patch.Revert...)
-	ov = ov.Merge(pool.KeySettings{
-		Weight: patch.Weight, RPM: patch.RPM, RPD: patch.RPD, TPM: patch.TPM, TPD: patch.TPD,
-		Interval: patch.Interval, Concurrency: patch.Concurrency, Note: patch.Note, Disabled: patch.Disabled,
-	})
+	ov = ov.Merge(pool.KeySettings{Limits: patch.Limits, Note: patch.Note, Disabled: patch.Disabled})
 	spec := ov.Apply(base)
-	if spec.Weight < 1 {
+	if err := spec.Limits.Check(); err != nil {
 		adminMu.Unlock()
-		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "weight must be at least 1")
+		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	if err := p.pool.SaveOverride(p.Name, id, ov); err != nil {
 		adminMu.Unlock()
@@ -429,7 +396,7 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 		// operator says the key works; the next 401 disables it again.
 		p.pool.Enable(id)
 	}
-	p.logger.Info("key changed through the admin API", zap.String("key_id", id), zap.Strings("overrides", settingNames(ov)))
+	p.logger.Info("key changed through the admin API", zap.String("key_id", id), zap.Strings("overrides", ov.Names()))
 	return a.Key(id)
 }
 
@@ -594,7 +561,7 @@ func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
 }
 
 func (a adminInstance) Logs(limit int) []admin.LogEntry {
-	return a.p.op.Load().ring.newest(limit)
+	return a.p.op.Load().ring.Newest(limit)
 }
 
 // Models lists aliases (in upstream order), literal model names, and each

@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 func init() {
@@ -41,17 +43,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			provider      openai | anthropic | gemini
 //			base_url      <url>
 //			key <secret> [{
-//				weight      <n>
-//				rpm         <n>
-//				rpd         <n>
-//				tpm         <n>
-//				tpd         <n>
-//				interval    <duration>
-//				concurrency <n>
+//				<limit>     <value>
 //				note        <text>
 //				disabled
 //			}]
-//			weight | rpm | rpd | tpm | tpd | interval | concurrency <value>
+//			<limit>       <value>
 //			models        <pattern...>
 //			alias         <name> <upstream-model>
 //			priority      <n>
@@ -64,12 +60,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // client_key, upstream, key, models, alias and header may be repeated; every
 // other option may be given once per block. At least one upstream is
-// required, and each upstream needs a provider and at least one key. The
-// limits (weight, rpm, rpd, tpm, tpd, interval, concurrency) must be
-// positive; set on the upstream they are the defaults of its keys. An alias
-// belongs to one upstream and must not be a model another upstream lists
-// without a glob (see checkAliasShadowing). Texts
-// with spaces (note, system_prompt) must be quoted. Placeholders such as
+// required, and each upstream needs a provider and at least one key. A
+// <limit> is any name of package limits' table (weight, rpm, ...), and its
+// value must be positive; set on the upstream, it is the default of its
+// keys. An alias belongs to one upstream and must not be a model another
+// upstream lists without a glob (see checkAliasShadowing). Texts with
+// spaces (note, system_prompt) must be quoted. Placeholders such as
 // {env.OPENAI_API_KEY} are kept as written and expanded at provision time.
 func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -209,7 +205,7 @@ func (p *Proxy) unmarshalUpstream(d *caddyfile.Dispenser) (*Upstream, error) {
 		opt := d.Val()
 		switch {
 		case opt == "key" || opt == "models" || opt == "alias" || opt == "header":
-		case isLimit(opt) || opt == "provider" || opt == "base_url" || opt == "priority" ||
+		case limits.Lookup(opt) != nil || opt == "provider" || opt == "base_url" || opt == "priority" ||
 			opt == "proxy" || opt == "reasoning" || opt == "system_prompt":
 			if seen[opt] {
 				return nil, d.Errf("duplicate upstream option %q", opt)
@@ -323,7 +319,7 @@ func (u *Upstream) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		err = checkReasoning(val)
 		u.Reasoning = val
 	default: // a limit
-		err = setLimit(&u.Defaults, opt, val)
+		err = u.Defaults.ParseOption(opt, val)
 	}
 	if err != nil {
 		return d.WrapErr(err)
@@ -348,7 +344,7 @@ func unmarshalKey(d *caddyfile.Dispenser) (*Key, caddyfile.Token, error) {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		if !isLimit(opt) && opt != "note" && opt != "disabled" {
+		if limits.Lookup(opt) == nil && opt != "note" && opt != "disabled" {
 			return nil, tok, d.Errf("unrecognized key option %q", opt)
 		}
 		if seen[opt] {
@@ -372,7 +368,7 @@ func unmarshalKey(d *caddyfile.Dispenser) (*Key, caddyfile.Token, error) {
 			if err != nil {
 				return nil, tok, err
 			}
-			if err := setLimit(&k.Limits, opt, val); err != nil {
+			if err := k.Limits.ParseOption(opt, val); err != nil {
 				return nil, tok, d.WrapErr(err)
 			}
 		}

@@ -1,7 +1,7 @@
 package llmproxy
 
 import (
-	"github.com/caddyserver/caddy/v2"
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 // Storage selects where counters and key states are kept.
@@ -15,31 +15,11 @@ type Storage struct {
 	Dir string `json:"dir,omitempty"`
 }
 
-// Limits caps the use of one key. A limit that is zero (unset) is unlimited;
-// a negative limit is a configuration error.
-type Limits struct {
-	// Weight is the key's share in weighted selection among the keys that can
-	// serve a request. Default: 1.
-	Weight int `json:"weight,omitempty"`
-
-	// RPM is the most requests started in any rolling 60 seconds.
-	RPM int64 `json:"rpm,omitempty"`
-
-	// RPD is the most requests per calendar day (in the handler's timezone).
-	RPD int64 `json:"rpd,omitempty"`
-
-	// TPM is the most tokens (input + output) in any rolling 60 seconds.
-	TPM int64 `json:"tpm,omitempty"`
-
-	// TPD is the most tokens (input + output) per calendar day.
-	TPD int64 `json:"tpd,omitempty"`
-
-	// Interval is the least time between two request starts on the key.
-	Interval caddy.Duration `json:"interval,omitempty"`
-
-	// Concurrency is the most requests in flight on the key at once.
-	Concurrency int `json:"concurrency,omitempty"`
-}
+// Limits caps the use of one key (see package limits, which holds the
+// one table of limits: their names, parsing, checks and merging). A limit
+// that is zero (unset) is unlimited, the weight 1; a negative limit is a
+// configuration error.
+type Limits = limits.Set
 
 // Key is one upstream credential.
 type Key struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
@@ -234,33 +235,13 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 // keySpec is a key of this upstream with its own limits, each unset one
 // falling back to the upstream's default (the weight to 1).
 func (u *Upstream) keySpec(secret string, own Limits, source string) pool.KeySpec {
-	d := u.Defaults
 	return pool.KeySpec{
 		ID:       pool.KeyID(u.Name, secret),
 		Upstream: u.Name,
 		Secret:   secret,
-		Weight:   pick(own.Weight, d.Weight, 1),
-		Limits: pool.Limits{
-			RPM:         pick(own.RPM, d.RPM),
-			RPD:         pick(own.RPD, d.RPD),
-			TPM:         pick(own.TPM, d.TPM),
-			TPD:         pick(own.TPD, d.TPD),
-			Interval:    time.Duration(pick(own.Interval, d.Interval)),
-			Concurrency: pick(own.Concurrency, d.Concurrency),
-		},
-		Source: source,
+		Limits:   limits.Merge(own, u.Defaults),
+		Source:   source,
 	}
-}
-
-// pick returns the first non-zero value.
-func pick[T comparable](vals ...T) T {
-	var zero T
-	for _, v := range vals {
-		if v != zero {
-			return v
-		}
-	}
-	return zero
 }
 
 // Cleanup releases what Provision acquired; it also runs after a failed

@@ -9,63 +9,8 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/admin"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
-
-func TestLogRing(t *testing.T) {
-	r := newLogRing(3)
-	if got := r.newest(10); len(got) != 0 {
-		t.Fatalf("empty ring: %+v", got)
-	}
-	for i := range 5 {
-		r.add(admin.LogEntry{Status: 200 + i})
-	}
-	statuses := func(es []admin.LogEntry) []int {
-		var out []int
-		for _, e := range es {
-			out = append(out, e.Status)
-		}
-		return out
-	}
-	if got := fmt.Sprint(statuses(r.newest(10))); got != "[204 203 202]" {
-		t.Fatalf("newest first, last 3: %s", got)
-	}
-	if got := fmt.Sprint(statuses(r.newest(2))); got != "[204 203]" {
-		t.Fatalf("limit 2: %s", got)
-	}
-	r.resize(5)
-	r.add(admin.LogEntry{Status: 205})
-	if got := fmt.Sprint(statuses(r.newest(10))); got != "[205 204 203 202]" {
-		t.Fatalf("grown: %s", got)
-	}
-	r.resize(2)
-	if got := fmt.Sprint(statuses(r.newest(10))); got != "[205 204]" {
-		t.Fatalf("shrunk: %s", got)
-	}
-	r.add(admin.LogEntry{Status: 206})
-	if got := fmt.Sprint(statuses(r.newest(10))); got != "[206 205]" {
-		t.Fatalf("after shrink: %s", got)
-	}
-}
-
-func TestLogRingSharedAcrossReload(t *testing.T) {
-	name := instanceName(t)
-	a, err := acquireLogRing(name, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.add(admin.LogEntry{Status: 200})
-	b, _ := acquireLogRing(name, 8) // the new config, before the old one goes
-	releaseLogRing(name)
-	if a != b || len(b.newest(10)) != 1 || len(b.buf) != 8 {
-		t.Fatal("the request log did not carry over a reload")
-	}
-	releaseLogRing(name)
-	c, _ := acquireLogRing(name, 8)
-	defer releaseLogRing(name)
-	if len(c.newest(10)) != 0 {
-		t.Fatal("a log outlived its last handler")
-	}
-}
 
 // TestObserve feeds records straight to observe, without Caddy.
 func TestObserve(t *testing.T) {
@@ -75,13 +20,13 @@ func TestObserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pl.Close()
-	stats, err := pl.Stats("obs")
+	usage, err := pl.Stats("obs")
 	if err != nil {
 		t.Fatal(err)
 	}
 	loc, _ := time.LoadLocation("Asia/Tokyo")
 	p := &Proxy{Name: instanceName(t), loc: loc}
-	p.op.Store(&operator{ring: newLogRing(10), stats: stats})
+	p.op.Store(&operator{ring: stats.NewLog(10), stats: usage})
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetrics(reg); err != nil {
 		t.Fatal(err)
@@ -99,7 +44,7 @@ func TestObserve(t *testing.T) {
 		Upstream: "oai", KeyID: kid, Status: 502, Error: "upstream \"oai\" answered 500", Latency: time.Second, TTFB: time.Second})
 	p.observe(&requestRecord{Time: at, Model: "nope", Status: 404, Error: "unknown model"})
 
-	logs := p.op.Load().ring.newest(10)
+	logs := p.op.Load().ring.Newest(10)
 	if len(logs) != 3 || logs[0].Status != 404 || logs[2].Model != "sonnet" {
 		t.Fatalf("logs %+v", logs)
 	}
@@ -109,7 +54,7 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("log entry\n%+v, want\n%+v", logs[2], want)
 	}
 
-	rows := stats.Rows()
+	rows := usage.Rows()
 	if len(rows) != 3 {
 		t.Fatalf("rows %+v", rows)
 	}
@@ -119,11 +64,11 @@ func TestObserve(t *testing.T) {
 		}
 		switch r.Model {
 		case "sonnet":
-			if r.UsageCounts != (pool.UsageCounts{Requests: 1, Successes: 1, InputTokens: 12, OutputTokens: 7}) || r.Key != kid || r.Upstream != "oai" {
+			if r.Counts != (stats.Counts{Requests: 1, Successes: 1, InputTokens: 12, OutputTokens: 7}) || r.Key != kid || r.Upstream != "oai" {
 				t.Errorf("sonnet %+v", r)
 			}
 		case "gpt-4.1*":
-			if r.UsageCounts != (pool.UsageCounts{Requests: 1, Failures: 1}) {
+			if r.Counts != (stats.Counts{Requests: 1, Failures: 1}) {
 				t.Errorf("failed %+v", r)
 			}
 		case "":

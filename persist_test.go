@@ -19,6 +19,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 var testBinary string
@@ -98,11 +99,11 @@ func TestCountersAndKeyStatesSurviveReloadAndRestart(t *testing.T) {
 	if readyInstance(name) != nil {
 		t.Fatal("instance still running after it was removed from the config")
 	}
-	store, err := pool.OpenBadger(dir, nil)
+	db, err := store.OpenBadger(dir, nil)
 	if err != nil {
 		t.Fatalf("the database is still held after the handler stopped: %v", err)
 	}
-	_ = store.Close()
+	_ = db.Close()
 	// ...and a fresh start reads it back from disk.
 	startCaddy(t, config("third"))
 	check("after a restart")
@@ -206,7 +207,7 @@ http://%s {
 	_ = caddy.Wait()
 
 	p, err := pool.New(pool.Options{Instance: "crash", Storage: "badger", Dir: dir,
-		Keys: []pool.KeySpec{{ID: pool.KeyID("oai", key), Upstream: "oai", Secret: key, Weight: 1}}})
+		Keys: []pool.KeySpec{{ID: pool.KeyID("oai", key), Upstream: "oai", Secret: key, Limits: Limits{Weight: 1}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

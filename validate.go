@@ -126,7 +126,7 @@ func (u *Upstream) validate() error {
 			return err
 		}
 	}
-	if err := u.Defaults.check(); err != nil {
+	if err := u.Defaults.Check(); err != nil {
 		return fmt.Errorf("defaults: %w", err)
 	}
 	if len(u.Keys) == 0 {
@@ -142,7 +142,7 @@ func (u *Upstream) validate() error {
 		if j := sameSecret(u.Keys[:i], k.Key); j > 0 {
 			return fmt.Errorf("key %d: same secret as key %d", i+1, j)
 		}
-		if err := k.Limits.check(); err != nil {
+		if err := k.Limits.Check(); err != nil {
 			return fmt.Errorf("key %d: %w", i+1, err)
 		}
 	}
@@ -204,26 +204,6 @@ func checkAliasShadowing(ups []*Upstream) (int, error) {
 		}
 	}
 	return 0, nil
-}
-
-// check reports a limit below zero (zero means unset).
-func (l Limits) check() error {
-	for _, v := range []struct {
-		name string
-		val  int64
-	}{
-		{"weight", int64(l.Weight)},
-		{"rpm", l.RPM},
-		{"rpd", l.RPD},
-		{"tpm", l.TPM},
-		{"tpd", l.TPD},
-		{"concurrency", int64(l.Concurrency)},
-	} {
-		if v.val < 0 {
-			return fmt.Errorf("%s must be a positive integer, got %d", v.name, v.val)
-		}
-	}
-	return checkDurationValue("interval", l.Interval)
 }
 
 // The shared rules. Each returns an error without position; the Caddyfile
@@ -490,47 +470,6 @@ func parseSize(name, s string) (int64, error) {
 		return 0, fmt.Errorf("%s must be a positive size, got %q", name, s)
 	}
 	return int64(n), nil
-}
-
-// setLimit parses the Caddyfile value of one limit into l.
-func setLimit(l *Limits, name, s string) error {
-	if name == "interval" {
-		d, err := parseDuration(name, s)
-		l.Interval = d
-		return err
-	}
-	bits := 64
-	if name == "weight" || name == "concurrency" {
-		bits = 32
-	}
-	n, err := parsePositive(name, s, bits)
-	if err != nil {
-		return err
-	}
-	switch name {
-	case "weight":
-		l.Weight = int(n)
-	case "rpm":
-		l.RPM = n
-	case "rpd":
-		l.RPD = n
-	case "tpm":
-		l.TPM = n
-	case "tpd":
-		l.TPD = n
-	case "concurrency":
-		l.Concurrency = int(n)
-	}
-	return nil
-}
-
-// isLimit tells whether name is a limit option of a key or an upstream.
-func isLimit(name string) bool {
-	switch name {
-	case "weight", "rpm", "rpd", "tpm", "tpd", "interval", "concurrency":
-		return true
-	}
-	return false
 }
 
 func sortedKeys(m map[string]string) []string {

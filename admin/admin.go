@@ -30,9 +30,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 func init() {
@@ -278,24 +279,7 @@ func (k NewKey) validate() error {
 	if strings.TrimSpace(k.Key) != k.Key || strings.ContainsAny(k.Key, "\r\n") {
 		return errors.New(`"key" has surrounding whitespace or a line break`)
 	}
-	if k.Weight != nil && *k.Weight < 1 {
-		return fmt.Errorf(`"weight" must be at least 1, got %d`, *k.Weight)
-	}
-	for _, l := range []struct {
-		name string
-		v    *int64
-	}{{"rpm", k.RPM}, {"rpd", k.RPD}, {"tpm", k.TPM}, {"tpd", k.TPD}} {
-		if l.v != nil && *l.v < 1 {
-			return fmt.Errorf(`%q must be at least 1 (leave it out for the upstream's default), got %d`, l.name, *l.v)
-		}
-	}
-	if k.Interval != nil && *k.Interval <= 0 {
-		return fmt.Errorf(`"interval" must be positive, got %s`, time.Duration(*k.Interval))
-	}
-	if k.Concurrency != nil && *k.Concurrency < 1 {
-		return fmt.Errorf(`"concurrency" must be at least 1, got %d`, *k.Concurrency)
-	}
-	return nil
+	return k.Limits.CheckNew()
 }
 
 func patchKey(w http.ResponseWriter, r *http.Request, in Instance, id string) error {
@@ -326,49 +310,26 @@ func ParsePatch(b []byte) (KeyPatch, error) {
 		return p, errors.New("want a JSON object")
 	}
 	for name, raw := range fields {
-		if string(bytes.TrimSpace(raw)) == "null" {
-			switch name {
-			case "disabled", "weight", "rpm", "rpd", "tpm", "tpd", "interval", "concurrency", "note":
-				p.Revert = append(p.Revert, name)
-				continue
-			}
+		d := limits.Lookup(name)
+		if isNull(raw) && (d != nil || name == "disabled" || name == "note") {
+			p.Revert = append(p.Revert, name)
+			continue
 		}
 		var err error
-		switch name {
-		case "disabled":
+		switch {
+		case name == "disabled":
 			err = json.Unmarshal(raw, &p.Disabled)
-		case "weight":
-			err = json.Unmarshal(raw, &p.Weight)
-			if err == nil && *p.Weight < 1 {
-				err = fmt.Errorf("must be at least 1, got %d", *p.Weight)
-			}
-		case "rpm":
-			p.RPM, err = limit(raw)
-		case "rpd":
-			p.RPD, err = limit(raw)
-		case "tpm":
-			p.TPM, err = limit(raw)
-		case "tpd":
-			p.TPD, err = limit(raw)
-		case "interval":
-			var d caddy.Duration
-			if err = d.UnmarshalJSON(raw); err == nil {
-				if d < 0 {
-					err = fmt.Errorf("must not be negative, got %s", time.Duration(d))
-				}
-				td := time.Duration(d)
-				p.Interval = &td
-			}
-		case "concurrency":
-			var n *int64
-			if n, err = limit(raw); err == nil {
-				c := int(*n)
-				p.Concurrency = &c
-			}
-		case "note":
+		case name == "note":
 			err = json.Unmarshal(raw, &p.Note)
+		case d != nil:
+			var v int64
+			if v, err = d.ReadJSON(raw); err == nil {
+				if err = d.CheckChange(v); err == nil {
+					p.Limits.Put(d, v)
+				}
+			}
 		default:
-			return p, fmt.Errorf("unknown field %q (want disabled, weight, rpm, rpd, tpm, tpd, interval, concurrency or note)", name)
+			return p, fmt.Errorf("unknown field %q (want disabled, %s or note)", name, strings.Join(limits.Names(), ", "))
 		}
 		if err != nil {
 			return p, fmt.Errorf("%q: %v", name, err)
@@ -377,16 +338,16 @@ func ParsePatch(b []byte) (KeyPatch, error) {
 	return p, nil
 }
 
-// limit reads a PATCH limit: a whole number, 0 for no limit.
-func limit(raw json.RawMessage) (*int64, error) {
-	var n int64
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return nil, err
+// isNull reports whether a JSON value is null.
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// clip shortens a body for an error message.
+func clip(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
 	}
-	if n < 0 {
-		return nil, fmt.Errorf("must not be negative (0 lifts the limit), got %d", n)
-	}
-	return &n, nil
+	return string(b)
 }
 
 func usage(w http.ResponseWriter, r *http.Request, in Instance) error {

@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 func TestParsePatch(t *testing.T) {
@@ -15,8 +18,15 @@ func TestParsePatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !*p.Disabled || *p.Weight != 2 || *p.RPM != 0 || *p.TPD != 5 || p.Interval.String() != "1.5s" || *p.Concurrency != 3 ||
-		*p.Note != "x" || p.RPD != nil || !slices.Equal(p.Revert, []string{"rpd"}) {
+	lim := func(name string) any {
+		if v, ok := p.Limits.Get(limits.Lookup(name)); ok {
+			return v
+		}
+		return nil
+	}
+	if !*p.Disabled || lim("weight") != int64(2) || lim("rpm") != int64(0) || lim("tpd") != int64(5) ||
+		lim("interval") != int64(1500*time.Millisecond) || lim("concurrency") != int64(3) ||
+		*p.Note != "x" || lim("rpd") != nil || !slices.Equal(p.Revert, []string{"rpd"}) {
 		t.Fatalf("%+v", p)
 	}
 	for body, want := range map[string]string{
@@ -24,6 +34,7 @@ func TestParsePatch(t *testing.T) {
 		`{"rpm":-1}`:          "must not be negative",
 		`{"interval":"-1s"}`:  "must not be negative",
 		`{"interval":"soon"}`: "interval",
+		`{"interval":5}`:      `"interval": durations are strings like "500ms" or "2s", got 5`,
 		`{"key":"sk-x"}`:      "unknown field",
 		`{"disabled":1}`:      "disabled",
 		`[]`:                  "cannot unmarshal",
@@ -79,6 +90,68 @@ func TestRouting(t *testing.T) {
 		}
 		if status != c.status || w.Header().Get("Allow") != c.allow {
 			t.Errorf("%s %s: %d Allow %q, want %d Allow %q", c.method, c.path, status, w.Header().Get("Allow"), c.status, c.allow)
+		}
+	}
+}
+
+// A duration in an admin body is a string: a number (which would be
+// nanoseconds) is a 400 that says so, in POST and PATCH alike.
+func TestDurationsAreStrings(t *testing.T) {
+	SetRegistry(reg{"a": stub{}})
+	defer SetRegistry(nil)
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/llm_proxy/a/keys", `{"upstream":"oai","key":"sk-x","interval":5}`},
+		{"POST", "/llm_proxy/a/keys", `[{"upstream":"oai","key":"sk-x","interval":"1s"},{"upstream":"oai","key":"sk-y","interval":5}]`},
+		{"PATCH", "/llm_proxy/a/keys/oai-1", `{"interval":5}`},
+	} {
+		err := API{}.serve(httptest.NewRecorder(), httptest.NewRequest(c.method, c.path, strings.NewReader(c.body)))
+		var ae caddy.APIError
+		if !errors.As(err, &ae) || ae.HTTPStatus != 400 || !strings.Contains(err.Error(), "durations are strings") {
+			t.Errorf("%s %s: %v, want a 400 saying durations are strings", c.method, c.body, err)
+		}
+	}
+}
+
+func TestNewKey(t *testing.T) {
+	var keys []NewKey
+	err := decodeStrict([]byte(`[{"Upstream":"oai","key":"sk-x","weight":2,"rpm":null,"interval":"1.5s","note":"n","disabled":true}]`), &keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys[0]
+	if k.Upstream != "oai" || k.Key != "sk-x" || k.Note != "n" || !k.Disabled ||
+		strings.Join(k.Limits.Names(), ",") != "weight,interval" {
+		t.Fatalf("%+v", k)
+	}
+	for body, want := range map[string]string{
+		`{"upstream":"oai","key":"k","rpn":3}`:   `unknown field "rpn"`,
+		`{"upstream":"oai","key":"k","rpm":"3"}`: `"rpm"`,
+		`{"upstream":1}`:                         `"upstream"`,
+		`[1]`:                                    "want a JSON object",
+	} {
+		var k NewKey
+		var err error
+		if body[0] == '[' {
+			err = decodeStrict([]byte(body), &keys)
+		} else {
+			err = decodeStrict([]byte(body), &k)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", body, err, want)
+		}
+	}
+	for body, want := range map[string]string{
+		`{"upstream":"oai","key":"k","rpm":0}`:         `"rpm" must be at least 1`,
+		`{"upstream":"oai","key":"k","weight":-1}`:     `"weight" must be at least 1`,
+		`{"upstream":"oai","key":"k","interval":"0s"}`: `"interval" must be positive`,
+		`{"upstream":"oai","key":" k"}`:                `whitespace`,
+	} {
+		var k NewKey
+		if err := decodeStrict([]byte(body), &k); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", body, err, want)
 		}
 	}
 }

@@ -2,12 +2,18 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 // Instance is what the admin routes need from one running llm_proxy
@@ -114,17 +120,6 @@ type InstanceSummary struct {
 	Keys      KeyCounts `json:"keys"`
 }
 
-// Limits are a key's limits; unset ones are left out. Interval is a Go
-// duration string ("1.5s").
-type Limits struct {
-	RPM         int64  `json:"rpm,omitempty"`
-	RPD         int64  `json:"rpd,omitempty"`
-	TPM         int64  `json:"tpm,omitempty"`
-	TPD         int64  `json:"tpd,omitempty"`
-	Interval    string `json:"interval,omitempty"`
-	Concurrency int    `json:"concurrency,omitempty"`
-}
-
 // KeyUsage is a key's use, as the pool counts it.
 type KeyUsage struct {
 	Minute      int64 `json:"minute"`
@@ -137,54 +132,94 @@ type KeyUsage struct {
 
 // Key is one key as the API shows it. Key holds the masked secret only.
 type Key struct {
-	ID       string     `json:"id"`
-	Upstream string     `json:"upstream"`
-	Key      string     `json:"key"`
-	Weight   int        `json:"weight"`
-	Limits   Limits     `json:"limits"`
-	State    string     `json:"state"`
-	Reason   string     `json:"reason"`
-	Until    *time.Time `json:"until"`
-	Source   string     `json:"source"`
-	Note     string     `json:"note"`
+	ID       string      `json:"id"`
+	Upstream string      `json:"upstream"`
+	Key      string      `json:"key"`
+	Weight   int         `json:"weight"`
+	Limits   limits.Caps `json:"limits"` // unset caps left out; durations as strings ("1.5s")
+	State    string      `json:"state"`
+	Reason   string      `json:"reason"`
+	Until    *time.Time  `json:"until"`
+	Source   string      `json:"source"`
+	Note     string      `json:"note"`
 	// Overrides names the settings changed through the API (PATCH), which
 	// take precedence over the Caddyfile's.
 	Overrides []string `json:"overrides,omitempty"`
 	Usage     KeyUsage `json:"usage"`
 }
 
-// NewKey is one key of a POST .../keys body. Unset (absent) settings fall
-// back to the upstream's defaults; set limits must be at least 1, as in the
-// Caddyfile.
+// NewKey is one key of a POST .../keys body: {"upstream", "key", a field
+// per limit ("weight", "rpm", ...: see package limits), "note",
+// "disabled"}. Unset (absent or null) limits fall back to the upstream's
+// defaults; set ones must be at least 1, as in the Caddyfile. A duration
+// is a string like "500ms" or "2s". Field names match case-insensitively,
+// as encoding/json matches struct fields.
 type NewKey struct {
-	Upstream    string          `json:"upstream"`
-	Key         string          `json:"key"`
-	Weight      *int            `json:"weight,omitempty"`
-	RPM         *int64          `json:"rpm,omitempty"`
-	RPD         *int64          `json:"rpd,omitempty"`
-	TPM         *int64          `json:"tpm,omitempty"`
-	TPD         *int64          `json:"tpd,omitempty"`
-	Interval    *caddy.Duration `json:"interval,omitempty"`
-	Concurrency *int            `json:"concurrency,omitempty"`
-	Note        string          `json:"note,omitempty"`
-	Disabled    bool            `json:"disabled,omitempty"`
+	Upstream string
+	Key      string
+	Limits   limits.Partial
+	Note     string
+	Disabled bool
 }
 
-// KeyPatch is a PATCH .../keys/{id} body: the settings to change. A nil
-// field is left as it is. Revert names the fields sent as null: they go
-// back to the value of the configuration (or of the POST that added the
-// key). For limits and Interval, 0 lifts the limit.
+// UnmarshalJSON reads one key of a POST body, refusing unknown fields.
+func (k *NewKey) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return fmt.Errorf("want a JSON object for a key, got %s", clip(b))
+	}
+	if fields == nil { // null
+		return nil
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names) // errors and case-folded duplicates are deterministic
+	var out NewKey
+	for _, name := range names {
+		raw := fields[name]
+		var err error
+		switch lower := strings.ToLower(name); lower {
+		case "upstream":
+			err = json.Unmarshal(raw, &out.Upstream)
+		case "key":
+			err = json.Unmarshal(raw, &out.Key)
+		case "note":
+			err = json.Unmarshal(raw, &out.Note)
+		case "disabled":
+			err = json.Unmarshal(raw, &out.Disabled)
+		default:
+			d := limits.Lookup(lower)
+			if d == nil {
+				return fmt.Errorf("unknown field %q", name)
+			}
+			if isNull(raw) {
+				continue
+			}
+			var v int64
+			if v, err = d.ReadJSON(raw); err == nil {
+				out.Limits.Put(d, v)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%q: %v", name, err)
+		}
+	}
+	*k = out
+	return nil
+}
+
+// KeyPatch is a PATCH .../keys/{id} body: the settings to change. An unset
+// field (a nil pointer, a limit not set in Limits) is left as it is. Revert
+// names the fields sent as null: they go back to the value of the
+// configuration (or of the POST that added the key). For a cap, 0 lifts
+// the limit.
 type KeyPatch struct {
-	Disabled    *bool
-	Weight      *int
-	RPM         *int64
-	RPD         *int64
-	TPM         *int64
-	TPD         *int64
-	Interval    *time.Duration
-	Concurrency *int
-	Note        *string
-	Revert      []string
+	Disabled *bool
+	Limits   limits.Partial
+	Note     *string
+	Revert   []string
 }
 
 // CheckResult is what probing one key found.
@@ -224,22 +259,10 @@ type Usage struct {
 	Groups []UsageGroup `json:"groups"`
 }
 
-// LogEntry is one request in GET .../logs.
-type LogEntry struct {
-	Time          time.Time `json:"time"`
-	Client        string    `json:"client"`
-	API           string    `json:"api"`
-	Model         string    `json:"model"`
-	Upstream      string    `json:"upstream"`
-	UpstreamModel string    `json:"upstream_model"`
-	KeyID         string    `json:"key_id"`
-	Status        int       `json:"status"`
-	LatencyMS     int64     `json:"latency_ms"`
-	TTFBMS        int64     `json:"ttfb_ms"`
-	InputTokens   int64     `json:"input_tokens"`
-	OutputTokens  int64     `json:"output_tokens"`
-	Error         string    `json:"error"`
-}
+// LogEntry is one request in GET .../logs. The request log is package
+// stats' (it records what happened); this package shows its entries as
+// they are.
+type LogEntry = stats.Entry
 
 // Target is one upstream behind a model name.
 type Target struct {

@@ -103,8 +103,8 @@ func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) 
 					}
 					continue
 				}
-				total += spec.Weight
-				if rand.IntN(total) < spec.Weight {
+				total += spec.Limits.Weight
+				if rand.IntN(total) < spec.Limits.Weight {
 					pick = i
 				}
 			}

@@ -1,37 +1,30 @@
 // Package pool picks upstream keys by weight among those under every limit
-// and healthy, tracks their health, and keeps their counters in a Store that
-// outlives config reloads.
+// and healthy, tracks their health, and keeps their counters in a
+// store.Store that outlives config reloads.
 package pool
 
 import (
 	"time"
-)
 
-// Limits caps the use of one key; a zero field is unlimited and a negative
-// one is rejected by New.
-//
-// RPM and TPM count request starts in an exact rolling 60 s; RPD and TPD
-// count the calendar day in the pool's Location. A request's tokens count at
-// its start: its estimate is reserved at admission and replaced by the real
-// input+output tokens when it ends. A token limit whose window holds no
-// tokens admits any request, even one estimated above the limit, so that an
-// oversized request is not refused forever.
-type Limits struct {
-	RPM         int64
-	RPD         int64
-	TPM         int64
-	TPD         int64
-	Interval    time.Duration
-	Concurrency int
-}
+	"github.com/llmproxy/caddy-llm-proxy/limits"
+)
 
 // KeySpec is one configured key as the handler hands it to the pool.
 type KeySpec struct {
 	ID       string // stable, URL-safe, does not reveal the secret (see KeyID)
 	Upstream string
 	Secret   string
-	Weight   int // >= 1
-	Limits   Limits
+	// Limits are the key's effective limits: Weight (>= 1; 0 means 1) is its
+	// share in weighted selection; a zero cap is unlimited, and a negative
+	// limit is rejected by New.
+	//
+	// RPM and TPM count request starts in an exact rolling 60 s; RPD and
+	// TPD count the calendar day in the pool's Location. A request's tokens
+	// count at its start: its estimate is reserved at admission and replaced
+	// by the real input+output tokens when it ends. A token limit whose
+	// window holds no tokens admits any request, even one estimated above
+	// the limit, so that an oversized request is not refused forever.
+	Limits   limits.Set
 	Disabled bool   // disabled by configuration
 	Note     string // free text
 	Source   string // "config" or "admin"

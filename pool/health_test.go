@@ -3,6 +3,8 @@ package pool
 import (
 	"testing"
 	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 // fail acquires on the only key of oai and reports o.
@@ -13,7 +15,7 @@ func fail(t *testing.T, p *Pool, o Outcome) {
 
 func TestHealth429RetryAfter(t *testing.T) {
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, clk, k)
 
 	fail(t, p, Outcome{Status: 429, RetryAfter: 30 * time.Second})
@@ -39,7 +41,7 @@ func TestHealth429RetryAfter(t *testing.T) {
 
 func TestHealth429Backoff(t *testing.T) {
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, clk, k)
 	want := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 40 * time.Second,
 		80 * time.Second, 160 * time.Second, 320 * time.Second, 10 * time.Minute, 10 * time.Minute}
@@ -59,7 +61,7 @@ func TestHealth429Backoff(t *testing.T) {
 }
 
 func TestHealth401(t *testing.T) {
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, nil, k)
 	fail(t, p, Outcome{Status: 401, Reason: "invalid api key"})
 	st := status(t, p, k.ID)
@@ -96,7 +98,7 @@ func TestHealth401(t *testing.T) {
 
 func TestHealthDisabledWithOthersWaiting(t *testing.T) {
 	clk := newFakeClock(t0)
-	a, b := key("oai", "a", Limits{}), key("oai", "b", Limits{RPM: 1})
+	a, b := key("oai", "a", limits.Set{}), key("oai", "b", limits.Set{RPM: 1})
 	p := newMemPool(t, clk, a, b)
 	mustAcquire(t, p, oai, 0, map[string]bool{b.ID: true}).Done(Outcome{Status: 401})
 	mustAcquire(t, p, oai, 0, map[string]bool{a.ID: true}).Done(Outcome{Status: 200})
@@ -108,7 +110,7 @@ func TestHealthDisabledWithOthersWaiting(t *testing.T) {
 
 func TestHealthQuota(t *testing.T) {
 	clk := newFakeClock(t0) // noon UTC
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, clk, k)
 	fail(t, p, Outcome{Status: 402})
 	st := status(t, p, k.ID)
@@ -129,7 +131,7 @@ func TestHealthQuota(t *testing.T) {
 
 func TestHealthFailures(t *testing.T) {
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, clk, k)
 	fail(t, p, Outcome{Status: 500})
 	fail(t, p, Outcome{Status: 0})
@@ -171,7 +173,7 @@ func TestHealthFailures(t *testing.T) {
 
 func TestHealthCanceled(t *testing.T) {
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{TPM: 1000})
+	k := key("oai", "a", limits.Set{TPM: 1000})
 	p := newMemPool(t, clk, k)
 	for _, s := range []int{500, 500, 500, 429, 401, 402} {
 		mustAcquire(t, p, oai, 100, nil).Done(Outcome{Status: s, Canceled: true, InputTokens: 40})
@@ -187,7 +189,7 @@ func TestHealthCanceled(t *testing.T) {
 
 func TestReset(t *testing.T) {
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{RPM: 2, TPM: 100})
+	k := key("oai", "a", limits.Set{RPM: 2, TPM: 100})
 	p := newMemPool(t, clk, k)
 	inflight := mustAcquire(t, p, oai, 60, nil)
 	fail(t, p, Outcome{Status: 429, InputTokens: 10})

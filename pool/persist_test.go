@@ -2,10 +2,12 @@ package pool
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 func newBadgerPool(t *testing.T, dir string, clk *fakeClock, keys ...KeySpec) *Pool {
@@ -25,7 +27,7 @@ func refs(dir string) int {
 func TestPersistAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	a, b := key("oai", "a", Limits{RPM: 3, RPD: 10}), key("oai", "b", Limits{})
+	a, b := key("oai", "a", limits.Set{RPM: 3, RPD: 10}), key("oai", "b", limits.Set{})
 
 	p := newBadgerPool(t, dir, clk, a, b)
 	for range 3 {
@@ -66,7 +68,7 @@ func TestPersistAcrossRestart(t *testing.T) {
 // TestPersistFlushes checks the background flusher: state reaches the store
 // within about a second, without a Close (what survives a kill -9).
 func TestPersistFlushes(t *testing.T) {
-	k := key("oai", "a", Limits{})
+	k := key("oai", "a", limits.Set{})
 	p := newMemPool(t, nil, k)
 	mustAcquire(t, p, oai, 5, nil).Done(Outcome{Status: 429, RetryAfter: time.Minute, InputTokens: 2})
 	var rec record
@@ -95,7 +97,7 @@ func TestPersistFlushes(t *testing.T) {
 func TestPersistOldEventsDropped(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{RPM: 1})
+	k := key("oai", "a", limits.Set{RPM: 1})
 	p := newBadgerPool(t, dir, clk, k)
 	mustAcquire(t, p, oai, 0, nil).Done(Outcome{Status: 200})
 	p.Close()
@@ -113,7 +115,7 @@ func TestPersistOldEventsDropped(t *testing.T) {
 func TestReloadSharesState(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	k := key("oai", "a", Limits{RPM: 3, Concurrency: 10})
+	k := key("oai", "a", limits.Set{RPM: 3, Concurrency: 10})
 
 	old := newBadgerPool(t, dir, clk, k)
 	inflight := mustAcquire(t, old, oai, 50, nil)
@@ -150,7 +152,7 @@ func TestReloadSharesState(t *testing.T) {
 
 	// While the shared store is open, the directory is locked; the error
 	// explains why.
-	if s, err := OpenBadger(dir, nil); err == nil {
+	if s, err := store.OpenBadger(dir, nil); err == nil {
 		s.Close()
 		t.Fatal("a second open of a locked directory succeeded")
 	} else if !strings.Contains(err.Error(), "another running Caddy") {
@@ -165,7 +167,7 @@ func TestReloadSharesState(t *testing.T) {
 	}
 	// The last Close closed the database: the directory is free again, and
 	// holds the final state.
-	s, err := OpenBadger(dir, nil)
+	s, err := store.OpenBadger(dir, nil)
 	if err != nil {
 		t.Fatalf("directory still locked after the last Close: %v", err)
 	}
@@ -187,7 +189,7 @@ func TestReloadSharesState(t *testing.T) {
 // reference, so nothing is deleted twice later.
 func TestLockedDirFails(t *testing.T) {
 	dir := t.TempDir()
-	s, err := OpenBadger(dir, nil)
+	s, err := store.OpenBadger(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,43 +200,5 @@ func TestLockedDirFails(t *testing.T) {
 	}
 	if _, ok := sharedStates.References("badger:" + dir); ok {
 		t.Fatal("failed New left an entry in the usage pool")
-	}
-}
-
-func TestStores(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) Store{
-		"memory": func(*testing.T) Store { return NewMemoryStore() },
-		"badger": func(t *testing.T) Store {
-			s, err := OpenBadger(filepath.Join(t.TempDir(), "db"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			s := open(t)
-			defer s.Close()
-			err := s.Save(map[string][]byte{"key/a": []byte("1"), "key/b": []byte("2"), "other/c": []byte("3")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Save(map[string][]byte{"key/a": nil, "key/b": []byte("22")}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.Load("key/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != 1 || string(got["key/b"]) != "22" {
-				t.Fatalf("Load = %q", got)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatalf("second Close: %v", err)
-			}
-		})
 	}
 }

@@ -37,8 +37,8 @@ func (p *Pool) Pick(targets []Target) *KeySpec {
 				if p.specs[i].Disabled || ks.health != StateActive {
 					continue
 				}
-				total += p.specs[i].Weight
-				if rand.IntN(total) < p.specs[i].Weight {
+				total += p.specs[i].Limits.Weight
+				if rand.IntN(total) < p.specs[i].Limits.Weight {
 					pick = i
 				}
 			}

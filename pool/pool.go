@@ -12,6 +12,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/llmproxy/caddy-llm-proxy/stats"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 // Options configure a Pool.
@@ -28,7 +31,7 @@ type Options struct {
 	// exhaustion. Nil means UTC.
 	Location *time.Location
 	// Keys are the keys to serve from, in the order Keys reports them.
-	// An empty ID is filled in with KeyID; Weight 0 means 1.
+	// An empty ID is filled in with KeyID; a zero Limits.Weight means 1.
 	Keys []KeySpec
 	// Logger receives store and flush errors. Nil discards them.
 	Logger *zap.Logger
@@ -87,21 +90,9 @@ func New(opts Options) (*Pool, error) {
 	// Validate everything before taking a reference on the shared state:
 	// after LoadOrNew succeeds, the only way out is Close.
 	for i, k := range opts.Keys {
-		if k.Upstream == "" {
-			return nil, fmt.Errorf("key %d: no upstream", i)
-		}
-		if k.ID == "" {
-			k.ID = KeyID(k.Upstream, k.Secret)
-		}
-		if k.Weight == 0 {
-			k.Weight = 1
-		}
-		if k.Weight < 0 {
-			return nil, fmt.Errorf("key %s: weight %d is below 1", k.ID, k.Weight)
-		}
-		l := k.Limits
-		if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.Interval < 0 || l.Concurrency < 0 {
-			return nil, fmt.Errorf("key %s: negative limit", k.ID)
+		k, err := validateSpec(k)
+		if err != nil {
+			return nil, err
 		}
 		if _, dup := p.byID[k.ID]; dup {
 			return nil, fmt.Errorf("key %s is listed twice (the same secret twice on upstream %q?)", k.ID, k.Upstream)
@@ -111,7 +102,7 @@ func New(opts Options) (*Pool, error) {
 		p.byUp[k.Upstream] = append(p.byUp[k.Upstream], i)
 	}
 
-	var open func() (Store, error)
+	var open func() (store.Store, error)
 	switch opts.Storage {
 	case "", "badger":
 		if opts.Dir == "" {
@@ -122,15 +113,15 @@ func New(opts Options) (*Pool, error) {
 			return nil, fmt.Errorf("storage directory: %w", err)
 		}
 		p.identity = "badger:" + dir
-		open = func() (Store, error) {
+		open = func() (store.Store, error) {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("making storage directory: %w", err)
 			}
-			return OpenBadger(dir, logger)
+			return store.OpenBadger(dir, logger)
 		}
 	case "memory":
 		p.identity = "memory:" + opts.Instance
-		open = func() (Store, error) { return NewMemoryStore(), nil }
+		open = func() (store.Store, error) { return store.NewMemory(), nil }
 	default:
 		return nil, fmt.Errorf("unknown storage %q (want badger or memory)", opts.Storage)
 	}
@@ -276,4 +267,11 @@ func (p *Pool) Reset(id string) {
 		return
 	}
 	p.states[i].reset()
+}
+
+// Stats returns the usage statistics of instance on this Pool's storage,
+// loading them from the store on first use. They are flushed with the key
+// states (once a second, and by the last Close), in the Pool's Location.
+func (p *Pool) Stats(instance string) (*stats.Usage, error) {
+	return p.sh.usage.Usage(instance, p.loc)
 }

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // the day-boundary test needs zones on any machine
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 // fakeClock is a settable clock for Options.Now.
@@ -34,8 +38,11 @@ func (f *fakeClock) Add(d time.Duration) {
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 // key makes a KeySpec on upstream up.
-func key(up, secret string, l Limits) KeySpec {
-	return KeySpec{ID: KeyID(up, secret), Upstream: up, Secret: secret, Weight: 1, Limits: l, Source: "config"}
+func key(up, secret string, l limits.Set) KeySpec {
+	if l.Weight == 0 {
+		l.Weight = 1
+	}
+	return KeySpec{ID: KeyID(up, secret), Upstream: up, Secret: secret, Limits: l, Source: "config"}
 }
 
 // newMemPool builds a memory-backed pool on a fake clock; the instance name
@@ -135,9 +142,9 @@ func TestKeyID(t *testing.T) {
 
 func TestWeights(t *testing.T) {
 	p := newMemPool(t, nil,
-		KeySpec{Upstream: "oai", Secret: "a", Weight: 1},
-		KeySpec{Upstream: "oai", Secret: "b", Weight: 2},
-		KeySpec{Upstream: "oai", Secret: "c", Weight: 7},
+		KeySpec{Upstream: "oai", Secret: "a", Limits: limits.Set{Weight: 1}},
+		KeySpec{Upstream: "oai", Secret: "b", Limits: limits.Set{Weight: 2}},
+		KeySpec{Upstream: "oai", Secret: "c", Limits: limits.Set{Weight: 7}},
 	)
 	const n = 20000
 	counts := map[string]int{}
@@ -156,7 +163,7 @@ func TestWeights(t *testing.T) {
 
 func TestRPM(t *testing.T) {
 	clk := newFakeClock(t0)
-	p := newMemPool(t, clk, key("oai", "a", Limits{RPM: 20}))
+	p := newMemPool(t, clk, key("oai", "a", limits.Set{RPM: 20}))
 
 	if got := len(burst(p, 200, oai, 0)); got != 20 {
 		t.Fatalf("admitted %d of 200 concurrent requests, want exactly 20", got)
@@ -197,7 +204,7 @@ func TestRPM(t *testing.T) {
 
 func TestRPD(t *testing.T) {
 	clk := newFakeClock(t0) // noon UTC
-	p := newMemPool(t, clk, key("oai", "a", Limits{RPD: 50}))
+	p := newMemPool(t, clk, key("oai", "a", limits.Set{RPD: 50}))
 	if got := len(burst(p, 200, oai, 0)); got != 50 {
 		t.Fatalf("admitted %d, want exactly 50", got)
 	}
@@ -215,7 +222,7 @@ func TestRPD(t *testing.T) {
 
 func TestTPM(t *testing.T) {
 	clk := newFakeClock(t0)
-	p := newMemPool(t, clk, key("oai", "a", Limits{TPM: 100}))
+	p := newMemPool(t, clk, key("oai", "a", limits.Set{TPM: 100}))
 
 	leases := burst(p, 50, oai, 30)
 	if len(leases) != 3 {
@@ -252,7 +259,7 @@ func TestTPM(t *testing.T) {
 
 func TestTPD(t *testing.T) {
 	clk := newFakeClock(t0)
-	p := newMemPool(t, clk, key("oai", "a", Limits{TPD: 1000}))
+	p := newMemPool(t, clk, key("oai", "a", limits.Set{TPD: 1000}))
 	leases := burst(p, 50, oai, 300)
 	if len(leases) != 3 {
 		t.Fatalf("admitted %d requests of 300 tokens under TPD 1000, want 3", len(leases))
@@ -271,7 +278,7 @@ func TestTPD(t *testing.T) {
 
 func TestInterval(t *testing.T) {
 	clk := newFakeClock(t0)
-	p := newMemPool(t, clk, key("oai", "a", Limits{Interval: 10 * time.Second}))
+	p := newMemPool(t, clk, key("oai", "a", limits.Set{Interval: caddy.Duration(10 * time.Second)}))
 	if got := len(burst(p, 50, oai, 0)); got != 1 {
 		t.Fatalf("admitted %d at one instant, want 1", got)
 	}
@@ -287,7 +294,7 @@ func TestInterval(t *testing.T) {
 }
 
 func TestConcurrency(t *testing.T) {
-	p := newMemPool(t, nil, key("oai", "a", Limits{Concurrency: 3}))
+	p := newMemPool(t, nil, key("oai", "a", limits.Set{Concurrency: 3}))
 	leases := burst(p, 100, oai, 0)
 	if len(leases) != 3 {
 		t.Fatalf("admitted %d, want 3", len(leases))
@@ -310,8 +317,8 @@ func TestConcurrency(t *testing.T) {
 // over-admitted (run with -race).
 func TestAllLimitsConcurrent(t *testing.T) {
 	p := newMemPool(t, nil,
-		key("oai", "a", Limits{RPM: 40, Concurrency: 4}),
-		key("oai", "b", Limits{RPM: 25, TPM: 1000}),
+		key("oai", "a", limits.Set{RPM: 40, Concurrency: 4}),
+		key("oai", "b", limits.Set{RPM: 25, TPM: 1000}),
 	)
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -341,7 +348,7 @@ func TestDayBoundaryInLocation(t *testing.T) {
 	// 23:59:30 in Tokyo is 14:59:30 UTC.
 	clk := newFakeClock(time.Date(2026, 3, 10, 23, 59, 30, 0, tokyo))
 	p, err := New(Options{Instance: t.Name(), Storage: "memory", Location: tokyo, Now: clk.Now,
-		Keys: []KeySpec{key("oai", "a", Limits{RPD: 2})}})
+		Keys: []KeySpec{key("oai", "a", limits.Set{RPD: 2})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,8 +374,8 @@ func TestDayBoundaryInLocation(t *testing.T) {
 
 func TestTiers(t *testing.T) {
 	clk := newFakeClock(t0)
-	a := key("primary", "a", Limits{RPM: 5})
-	b := key("fallback", "b", Limits{})
+	a := key("primary", "a", limits.Set{RPM: 5})
+	b := key("fallback", "b", limits.Set{})
 	p := newMemPool(t, clk, b, a)
 	targets := []Target{{Upstream: "fallback", Priority: 1}, {Upstream: "primary", Priority: 0}}
 
@@ -401,7 +408,7 @@ func TestTiers(t *testing.T) {
 }
 
 func TestTriedWithinTier(t *testing.T) {
-	p := newMemPool(t, nil, key("oai", "a", Limits{}), key("oai", "b", Limits{}))
+	p := newMemPool(t, nil, key("oai", "a", limits.Set{}), key("oai", "b", limits.Set{}))
 	tried := map[string]bool{}
 	for range 2 {
 		l := mustAcquire(t, p, oai, 0, tried)
@@ -414,7 +421,7 @@ func TestTriedWithinTier(t *testing.T) {
 }
 
 func TestNoKeys(t *testing.T) {
-	p := newMemPool(t, nil, key("oai", "a", Limits{}))
+	p := newMemPool(t, nil, key("oai", "a", limits.Set{}))
 	if u := mustUnavailable(t, p, []Target{{Upstream: "nope"}}, 0, nil); !u.AllDisabled {
 		t.Fatalf("%+v, want AllDisabled for targets without keys", u)
 	}
@@ -424,7 +431,7 @@ func TestNoKeys(t *testing.T) {
 }
 
 func TestConfigDisabled(t *testing.T) {
-	off := key("oai", "off", Limits{})
+	off := key("oai", "off", limits.Set{})
 	off.Disabled = true
 	p := newMemPool(t, nil, off)
 	if u := mustUnavailable(t, p, oai, 0, nil); !u.AllDisabled {
@@ -440,9 +447,9 @@ func TestConfigDisabled(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	for name, opts := range map[string]Options{
-		"duplicate":       {Storage: "memory", Keys: []KeySpec{key("oai", "a", Limits{}), key("oai", "a", Limits{})}},
-		"negative limit":  {Storage: "memory", Keys: []KeySpec{key("oai", "a", Limits{RPM: -1})}},
-		"negative weight": {Storage: "memory", Keys: []KeySpec{{Upstream: "oai", Secret: "a", Weight: -1}}},
+		"duplicate":       {Storage: "memory", Keys: []KeySpec{key("oai", "a", limits.Set{}), key("oai", "a", limits.Set{})}},
+		"negative limit":  {Storage: "memory", Keys: []KeySpec{key("oai", "a", limits.Set{RPM: -1})}},
+		"negative weight": {Storage: "memory", Keys: []KeySpec{{Upstream: "oai", Secret: "a", Limits: limits.Set{Weight: -1}}}},
 		"no upstream":     {Storage: "memory", Keys: []KeySpec{{Secret: "a"}}},
 		"unknown storage": {Storage: "redis"},
 		"badger no dir":   {Storage: "badger"},
@@ -460,7 +467,7 @@ func TestNewValidates(t *testing.T) {
 	}
 	// Defaults: an empty ID is derived, weight 0 is 1.
 	p := newMemPool(t, nil, KeySpec{Upstream: "oai", Secret: "s"})
-	if k := p.Keys()[0].Spec; k.ID != KeyID("oai", "s") || k.Weight != 1 {
+	if k := p.Keys()[0].Spec; k.ID != KeyID("oai", "s") || k.Limits.Weight != 1 {
 		t.Fatalf("defaults not applied: %+v", k)
 	}
 }
@@ -488,9 +495,9 @@ func TestCloseNilAndTwice(t *testing.T) {
 // plus the rare growth of the rolling-minute queue.
 func TestAcquireAllocs(t *testing.T) {
 	p := newMemPool(t, nil,
-		key("oai", "a", Limits{RPM: 1 << 40, TPM: 1 << 40}),
-		key("oai", "b", Limits{RPM: 1 << 40}),
-		key("ant", "c", Limits{}),
+		key("oai", "a", limits.Set{RPM: 1 << 40, TPM: 1 << 40}),
+		key("oai", "b", limits.Set{RPM: 1 << 40}),
+		key("ant", "c", limits.Set{}),
 	)
 	targets := []Target{{Upstream: "oai"}, {Upstream: "ant", Priority: 1}}
 	tried := map[string]bool{"x": true}
@@ -508,8 +515,8 @@ func TestAcquireAllocs(t *testing.T) {
 
 func BenchmarkAcquireDone(b *testing.B) {
 	p, err := New(Options{Instance: b.Name(), Storage: "memory", Keys: []KeySpec{
-		key("oai", "a", Limits{RPM: 1 << 40, TPM: 1 << 40, Concurrency: 1 << 20}),
-		key("oai", "b", Limits{RPD: 1 << 40}),
+		key("oai", "a", limits.Set{RPM: 1 << 40, TPM: 1 << 40, Concurrency: 1 << 20}),
+		key("oai", "b", limits.Set{RPD: 1 << 40}),
 	}})
 	if err != nil {
 		b.Fatal(err)
@@ -532,7 +539,7 @@ func BenchmarkAcquireDone(b *testing.B) {
 // a bin leaves the window a minute after its latest start.
 func TestRollingMinuteIsBinnedButExact(t *testing.T) {
 	clk := newFakeClock(t0)
-	k := key("oai", "sk-busy", Limits{RPM: 9000, TPM: 1 << 40})
+	k := key("oai", "sk-busy", limits.Set{RPM: 9000, TPM: 1 << 40})
 	p := newMemPool(t, clk, k)
 	for range 9000 {
 		l := mustAcquire(t, p, oai, 10, nil)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 // Keys added or changed at runtime (through the admin API).
@@ -25,19 +27,58 @@ const (
 	overridePrefix = "admin/override/"
 )
 
-// KeySettings are optional per-key settings: a nil field is not set, so
-// that whatever lies underneath (the upstream's defaults, the Caddyfile)
-// shows through. For limits and Interval, a set value of 0 means "no limit".
+// KeySettings are optional per-key settings: an unset one (a limit not
+// set in Limits, a nil pointer) is not set, so that whatever lies
+// underneath (the upstream's defaults, the Caddyfile) shows through. A cap
+// set to 0 means "no limit".
+//
+// Stored as JSON, flat: the set limits (see limits.Partial) beside "note"
+// and "disabled".
 type KeySettings struct {
-	Weight      *int           `json:"weight,omitempty"`
-	RPM         *int64         `json:"rpm,omitempty"`
-	RPD         *int64         `json:"rpd,omitempty"`
-	TPM         *int64         `json:"tpm,omitempty"`
-	TPD         *int64         `json:"tpd,omitempty"`
-	Interval    *time.Duration `json:"interval,omitempty"`
-	Concurrency *int           `json:"concurrency,omitempty"`
-	Note        *string        `json:"note,omitempty"`
-	Disabled    *bool          `json:"disabled,omitempty"`
+	Limits   limits.Partial
+	Note     *string
+	Disabled *bool
+}
+
+// keyExtras are the settings of KeySettings that are not limits, in their
+// JSON form.
+type keyExtras struct {
+	Note     *string `json:"note,omitempty"`
+	Disabled *bool   `json:"disabled,omitempty"`
+}
+
+// MarshalJSON writes the limits, then note and disabled, in one object.
+func (s KeySettings) MarshalJSON() ([]byte, error) {
+	l, err := json.Marshal(s.Limits)
+	if err != nil {
+		return nil, err
+	}
+	x, err := json.Marshal(keyExtras{Note: s.Note, Disabled: s.Disabled})
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(l) == 2: // {}
+		return x, nil
+	case len(x) == 2:
+		return l, nil
+	}
+	return append(append(l[:len(l)-1], ','), x[1:]...), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *KeySettings) UnmarshalJSON(b []byte) error {
+	var out KeySettings
+	if err := json.Unmarshal(b, &out.Limits); err != nil {
+		return err
+	}
+	var x keyExtras
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	out.Note, out.Disabled = x.Note, x.Disabled
+	*s = out
+	return nil
 }
 
 // IsZero reports whether no setting is set.
@@ -45,27 +86,7 @@ func (s KeySettings) IsZero() bool { return s == KeySettings{} }
 
 // Apply returns spec with every set field of s in place of spec's.
 func (s KeySettings) Apply(spec KeySpec) KeySpec {
-	if s.Weight != nil {
-		spec.Weight = *s.Weight
-	}
-	if s.RPM != nil {
-		spec.Limits.RPM = *s.RPM
-	}
-	if s.RPD != nil {
-		spec.Limits.RPD = *s.RPD
-	}
-	if s.TPM != nil {
-		spec.Limits.TPM = *s.TPM
-	}
-	if s.TPD != nil {
-		spec.Limits.TPD = *s.TPD
-	}
-	if s.Interval != nil {
-		spec.Limits.Interval = *s.Interval
-	}
-	if s.Concurrency != nil {
-		spec.Limits.Concurrency = *s.Concurrency
-	}
+	spec.Limits = s.Limits.Apply(spec.Limits)
 	if s.Note != nil {
 		spec.Note = *s.Note
 	}
@@ -77,27 +98,7 @@ func (s KeySettings) Apply(spec KeySpec) KeySpec {
 
 // Merge returns s with every set field of o in place of s's.
 func (s KeySettings) Merge(o KeySettings) KeySettings {
-	if o.Weight != nil {
-		s.Weight = o.Weight
-	}
-	if o.RPM != nil {
-		s.RPM = o.RPM
-	}
-	if o.RPD != nil {
-		s.RPD = o.RPD
-	}
-	if o.TPM != nil {
-		s.TPM = o.TPM
-	}
-	if o.TPD != nil {
-		s.TPD = o.TPD
-	}
-	if o.Interval != nil {
-		s.Interval = o.Interval
-	}
-	if o.Concurrency != nil {
-		s.Concurrency = o.Concurrency
-	}
+	s.Limits = s.Limits.Merge(o.Limits)
 	if o.Note != nil {
 		s.Note = o.Note
 	}
@@ -107,31 +108,35 @@ func (s KeySettings) Merge(o KeySettings) KeySettings {
 	return s
 }
 
-// Clear unsets the named settings (JSON names: "weight", "rpm", ...).
-// Unknown names are ignored.
+// Clear unsets the named settings (JSON names: "disabled", a limit's
+// name, "note"). Unknown names are ignored.
 func (s *KeySettings) Clear(names ...string) {
 	for _, n := range names {
 		switch n {
-		case "weight":
-			s.Weight = nil
-		case "rpm":
-			s.RPM = nil
-		case "rpd":
-			s.RPD = nil
-		case "tpm":
-			s.TPM = nil
-		case "tpd":
-			s.TPD = nil
-		case "interval":
-			s.Interval = nil
-		case "concurrency":
-			s.Concurrency = nil
 		case "note":
 			s.Note = nil
 		case "disabled":
 			s.Disabled = nil
+		default:
+			if d := limits.Lookup(n); d != nil {
+				s.Limits.Clear(d)
+			}
 		}
 	}
+}
+
+// Names lists the set settings by their JSON names: "disabled", the set
+// limits in table order, "note".
+func (s KeySettings) Names() []string {
+	var out []string
+	if s.Disabled != nil {
+		out = append(out, "disabled")
+	}
+	out = append(out, s.Limits.Names()...)
+	if s.Note != nil {
+		out = append(out, "note")
+	}
+	return out
 }
 
 // SavedKey is a key added at runtime, as persisted. Its settings keep
@@ -155,16 +160,10 @@ func validateSpec(k KeySpec) (KeySpec, error) {
 	if k.ID == "" {
 		k.ID = KeyID(k.Upstream, k.Secret)
 	}
-	if k.Weight == 0 {
-		k.Weight = 1
+	if err := k.Limits.Check(); err != nil {
+		return k, fmt.Errorf("key %s: %w", k.ID, err)
 	}
-	if k.Weight < 0 {
-		return k, fmt.Errorf("key %s: weight %d is below 1", k.ID, k.Weight)
-	}
-	l := k.Limits
-	if l.RPM < 0 || l.RPD < 0 || l.TPM < 0 || l.TPD < 0 || l.Interval < 0 || l.Concurrency < 0 {
-		return k, fmt.Errorf("key %s: negative limit", k.ID)
-	}
+	k.Limits = limits.Merge(k.Limits, limits.Set{}) // a zero weight is 1
 	return k, nil
 }
 

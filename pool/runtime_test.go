@@ -1,15 +1,22 @@
 package pool
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 func TestAddKeysServesAndValidates(t *testing.T) {
 	clk := newFakeClock(t0)
-	a := key("oai", "sk-config-a", Limits{})
+	a := key("oai", "sk-config-a", limits.Set{})
 	p := newMemPool(t, clk, a)
 	a.Disabled = true
 	if ok, err := p.UpdateKey(a); !ok || err != nil {
@@ -22,7 +29,7 @@ func TestAddKeysServesAndValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := mustAcquire(t, p, oai, 1, nil)
-	if l.Key.ID != KeyID("oai", "sk-admin-b") || l.Key.Weight != 1 || l.Key.Source != "admin" {
+	if l.Key.ID != KeyID("oai", "sk-admin-b") || l.Key.Limits.Weight != 1 || l.Key.Source != "admin" {
 		t.Fatalf("leased %+v", l.Key)
 	}
 	l.Done(Outcome{Status: 200})
@@ -39,7 +46,7 @@ func TestAddKeysServesAndValidates(t *testing.T) {
 	if p.Has(KeyID("oai", "sk-admin-c")) {
 		t.Fatal("a failed batch added a key")
 	}
-	if err := p.AddKeys([]KeySpec{{Upstream: "oai", Secret: "x", Limits: Limits{RPM: -1}}}); err == nil {
+	if err := p.AddKeys([]KeySpec{{Upstream: "oai", Secret: "x", Limits: limits.Set{RPM: -1}}}); err == nil {
 		t.Fatal("negative limit accepted")
 	}
 	if err := p.AddKeys([]KeySpec{{Secret: "x"}}); err == nil {
@@ -52,7 +59,7 @@ func TestAddKeysServesAndValidates(t *testing.T) {
 
 func TestUpdateAndRemoveKey(t *testing.T) {
 	clk := newFakeClock(t0)
-	a, b, c := key("oai", "a", Limits{}), key("oai", "b", Limits{}), key("other", "c", Limits{})
+	a, b, c := key("oai", "a", limits.Set{}), key("oai", "b", limits.Set{}), key("other", "c", limits.Set{})
 	p := newMemPool(t, clk, a, b, c)
 
 	// A limit set at runtime holds from the next Acquire.
@@ -71,7 +78,7 @@ func TestUpdateAndRemoveKey(t *testing.T) {
 	if _, err := p.UpdateKey(bad); err == nil {
 		t.Fatal("changing a key's upstream was accepted")
 	}
-	if ok, _ := p.UpdateKey(key("oai", "nope", Limits{})); ok {
+	if ok, _ := p.UpdateKey(key("oai", "nope", limits.Set{})); ok {
 		t.Fatal("unknown key updated")
 	}
 
@@ -102,7 +109,7 @@ func TestUpdateAndRemoveKey(t *testing.T) {
 }
 
 func TestRuntimeChangesUnderLoad(t *testing.T) {
-	p := newMemPool(t, nil, key("oai", "base", Limits{}))
+	p := newMemPool(t, nil, key("oai", "base", limits.Set{}))
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for range 4 {
@@ -140,7 +147,7 @@ func TestRuntimeChangesUnderLoad(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	clk := newFakeClock(t0)
-	a := key("oai", "a", Limits{})
+	a := key("oai", "a", limits.Set{})
 	p := newMemPool(t, clk, a)
 	p.Report(a.ID, Outcome{Status: 401, Reason: "401 from upstream: bad key"})
 	if st := status(t, p, a.ID); st.State != StateDisabled || st.Reason != "401 from upstream: bad key" {
@@ -159,15 +166,14 @@ func TestReport(t *testing.T) {
 func TestSavedKeysAndOverridesPersist(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	p := newBadgerPool(t, dir, clk, key("oai", "a", Limits{}))
-	w, rpm := 3, int64(0)
+	p := newBadgerPool(t, dir, clk, key("oai", "a", limits.Set{}))
 	note := "team A"
-	sk := SavedKey{Upstream: "oai", Secret: "sk-saved-1", Settings: KeySettings{Weight: &w, Note: &note}, Added: t0}
+	sk := SavedKey{Upstream: "oai", Secret: "sk-saved-1", Settings: KeySettings{Limits: partial("weight", 3), Note: &note}, Added: t0}
 	sk2 := SavedKey{Upstream: "oai", Secret: "sk-saved-2", Added: t0.Add(time.Second)}
 	if err := p.SaveKeys("test", []SavedKey{sk2, sk}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.SaveOverride("test", KeyID("oai", "a"), KeySettings{RPM: &rpm}); err != nil {
+	if err := p.SaveOverride("test", KeyID("oai", "a"), KeySettings{Limits: partial("rpm", 0)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.SaveKeys("other-instance", []SavedKey{{Upstream: "oai", Secret: "sk-elsewhere"}}); err != nil {
@@ -181,11 +187,11 @@ func TestSavedKeysAndOverridesPersist(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("%v %+v", err, got)
 	}
-	if got[0].ID() != sk.ID() || *got[0].Settings.Weight != 3 || *got[0].Settings.Note != "team A" || got[0].Settings.RPM != nil {
+	if got[0].ID() != sk.ID() || got[0].Settings.Limits != partial("weight", 3) || *got[0].Settings.Note != "team A" {
 		t.Fatalf("first saved key %+v", got[0])
 	}
 	ovs, err := p.Overrides("test")
-	if err != nil || len(ovs) != 1 || *ovs[KeyID("oai", "a")].RPM != 0 {
+	if err != nil || len(ovs) != 1 || ovs[KeyID("oai", "a")].Limits != partial("rpm", 0) {
 		t.Fatalf("%v %+v", err, ovs)
 	}
 	if err := p.DeleteSavedKey("test", sk.ID()); err != nil {
@@ -202,26 +208,66 @@ func TestSavedKeysAndOverridesPersist(t *testing.T) {
 }
 
 func TestKeySettings(t *testing.T) {
-	w, rpm, iv, off := 2, int64(60), time.Second, true
-	base := key("oai", "a", Limits{RPM: 10, TPM: 5})
-	s := KeySettings{Weight: &w}.Merge(KeySettings{RPM: &rpm, Interval: &iv, Disabled: &off})
+	off := true
+	base := key("oai", "a", limits.Set{RPM: 10, TPM: 5})
+	s := KeySettings{Limits: partial("weight", 2)}.Merge(KeySettings{Limits: partial("rpm", 60, "interval", int64(time.Second)), Disabled: &off})
 	got := s.Apply(base)
-	if got.Weight != 2 || got.Limits.RPM != 60 || got.Limits.TPM != 5 || got.Limits.Interval != time.Second || !got.Disabled {
+	if got.Limits.Weight != 2 || got.Limits.RPM != 60 || got.Limits.TPM != 5 || got.Limits.Interval != caddy.Duration(time.Second) || !got.Disabled {
 		t.Fatalf("%+v", got)
 	}
 	s.Clear("rpm", "disabled", "bogus")
-	if got := s.Apply(base); got.Limits.RPM != 10 || got.Disabled || got.Weight != 2 {
+	if got := s.Apply(base); got.Limits.RPM != 10 || got.Disabled || got.Limits.Weight != 2 {
 		t.Fatalf("after clear: %+v", got)
 	}
 	if s.IsZero() || !(KeySettings{}).IsZero() {
 		t.Fatal("IsZero")
 	}
+	if got := strings.Join(s.Names(), ","); got != "weight,interval" {
+		t.Fatalf("names %q", got)
+	}
+}
+
+// The stored form of settings is the one written before package limits:
+// flat, durations in nanoseconds.
+func TestKeySettingsJSON(t *testing.T) {
+	note, off := "x", false
+	s := KeySettings{Limits: partial("weight", 2, "rpm", 0, "interval", int64(time.Second)), Note: &note, Disabled: &off}
+	const want = `{"weight":2,"rpm":0,"interval":1000000000,"note":"x","disabled":false}`
+	b, err := json.Marshal(s)
+	if err != nil || string(b) != want {
+		t.Fatalf("%s %v, want %s", b, err, want)
+	}
+	var back KeySettings
+	if err := json.Unmarshal(b, &back); err != nil || back.Limits != s.Limits || *back.Note != "x" || *back.Disabled {
+		t.Fatalf("%+v %v", back, err)
+	}
+	for v, want := range map[KeySettings]string{{}: `{}`, {Note: &note}: `{"note":"x"}`, {Limits: partial("tpd", 5)}: `{"tpd":5}`} {
+		if b, _ := json.Marshal(v); string(b) != want {
+			t.Errorf("%s, want %s", b, want)
+		}
+	}
+}
+
+// partial sets limits by name: partial("rpm", 60, "interval", int64(time.Second)).
+func partial(kv ...any) limits.Partial {
+	var p limits.Partial
+	for i := 0; i < len(kv); i += 2 {
+		var v int64
+		switch n := kv[i+1].(type) {
+		case int:
+			v = int64(n)
+		case int64:
+			v = n
+		}
+		p.Put(limits.Lookup(kv[i].(string)), v)
+	}
+	return p
 }
 
 func TestStatsPersistAndRetention(t *testing.T) {
 	dir := t.TempDir()
 	clk := newFakeClock(t0)
-	p := newBadgerPool(t, dir, clk, key("oai", "a", Limits{}))
+	p := newBadgerPool(t, dir, clk, key("oai", "a", limits.Set{}))
 	st, err := p.Stats("test")
 	if err != nil {
 		t.Fatal(err)
@@ -230,13 +276,13 @@ func TestStatsPersistAndRetention(t *testing.T) {
 		t.Fatal("Stats is not shared")
 	}
 	now := time.Now().UTC()
-	d := UsageDims{Model: "gpt-4o", Key: KeyID("oai", "a"), Upstream: "oai"}
-	st.Record(now, d, UsageCounts{Requests: 1, Successes: 1, InputTokens: 10, OutputTokens: 3})
-	st.Record(now, d, UsageCounts{Requests: 1, Failures: 1})
-	st.Record(now.Add(-time.Hour), UsageDims{Model: "fast"}, UsageCounts{Requests: 1, Failures: 1})
-	old := now.Add(-StatsRetention - 2*time.Hour)
-	st.Record(old, d, UsageCounts{Requests: 5})
-	if rows := st.Rows(); len(rows) != 3 || rows[0].Hour != old.Format(HourLayout) {
+	d := stats.Dims{Model: "gpt-4o", Key: KeyID("oai", "a"), Upstream: "oai"}
+	st.Record(now, d, stats.Counts{Requests: 1, Successes: 1, InputTokens: 10, OutputTokens: 3})
+	st.Record(now, d, stats.Counts{Requests: 1, Failures: 1})
+	st.Record(now.Add(-time.Hour), stats.Dims{Model: "fast"}, stats.Counts{Requests: 1, Failures: 1})
+	old := now.Add(-stats.Retention - 2*time.Hour)
+	st.Record(old, d, stats.Counts{Requests: 5})
+	if rows := st.Rows(); len(rows) != 3 || rows[0].Hour != old.Format(stats.HourLayout) {
 		t.Fatalf("rows %+v", rows)
 	}
 	p.Close() // the last Close flushes (and drops what is past retention)
@@ -252,8 +298,8 @@ func TestStatsPersistAndRetention(t *testing.T) {
 		t.Fatalf("after restart: %+v", rows)
 	}
 	cur := rows[1]
-	if cur.Hour != now.Format(HourLayout) || cur.UsageDims != d ||
-		cur.UsageCounts != (UsageCounts{Requests: 2, Successes: 1, Failures: 1, InputTokens: 10, OutputTokens: 3}) {
+	if cur.Hour != now.Format(stats.HourLayout) || cur.Dims != d ||
+		cur.Counts != (stats.Counts{Requests: 2, Successes: 1, Failures: 1, InputTokens: 10, OutputTokens: 3}) {
 		t.Fatalf("after restart: %+v", cur)
 	}
 	if other, _ := p.Stats("other"); len(other.Rows()) != 0 {
@@ -267,10 +313,10 @@ func TestStatsFlushedWhileRunning(t *testing.T) {
 	p := newBadgerPool(t, dir, clk)
 	defer p.Close()
 	st, _ := p.Stats("test")
-	st.Record(time.Now(), UsageDims{Model: "m"}, UsageCounts{Requests: 1})
+	st.Record(time.Now(), stats.Dims{Model: "m"}, stats.Counts{Requests: 1})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		recs, err := p.sh.store.Load(statsPrefix + "test/")
+		recs, err := p.sh.store.Load("stats/test/")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/llmproxy/caddy-llm-proxy/stats"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 // flushInterval bounds what a crash (kill -9) can lose: at most the last
@@ -28,7 +31,7 @@ var sharedStates = caddy.NewUsagePool()
 // shared is the state that outlives a config: the Store, every key's runtime
 // state by ID, and the flusher that persists it.
 type shared struct {
-	store  Store
+	store  store.Store
 	logger *zap.Logger
 
 	// mu guards keys and everything in each keyState, and makes admission
@@ -36,9 +39,10 @@ type shared struct {
 	mu   sync.Mutex
 	keys map[string]*keyState
 
-	// stats are the usage statistics of the handler instances on this
-	// storage (see Pool.Stats); they have their own lock.
-	stats statsSet
+	// usage is the usage statistics of the handler instances on this
+	// storage (see Pool.Stats), flushed with the key states; it has its
+	// own lock.
+	usage *stats.Book
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -46,7 +50,7 @@ type shared struct {
 }
 
 // newShared opens the store, loads every key record and starts the flusher.
-func newShared(open func() (Store, error), logger *zap.Logger, now time.Time) (*shared, error) {
+func newShared(open func() (store.Store, error), logger *zap.Logger, now time.Time) (*shared, error) {
 	st, err := open()
 	if err != nil {
 		return nil, err
@@ -59,6 +63,7 @@ func newShared(open func() (Store, error), logger *zap.Logger, now time.Time) (*
 		store:  st,
 		logger: logger,
 		keys:   make(map[string]*keyState, len(recs)),
+		usage:  stats.NewBook(st, logger),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -96,7 +101,7 @@ func (s *shared) run() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			err := errors.Join(s.flush(), s.flushStats())
+			err := errors.Join(s.flush(), s.usage.Flush(time.Now()))
 			switch {
 			case err != nil && !s.failing:
 				s.logger.Error("saving key states failed; will keep retrying", zap.Error(err))
@@ -156,7 +161,7 @@ func (s *shared) flush() error {
 func (s *shared) Destruct() error {
 	close(s.stop)
 	<-s.done
-	return errors.Join(s.flush(), s.flushStats(), s.store.Close())
+	return errors.Join(s.flush(), s.usage.Flush(time.Now()), s.store.Close())
 }
 
 var _ caddy.Destructor = (*shared)(nil)

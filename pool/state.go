@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
 const (
@@ -154,7 +156,7 @@ func (ks *keyState) setActive() {
 // if est alone exceeds the limit: otherwise a request larger than TPM or TPD
 // would be refused forever, while a lone oversized request is something the
 // upstream itself may well accept.
-func (ks *keyState) wait(l *Limits, c *clock, est int64) int64 {
+func (ks *keyState) wait(l *limits.Set, c *clock, est int64) int64 {
 	var w int64
 	later := func(t int64) {
 		if d := t - c.now; d > w {

@@ -1,4 +1,4 @@
-package pool
+package store
 
 import (
 	"errors"
@@ -10,58 +10,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/zap"
 )
-
-// Store persists the pool's state as opaque records under string keys. It is
-// deliberately small (a prefix scan and a batched write) so that a shared
-// backend such as Redis can stand in for Badger later. Records live under
-// prefixes: "key/<id>" holds a key's counters and health; other prefixes are
-// free for other data (admin-added keys, usage statistics).
-type Store interface {
-	// Load returns every record whose key starts with prefix.
-	Load(prefix string) (map[string][]byte, error)
-	// Save writes the batch; a nil value deletes that key.
-	Save(batch map[string][]byte) error
-	// Close releases the store. It is safe to call more than once.
-	Close() error
-}
-
-// NewMemoryStore returns a Store that keeps records in memory only: nothing
-// survives the process, which suits tests and throwaway setups.
-func NewMemoryStore() Store {
-	return &memoryStore{m: make(map[string][]byte)}
-}
-
-type memoryStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *memoryStore) Load(prefix string) (map[string][]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string][]byte)
-	for k, v := range s.m {
-		if strings.HasPrefix(k, prefix) {
-			out[k] = append([]byte(nil), v...)
-		}
-	}
-	return out, nil
-}
-
-func (s *memoryStore) Save(batch map[string][]byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range batch {
-		if v == nil {
-			delete(s.m, k)
-		} else {
-			s.m[k] = append([]byte(nil), v...)
-		}
-	}
-	return nil
-}
-
-func (s *memoryStore) Close() error { return nil }
 
 // badgerGCInterval is how often the value log is garbage-collected. Records
 // are rewritten every second while traffic flows, so stale values pile up;
@@ -81,8 +29,8 @@ const lockHint = "Another process is using this Badger database"
 // warning level and above.
 //
 // Badger holds an exclusive lock on dir. Within one process the pool shares
-// one Store per directory (see New), so a failure to lock means another
-// process has it; the error says so.
+// one Store per directory (see pool.New), so a failure to lock means
+// another process has it; the error says so.
 func OpenBadger(dir string, logger *zap.Logger) (Store, error) {
 	if logger == nil {
 		logger = zap.NewNop()

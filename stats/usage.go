@@ -1,0 +1,267 @@
+package stats
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/llmproxy/caddy-llm-proxy/store"
+)
+
+// Retention is how long usage statistics are kept: hourly buckets that
+// started longer ago than this are dropped (from memory and from the
+// Store) at the next flush.
+const Retention = 31 * 24 * time.Hour
+
+// recordPrefix is the Store prefix of usage statistics: "stats/<instance>/<hour>"
+// holds one hour's counts, by dimension, as JSON (see record).
+const recordPrefix = "stats/"
+
+// HourLayout is how a statistics hour is named: the hour's start in the
+// instance's timezone, e.g. "2026-11-22T10". Names sort in time order, and
+// the first 10 characters are the calendar day.
+const HourLayout = "2006-01-02T15"
+
+// Dims are what usage is counted by, besides the hour.
+type Dims struct {
+	Model    string // a configured model, alias or pattern ("" when none)
+	Key      string // key ID ("" when no key was used)
+	Upstream string // "" when no upstream was reached
+}
+
+// Counts are the counts of one group of requests.
+type Counts struct {
+	Requests     int64 `json:"requests"`
+	Successes    int64 `json:"successes"`
+	Failures     int64 `json:"failures"`
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Requests += o.Requests
+	c.Successes += o.Successes
+	c.Failures += o.Failures
+	c.InputTokens += o.InputTokens
+	c.OutputTokens += o.OutputTokens
+}
+
+// Row is the counts of one hour and dimension.
+type Row struct {
+	Hour string // see HourLayout
+	Dims
+	Counts
+}
+
+// Usage counts the requests of one handler instance by hour, model, key
+// and upstream. It lives in a Book, which outlives config reloads and
+// saves it to the Book's Store. Safe for concurrent use.
+type Usage struct {
+	instance string
+
+	mu    sync.Mutex
+	loc   *time.Location
+	hours map[string]map[Dims]*Counts
+	dirty map[string]bool
+}
+
+// record is one dimension of a persisted hour; a persisted hour is a JSON
+// array of them.
+type record struct {
+	Model    string `json:"m,omitempty"`
+	Key      string `json:"k,omitempty"`
+	Upstream string `json:"u,omitempty"`
+	Counts   Counts `json:"c"`
+}
+
+// Record counts one request that started at t; t's Location decides its
+// hour (pass it in the instance's timezone).
+func (u *Usage) Record(t time.Time, d Dims, c Counts) {
+	hour := t.Format(HourLayout)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	m := u.hours[hour]
+	if m == nil {
+		m = make(map[Dims]*Counts)
+		u.hours[hour] = m
+	}
+	cur := m[d]
+	if cur == nil {
+		cur = new(Counts)
+		m[d] = cur
+	}
+	cur.Add(c)
+	u.dirty[hour] = true
+}
+
+// Rows returns every count kept, by hour (oldest first), then dimension.
+func (u *Usage) Rows() []Row {
+	u.mu.Lock()
+	var out []Row
+	for hour, m := range u.hours {
+		for d, c := range m {
+			out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+		}
+	}
+	u.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Hour != b.Hour {
+			return a.Hour < b.Hour
+		}
+		if a.Upstream != b.Upstream {
+			return a.Upstream < b.Upstream
+		}
+		if a.Key != b.Key {
+			return a.Key < b.Key
+		}
+		return a.Model < b.Model
+	})
+	return out
+}
+
+// batch collects what changed since the last flush, and the hours that
+// have left the retention window, as a Store batch; it marks them clean.
+func (u *Usage) batch(now time.Time) map[string][]byte {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	loc := u.loc
+	if loc == nil {
+		loc = time.UTC
+	}
+	cutoff := now.In(loc).Add(-Retention).Format(HourLayout)
+	prefix := recordPrefix + u.instance + "/"
+	var out map[string][]byte
+	put := func(k string, v []byte) {
+		if out == nil {
+			out = make(map[string][]byte)
+		}
+		out[k] = v
+	}
+	for hour := range u.hours {
+		if hour < cutoff {
+			delete(u.hours, hour)
+			delete(u.dirty, hour)
+			put(prefix+hour, nil)
+		}
+	}
+	for hour := range u.dirty {
+		m := u.hours[hour]
+		rows := make([]record, 0, len(m))
+		for d, c := range m {
+			rows = append(rows, record{Model: d.Model, Key: d.Key, Upstream: d.Upstream, Counts: *c})
+		}
+		b, err := json.Marshal(rows)
+		if err != nil {
+			continue // cannot happen: plain values only
+		}
+		put(prefix+hour, b)
+		delete(u.dirty, hour)
+	}
+	return out
+}
+
+// redirty marks hours of a batch that failed to save as changed again.
+func (u *Usage) redirty(batch map[string][]byte) {
+	prefix := recordPrefix + u.instance + "/"
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k, v := range batch {
+		if v != nil {
+			u.dirty[strings.TrimPrefix(k, prefix)] = true
+		}
+	}
+}
+
+// Book holds the usage statistics of every handler instance on one Store
+// and saves them there. Its owner (the pool's shared state, which outlives
+// config reloads) calls Flush about once a second and once more at the
+// end.
+type Book struct {
+	store  store.Store
+	logger *zap.Logger
+
+	mu sync.Mutex
+	m  map[string]*Usage
+}
+
+// NewBook returns a Book over st; logger (nil: none) hears of records it
+// cannot read.
+func NewBook(st store.Store, logger *zap.Logger) *Book {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &Book{store: st, logger: logger, m: make(map[string]*Usage)}
+}
+
+// Usage returns the usage statistics of instance, loading them from the
+// Store on first use; loc is where its hours are told (the config's
+// timezone, which a reload may change).
+func (b *Book) Usage(instance string, loc *time.Location) (*Usage, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if u := b.m[instance]; u != nil {
+		u.mu.Lock()
+		u.loc = loc
+		u.mu.Unlock()
+		return u, nil
+	}
+	u := &Usage{
+		instance: instance,
+		loc:      loc,
+		hours:    make(map[string]map[Dims]*Counts),
+		dirty:    make(map[string]bool),
+	}
+	prefix := recordPrefix + instance + "/"
+	recs, err := b.store.Load(prefix)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range recs {
+		hour := strings.TrimPrefix(k, prefix)
+		var rows []record
+		if err := json.Unmarshal(v, &rows); err != nil {
+			b.logger.Warn("ignoring unreadable usage statistics", zap.String("instance", instance), zap.String("hour", hour), zap.Error(err))
+			continue
+		}
+		m := make(map[Dims]*Counts, len(rows))
+		for _, r := range rows {
+			c := r.Counts
+			m[Dims{Model: r.Model, Key: r.Key, Upstream: r.Upstream}] = &c
+		}
+		u.hours[hour] = m
+	}
+	b.m[instance] = u
+	return u, nil
+}
+
+// Flush saves the usage statistics that changed since the last flush, and
+// deletes the hours past Retention. What fails to save is tried again at
+// the next Flush.
+func (b *Book) Flush(now time.Time) error {
+	b.mu.Lock()
+	list := make([]*Usage, 0, len(b.m))
+	for _, u := range b.m {
+		list = append(list, u)
+	}
+	b.mu.Unlock()
+	var firstErr error
+	for _, u := range list {
+		batch := u.batch(now)
+		if len(batch) == 0 {
+			continue
+		}
+		if err := b.store.Save(batch); err != nil {
+			u.redirty(batch)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return firstErr
+}

@@ -1,0 +1,125 @@
+package stats
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/store"
+)
+
+func TestUsageFlushReloadRetention(t *testing.T) {
+	st := store.NewMemory()
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	b := NewBook(st, nil)
+	u, err := b.Usage("a", tokyo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := b.Usage("a", tokyo); again != u {
+		t.Fatal("Usage is not shared")
+	}
+	now := time.Now()
+	d := Dims{Model: "gpt-4o", Key: "oai-1", Upstream: "oai"}
+	u.Record(now.In(tokyo), d, Counts{Requests: 1, Successes: 1, InputTokens: 10, OutputTokens: 3})
+	u.Record(now.In(tokyo), d, Counts{Requests: 1, Failures: 1})
+	u.Record(now.In(tokyo).Add(-time.Hour), Dims{Model: "fast"}, Counts{Requests: 1, Failures: 1})
+	old := now.In(tokyo).Add(-Retention - 2*time.Hour)
+	u.Record(old, d, Counts{Requests: 5})
+	if rows := u.Rows(); len(rows) != 3 || rows[0].Hour != old.Format(HourLayout) {
+		t.Fatalf("rows %+v", rows)
+	}
+	if err := b.Flush(now); err != nil {
+		t.Fatal(err)
+	}
+	if rows := u.Rows(); len(rows) != 2 {
+		t.Fatalf("the hour past retention outlived the flush: %+v", rows)
+	}
+
+	// The records: one per hour, under stats/<instance>/<hour>, in the form
+	// earlier versions wrote, so existing data still loads.
+	recs, _ := st.Load("stats/")
+	hour := now.In(tokyo).Format(HourLayout)
+	if len(recs) != 2 || recs["stats/a/"+hour] == nil {
+		t.Fatalf("records %q", recs)
+	}
+	var rows []struct {
+		M, K, U string
+		C       map[string]int64
+	}
+	if err := json.Unmarshal(recs["stats/a/"+hour], &rows); err != nil || len(rows) != 1 ||
+		rows[0].M != "gpt-4o" || rows[0].K != "oai-1" || rows[0].U != "oai" || rows[0].C["requests"] != 2 || rows[0].C["input_tokens"] != 10 {
+		t.Fatalf("%s %v", recs["stats/a/"+hour], err)
+	}
+
+	// A fresh Book on the same store (a restart) reads them back.
+	b2 := NewBook(st, nil)
+	u2, err := b2.Usage("a", tokyo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := u2.Rows()
+	if len(got) != 2 || got[1].Hour != hour || got[1].Dims != d ||
+		got[1].Counts != (Counts{Requests: 2, Successes: 1, Failures: 1, InputTokens: 10, OutputTokens: 3}) {
+		t.Fatalf("after reload %+v", got)
+	}
+	if other, _ := b2.Usage("b", tokyo); len(other.Rows()) != 0 {
+		t.Fatal("instances share statistics")
+	}
+
+	// An hour saved earlier leaves the store once it is past retention.
+	u2.Record(old, d, Counts{Requests: 1})
+	if err := b2.Flush(old.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := st.Load("stats/a/" + old.Format(HourLayout)); len(recs) != 1 {
+		t.Fatalf("old hour not saved while in retention: %q", recs)
+	}
+	if err := b2.Flush(now); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := st.Load("stats/a/" + old.Format(HourLayout)); len(recs) != 0 {
+		t.Fatalf("old hour not deleted past retention: %q", recs)
+	}
+
+	// Unreadable records are skipped, not fatal.
+	_ = st.Save(map[string][]byte{"stats/c/2026-01-01T00": []byte("{")})
+	if c, err := NewBook(st, nil).Usage("c", time.UTC); err != nil || len(c.Rows()) != 0 {
+		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// failing is a store whose saves fail while fail is set.
+type failing struct {
+	store.Store
+	fail bool
+}
+
+func (f *failing) Save(b map[string][]byte) error {
+	if f.fail {
+		return errors.New("disk full")
+	}
+	return f.Store.Save(b)
+}
+
+func TestFlushRetriesWhatFailed(t *testing.T) {
+	st := &failing{Store: store.NewMemory(), fail: true}
+	b := NewBook(st, nil)
+	u, _ := b.Usage("a", nil)
+	now := time.Now().UTC()
+	u.Record(now, Dims{Model: "m"}, Counts{Requests: 1})
+	if err := b.Flush(now); err == nil {
+		t.Fatal("failed save not reported")
+	}
+	st.fail = false
+	if err := b.Flush(now); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := st.Load("stats/a/"); len(recs) != 1 {
+		t.Fatalf("the failed hour was not saved again: %q", recs)
+	}
+	if err := b.Flush(now); err != nil {
+		t.Fatal(err)
+	}
+}
