@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -87,7 +88,8 @@ func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			p.Upstreams = append(p.Upstreams, u)
 			continue
 		case "client_key":
-		case "name", "storage", "retries", "timeout", "max_body", "timezone", "log_size", "probe_interval":
+		case "name", "storage", "retries", "timeout", "idle_timeout", "keepalive", "max_body", "max_answer",
+			"timezone", "log_size", "probe_interval":
 			if seen[opt] {
 				return d.Errf("duplicate option %q", opt)
 			}
@@ -163,10 +165,21 @@ func (p *Proxy) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		p.Retries = &r
 	case "timeout":
 		p.Timeout, err = parseDuration(opt, val)
+	case "idle_timeout":
+		p.IdleTimeout, err = parseDuration(opt, val)
+	case "keepalive":
+		// 0 turns the comments off.
+		var k caddy.Duration
+		if val != "0" {
+			k, err = parseDuration(opt, val)
+		}
+		p.Keepalive = &k
 	case "probe_interval":
 		p.ProbeInterval, err = parseDuration(opt, val)
 	case "max_body":
 		p.MaxBody, err = parseSize(opt, val)
+	case "max_answer":
+		p.MaxAnswer, err = parseSize(opt, val)
 	case "timezone":
 		err = checkTimezone(val)
 		p.Timezone = val

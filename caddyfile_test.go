@@ -58,7 +58,10 @@ func TestCaddyfileParse(t *testing.T) {
 				storage badger /var/lib/llm
 				retries 0
 				timeout 90s
+				idle_timeout 2m
+				keepalive 0
 				max_body 10MB
+				max_answer 1MiB
 				timezone America/New_York
 				log_size 5000
 				probe_interval 1h30m
@@ -70,7 +73,10 @@ func TestCaddyfileParse(t *testing.T) {
 				Storage:       &Storage{Type: "badger", Dir: "/var/lib/llm"},
 				Retries:       intPtr(0),
 				Timeout:       caddy.Duration(90 * time.Second),
+				IdleTimeout:   caddy.Duration(2 * time.Minute),
+				Keepalive:     durationPtr(0),
 				MaxBody:       10_000_000,
+				MaxAnswer:     1 << 20,
 				Timezone:      "America/New_York",
 				LogSize:       5000,
 				ProbeInterval: caddy.Duration(90 * time.Minute),
@@ -317,6 +323,12 @@ func TestCaddyfileErrors(t *testing.T) {
 			`retries must be a non-negative integer, got "-1", at Testfile:2`},
 		{"retries not a number", "llm_proxy {\n\tretries many\n}",
 			`retries must be a non-negative integer, got "many", at Testfile:2`},
+		{"bad idle_timeout", "llm_proxy {\n\tidle_timeout soon\n}",
+			`idle_timeout must be a duration like 30s or 2m, got "soon", at Testfile:2`},
+		{"negative keepalive", "llm_proxy {\n\tkeepalive -1s\n}",
+			`keepalive must be a positive duration, got "-1s", at Testfile:2`},
+		{"zero max_answer", "llm_proxy {\n\tmax_answer 0\n}",
+			`max_answer must be a positive size, got "0", at Testfile:2`},
 		{"timeout without value", "llm_proxy {\n\ttimeout\n}",
 			"wrong argument count or unexpected line ending after 'timeout', at Testfile:2"},
 		{"timeout two values", "llm_proxy {\n\ttimeout 1s 2s\n}",
@@ -733,4 +745,9 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func durationPtr(d time.Duration) *caddy.Duration {
+	c := caddy.Duration(d)
+	return &c
 }

@@ -68,8 +68,19 @@ func (p *Proxy) Validate() error {
 	if err := checkDurationValue("probe_interval", p.ProbeInterval); err != nil {
 		return err
 	}
+	if err := checkDurationValue("idle_timeout", p.IdleTimeout); err != nil {
+		return err
+	}
+	if p.Keepalive != nil {
+		if err := checkDurationValue("keepalive", *p.Keepalive); err != nil {
+			return err
+		}
+	}
 	if p.MaxBody < 0 {
 		return fmt.Errorf("max_body must be a positive size, got %d", p.MaxBody)
+	}
+	if p.MaxAnswer < 0 {
+		return fmt.Errorf("max_answer must be a positive size, got %d", p.MaxAnswer)
 	}
 	if p.LogSize < 0 {
 		return fmt.Errorf("log_size must be a positive integer, got %d", p.LogSize)
