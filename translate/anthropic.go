@@ -668,16 +668,16 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 		maxTok, budget = anthMaxTokens(r.MaxTokens, family, budget)
 	}
 
-	b := make([]byte, 0, 512+anthRequestSize(r))
+	b := make([]byte, 0, 512+RequestSize(r))
 	b = append(b, `{"model":`...)
-	b = appendJSONString(b, r.Model)
+	b = AppendJSONString(b, r.Model)
 	if !count {
 		b = append(b, `,"max_tokens":`...)
 		b = strconv.AppendInt(b, int64(maxTok), 10)
 	}
 	if sys := anthSystemText(r); sys != "" {
 		b = append(b, `,"system":`...)
-		b = appendJSONString(b, sys)
+		b = AppendJSONString(b, sys)
 	}
 	b = append(b, `,"messages":[`...)
 	for i := range msgs {
@@ -695,10 +695,10 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 			}
 			t := &r.Tools[i]
 			b = append(b, `{"name":`...)
-			b = appendJSONString(b, t.Name)
+			b = AppendJSONString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = appendJSONString(b, t.Description)
+				b = AppendJSONString(b, t.Description)
 			}
 			b = append(b, `,"input_schema":`...)
 			b = anthAppendSchema(b, t.Parameters)
@@ -711,7 +711,7 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 		if budget == 0 {
 			if r.Temperature != nil && anthFinite(*r.Temperature) {
 				b = append(b, `,"temperature":`...)
-				b = anthAppendFloat(b, min(max(*r.Temperature, 0), 1))
+				b = AppendFloat(b, min(max(*r.Temperature, 0), 1))
 			}
 			if r.TopK != nil && *r.TopK > 0 {
 				b = append(b, `,"top_k":`...)
@@ -724,7 +724,7 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 				p = max(p, 0.95)
 			}
 			b = append(b, `,"top_p":`...)
-			b = anthAppendFloat(b, p)
+			b = AppendFloat(b, p)
 		}
 		first := true
 		for _, s := range r.Stop {
@@ -737,7 +737,7 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 			} else {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = AppendJSONString(b, s)
 		}
 		if !first {
 			b = append(b, ']')
@@ -753,28 +753,10 @@ func anthEncodeRequest(r *Request, count bool) []byte {
 	}
 	if !count && r.User != "" {
 		b = append(b, `,"metadata":{"user_id":`...)
-		b = appendJSONString(b, r.User)
+		b = AppendJSONString(b, r.User)
 		b = append(b, '}')
 	}
 	return append(b, '}')
-}
-
-// anthRequestSize guesses the encoded size of r, to size the buffer once.
-func anthRequestSize(r *Request) int {
-	n := len(r.System)
-	for i := range r.Messages {
-		for j := range r.Messages[i].Parts {
-			p := &r.Messages[i].Parts[j]
-			n += 32 + len(p.Text) + len(p.Data) + len(p.URL) + len(p.Arguments) + len(p.Signature)
-			for k := range p.Content {
-				n += 32 + len(p.Content[k].Text) + len(p.Content[k].Data) + len(p.Content[k].URL)
-			}
-		}
-	}
-	for i := range r.Tools {
-		n += 64 + len(r.Tools[i].Description) + len(r.Tools[i].Parameters)
-	}
-	return n + n/16
 }
 
 func anthSystemText(r *Request) string {
@@ -809,7 +791,7 @@ func anthAppendToolChoice(b []byte, r *Request) []byte {
 			b = append(b, `,"tool_choice":{"type":"any"`...)
 		} else {
 			b = append(b, `,"tool_choice":{"type":"tool","name":`...)
-			b = appendJSONString(b, name)
+			b = AppendJSONString(b, name)
 		}
 	default:
 		if !noParallel && mode == "" {
@@ -1177,24 +1159,24 @@ func anthAppendBlock(b []byte, bl *anthBlock) []byte {
 	switch bl.kind {
 	case anthText:
 		b = append(b, `{"type":"text","text":`...)
-		b = appendJSONString(b, bl.text)
+		b = AppendJSONString(b, bl.text)
 		return append(b, '}')
 	case anthImage:
 		return anthAppendImage(b, p)
 	case anthToolUse:
 		b = append(b, `{"type":"tool_use","id":`...)
-		b = appendJSONString(b, bl.id)
+		b = AppendJSONString(b, bl.id)
 		b = append(b, `,"name":`...)
-		b = appendJSONString(b, p.ToolName)
+		b = AppendJSONString(b, p.ToolName)
 		b = append(b, `,"input":`...)
 		b = anthAppendObject(b, p.Arguments)
 		return append(b, '}')
 	case anthToolResult:
 		b = append(b, `{"type":"tool_result","tool_use_id":`...)
-		b = appendJSONString(b, bl.id)
+		b = AppendJSONString(b, bl.id)
 		if p == nil { // synthesized
 			b = append(b, `,"content":`...)
-			b = appendJSONString(b, bl.text)
+			b = AppendJSONString(b, bl.text)
 			if bl.err {
 				b = append(b, `,"is_error":true`...)
 			}
@@ -1207,13 +1189,13 @@ func anthAppendBlock(b []byte, bl *anthBlock) []byte {
 		return append(b, '}')
 	case anthThinking:
 		b = append(b, `{"type":"thinking","thinking":`...)
-		b = appendJSONString(b, p.Text)
+		b = AppendJSONString(b, p.Text)
 		b = append(b, `,"signature":`...)
-		b = appendJSONString(b, p.Signature)
+		b = AppendJSONString(b, p.Signature)
 		return append(b, '}')
 	case anthRedacted:
 		b = append(b, `{"type":"redacted_thinking","data":`...)
-		b = appendJSONString(b, p.Data)
+		b = AppendJSONString(b, p.Data)
 		return append(b, '}')
 	}
 	return b
@@ -1240,7 +1222,7 @@ func anthAppendResultContent(b []byte, content []Part) []byte {
 	}
 	if n == 1 && texts == 1 {
 		b = append(b, `,"content":`...)
-		return appendJSONString(b, only.Text)
+		return AppendJSONString(b, only.Text)
 	}
 	b = append(b, `,"content":[`...)
 	first := true
@@ -1253,7 +1235,7 @@ func anthAppendResultContent(b []byte, content []Part) []byte {
 			}
 			first = false
 			b = append(b, `{"type":"text","text":`...)
-			b = appendJSONString(b, c.Text)
+			b = AppendJSONString(b, c.Text)
 			b = append(b, '}')
 		case c.Type == PartImage && (c.Data != "" || c.URL != ""):
 			if !first {
@@ -1276,13 +1258,13 @@ func anthAppendImage(b []byte, p *Part) []byte {
 			mt = anthSniffImage(data)
 		}
 		b = append(b, `{"type":"image","source":{"type":"base64","media_type":`...)
-		b = appendJSONString(b, mt)
+		b = AppendJSONString(b, mt)
 		b = append(b, `,"data":`...)
-		b = appendJSONString(b, data)
+		b = AppendJSONString(b, data)
 		return append(b, "}}"...)
 	}
 	b = append(b, `{"type":"image","source":{"type":"url","url":`...)
-	b = appendJSONString(b, p.URL)
+	b = AppendJSONString(b, p.URL)
 	return append(b, "}}"...)
 }
 
@@ -1342,10 +1324,6 @@ func anthAppendSchema(b []byte, raw []byte) []byte {
 }
 
 func anthFinite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
-
-func anthAppendFloat(b []byte, f float64) []byte {
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
-}
 
 // ---------------------------------------------------------------------------
 // Responses
@@ -1447,11 +1425,11 @@ func anthMessageID(id string) string {
 
 // EncodeAnthropicResponse writes r as a Messages API answer.
 func EncodeAnthropicResponse(r *Response) []byte {
-	b := make([]byte, 0, 256+anthPartsSize(r.Parts))
+	b := make([]byte, 0, 256+PartsSize(r.Parts))
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, anthMessageID(r.ID))
+	b = AppendJSONString(b, anthMessageID(r.ID))
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendJSONString(b, r.Model)
+	b = AppendJSONString(b, r.Model)
 	b = append(b, `,"content":[`...)
 	n, tools := 0, false
 	for k := range r.Parts {
@@ -1495,21 +1473,13 @@ func EncodeAnthropicResponse(r *Response) []byte {
 	b = append(b, anthEncodeStop(r.StopReason, tools)...)
 	b = append(b, `","stop_sequence":`...)
 	if r.StopSequence != "" {
-		b = appendJSONString(b, r.StopSequence)
+		b = AppendJSONString(b, r.StopSequence)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"usage":`...)
 	b = anthAppendUsage(b, r.Usage, true)
 	return append(b, '}')
-}
-
-func anthPartsSize(parts []Part) int {
-	n := 0
-	for k := range parts {
-		n += 64 + len(parts[k].Text) + len(parts[k].Arguments) + len(parts[k].Signature) + len(parts[k].Data)
-	}
-	return n
 }
 
 // anthAppendUsage writes a usage object; input fields only when withInput.
@@ -1762,9 +1732,9 @@ func (e *anthStreamEncoder) ensureStart(dst []byte, id, model string) []byte {
 		model = e.o.Model
 	}
 	b := append(e.buf[:0], `{"type":"message_start","message":{"id":`...)
-	b = appendJSONString(b, anthMessageID(id))
+	b = AppendJSONString(b, anthMessageID(id))
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
-	b = appendJSONString(b, model)
+	b = AppendJSONString(b, model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
 	u := e.usage
 	if u.Output == 0 {
@@ -1811,7 +1781,7 @@ func (e *anthStreamEncoder) delta(dst []byte, head, value string) []byte {
 	b = strconv.AppendInt(b, int64(e.nblocks-1), 10)
 	b = append(b, `,"delta":`...)
 	b = append(b, head...)
-	b = appendJSONString(b, value)
+	b = AppendJSONString(b, value)
 	b = append(b, "}}"...)
 	e.buf = b
 	return anthEvent(dst, "content_block_delta", b)
@@ -1836,7 +1806,7 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		if msg == "" {
 			msg = "upstream error"
 		}
-		b = appendJSONString(b, msg)
+		b = AppendJSONString(b, msg)
 		b = append(b, "}}"...)
 		e.buf = b
 		return anthEvent(dst, "error", b)
@@ -1861,7 +1831,7 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		return e.delta(dst, `{"type":"thinking_delta","thinking":`, ev.Text)
 	case EvSignature:
 		if ev.Redacted {
-			blk := appendJSONString(append(make([]byte, 0, 48+len(ev.Text)), `{"type":"redacted_thinking","data":`...), ev.Text)
+			blk := AppendJSONString(append(make([]byte, 0, 48+len(ev.Text)), `{"type":"redacted_thinking","data":`...), ev.Text)
 			blk = append(blk, '}')
 			dst = e.openBlock(dst, anthOpenThinking, blk)
 			return e.closeBlock(dst)
@@ -1889,9 +1859,9 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 			id = MakeToolCallID("toolu_", ev.ToolName, ev.Index)
 		}
 		blk := append(make([]byte, 0, 64+len(id)+len(ev.ToolName)), `{"type":"tool_use","id":`...)
-		blk = appendJSONString(blk, id)
+		blk = AppendJSONString(blk, id)
 		blk = append(blk, `,"name":`...)
-		blk = appendJSONString(blk, ev.ToolName)
+		blk = AppendJSONString(blk, ev.ToolName)
 		blk = append(blk, `,"input":{}}`...)
 		dst = e.openBlock(dst, anthOpenTool, blk)
 		e.tool = ev.Index
@@ -1910,7 +1880,7 @@ func (e *anthStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		b = append(b, anthEncodeStop(ev.StopReason, len(e.tools) > 0)...)
 		b = append(b, `","stop_sequence":`...)
 		if ev.StopSequence != "" {
-			b = appendJSONString(b, ev.StopSequence)
+			b = AppendJSONString(b, ev.StopSequence)
 		} else {
 			b = append(b, "null"...)
 		}
@@ -1945,7 +1915,7 @@ func PatchAnthropicRequest(body []byte, o Overrides) ([]byte, error) {
 		case sys.Type == gjson.String:
 			body, err = sjson.SetBytes(body, "system", o.SystemPrompt+"\n\n"+sys.Str)
 		case sys.IsArray():
-			blk := appendJSONString([]byte(`{"type":"text","text":`), o.SystemPrompt)
+			blk := AppendJSONString([]byte(`{"type":"text","text":`), o.SystemPrompt)
 			blk = append(blk, '}')
 			arr := append([]byte{'['}, blk...)
 			if len(sys.Array()) > 0 {

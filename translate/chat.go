@@ -58,7 +58,7 @@ func DecodeChatRequest(body []byte) (*Request, error) {
 		case "tool_choice":
 			r.ToolChoice, err = chatDecodeToolChoice(v)
 		case "parallel_tool_calls":
-			if !chatIsBool(v) {
+			if !v.IsBool() {
 				err = chatTypeErr("parallel_tool_calls", "a boolean", v)
 				return false
 			}
@@ -98,7 +98,7 @@ func DecodeChatRequest(body []byte) (*Request, error) {
 		case "reasoning_effort":
 			r.Reasoning, err = chatDecodeEffort(v)
 		case "stream":
-			if !chatIsBool(v) {
+			if !v.IsBool() {
 				err = chatTypeErr("stream", "a boolean", v)
 				return false
 			}
@@ -109,7 +109,7 @@ func DecodeChatRequest(body []byte) (*Request, error) {
 				return false
 			}
 			if iu := v.Get("include_usage"); iu.Exists() && iu.Type != gjson.Null {
-				if !chatIsBool(iu) {
+				if !iu.IsBool() {
 					err = chatTypeErr("stream_options.include_usage", "a boolean", iu)
 					return false
 				}
@@ -141,8 +141,6 @@ func DecodeChatRequest(body []byte) (*Request, error) {
 	ResolveToolNames(r)
 	return r, nil
 }
-
-func chatIsBool(v gjson.Result) bool { return v.Type == gjson.True || v.Type == gjson.False }
 
 func chatTypeName(v gjson.Result) string {
 	switch v.Type {
@@ -256,7 +254,7 @@ func chatDecodeResponseFormat(v gjson.Result) (*ResponseFormat, error) {
 			rf.Schema = json.RawMessage(s.Raw)
 		}
 		if s := js.Get("strict"); s.Exists() && s.Type != gjson.Null {
-			if !chatIsBool(s) {
+			if !s.IsBool() {
 				return nil, chatTypeErr("response_format.json_schema.strict", "a boolean", s)
 			}
 			rf.Strict = s.Bool()
@@ -674,7 +672,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	}
 	b := make([]byte, 0, 512)
 	b = append(b, `{"model":`...)
-	b = appendJSONString(b, r.Model)
+	b = AppendJSONString(b, r.Model)
 	b = append(b, `,"messages":[`...)
 	first := true
 	sep := func() {
@@ -686,7 +684,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	if r.System != "" {
 		sep()
 		b = append(b, `{"role":"system","content":`...)
-		b = appendJSONString(b, r.System)
+		b = AppendJSONString(b, r.System)
 		b = append(b, '}')
 	}
 	for mi := range r.Messages {
@@ -704,9 +702,9 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 				}
 				sep()
 				b = append(b, `{"role":"tool","tool_call_id":`...)
-				b = appendJSONString(b, chatWireToolID(p.ToolCallID))
+				b = AppendJSONString(b, chatWireToolID(p.ToolCallID))
 				b = append(b, `,"content":`...)
-				b = appendJSONString(b, chatJoinText(p.Content, "\n"))
+				b = AppendJSONString(b, chatJoinText(p.Content, "\n"))
 				b = append(b, '}')
 				for _, c := range p.Content {
 					if c.Type == PartImage {
@@ -736,10 +734,10 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":"function","function":{"name":`...)
-			b = appendJSONString(b, t.Name)
+			b = AppendJSONString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = appendJSONString(b, t.Description)
+				b = AppendJSONString(b, t.Description)
 			}
 			b = append(b, `,"parameters":`...)
 			if len(t.Parameters) > 0 && gjson.ValidBytes(t.Parameters) {
@@ -757,10 +755,10 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 			b = append(b, `,"tool_choice":`...)
 			switch tc.Mode {
 			case "none", "required":
-				b = appendJSONString(b, tc.Mode)
+				b = AppendJSONString(b, tc.Mode)
 			case "tool":
 				b = append(b, `{"type":"function","function":{"name":`...)
-				b = appendJSONString(b, tc.Name)
+				b = AppendJSONString(b, tc.Name)
 				b = append(b, `}}`...)
 			default:
 				b = append(b, `"auto"`...)
@@ -786,11 +784,11 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	sampling := !chatReasoningModel(r.Model) || strings.HasPrefix(r.Model, "gpt-5-chat")
 	if r.Temperature != nil && sampling {
 		b = append(b, `,"temperature":`...)
-		b = chatAppendFloat(b, *r.Temperature)
+		b = AppendFloat(b, *r.Temperature)
 	}
 	if r.TopP != nil && sampling {
 		b = append(b, `,"top_p":`...)
-		b = chatAppendFloat(b, *r.TopP)
+		b = AppendFloat(b, *r.TopP)
 	}
 	if len(r.Stop) > 0 && sampling {
 		b = append(b, `,"stop":[`...)
@@ -798,7 +796,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = AppendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -815,7 +813,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 			if name == "" {
 				name = "response"
 			}
-			b = appendJSONString(b, name)
+			b = AppendJSONString(b, name)
 			b = append(b, `,"schema":`...)
 			if len(rf.Schema) > 0 {
 				b = append(b, rf.Schema...)
@@ -832,7 +830,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	}
 	if reasoning {
 		b = append(b, `,"reasoning_effort":`...)
-		b = appendJSONString(b, r.Reasoning.EffortLevel())
+		b = AppendJSONString(b, r.Reasoning.EffortLevel())
 	}
 	if r.Stream {
 		// Usage is always asked for: the proxy needs it for accounting.
@@ -840,7 +838,7 @@ func EncodeChatRequest(r *Request) ([]byte, error) {
 	}
 	if r.User != "" {
 		b = append(b, `,"user":`...)
-		b = appendJSONString(b, r.User)
+		b = AppendJSONString(b, r.User)
 	}
 	return append(b, '}'), nil
 }
@@ -890,7 +888,7 @@ func chatJoinText(parts []Part, sep string) string {
 func chatAppendUser(b []byte, parts []Part) []byte {
 	b = append(b, `{"role":"user","content":`...)
 	if len(parts) == 1 && parts[0].Type == PartText {
-		b = appendJSONString(b, parts[0].Text)
+		b = AppendJSONString(b, parts[0].Text)
 		return append(b, '}')
 	}
 	if len(parts) == 0 {
@@ -904,11 +902,11 @@ func chatAppendUser(b []byte, parts []Part) []byte {
 		p := &parts[i]
 		if p.Type == PartImage {
 			b = append(b, `{"type":"image_url","image_url":{"url":`...)
-			b = appendJSONString(b, chatImageURL(p))
+			b = AppendJSONString(b, chatImageURL(p))
 			b = append(b, `}}`...)
 		} else {
 			b = append(b, `{"type":"text","text":`...)
-			b = appendJSONString(b, p.Text)
+			b = AppendJSONString(b, p.Text)
 			b = append(b, '}')
 		}
 	}
@@ -941,7 +939,7 @@ func chatAppendAssistant(b []byte, m *Message) []byte {
 	switch {
 	case text > 0:
 		// Text blocks are concatenated as a streamed answer would be.
-		b = appendJSONString(b, chatJoinText(m.Parts, ""))
+		b = AppendJSONString(b, chatJoinText(m.Parts, ""))
 	case calls > 0:
 		b = append(b, "null"...)
 	default:
@@ -960,15 +958,15 @@ func chatAppendAssistant(b []byte, m *Message) []byte {
 			}
 			k++
 			b = append(b, `{"id":`...)
-			b = appendJSONString(b, chatWireToolID(p.ToolCallID))
+			b = AppendJSONString(b, chatWireToolID(p.ToolCallID))
 			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendJSONString(b, p.ToolName)
+			b = AppendJSONString(b, p.ToolName)
 			b = append(b, `,"arguments":`...)
 			args := p.Arguments
 			if strings.TrimSpace(args) == "" {
 				args = "{}"
 			}
-			b = appendJSONString(b, args)
+			b = AppendJSONString(b, args)
 			b = append(b, `}}`...)
 		}
 		b = append(b, ']')
@@ -1134,11 +1132,11 @@ func chatErrorInfo(e gjson.Result) (msg string, status int) {
 func EncodeChatResponse(r *Response) []byte {
 	b := make([]byte, 0, 512)
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, chatCompletionID(r.ID))
+	b = AppendJSONString(b, chatCompletionID(r.ID))
 	b = append(b, `,"object":"chat.completion","created":`...)
 	b = strconv.AppendInt(b, Now().Unix(), 10)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, r.Model)
+	b = AppendJSONString(b, r.Model)
 	b = append(b, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
 	text, think, calls := 0, 0, 0
 	for i := range r.Parts {
@@ -1155,7 +1153,7 @@ func EncodeChatResponse(r *Response) []byte {
 	}
 	switch {
 	case text > 0:
-		b = appendJSONString(b, chatJoinText(r.Parts, ""))
+		b = AppendJSONString(b, chatJoinText(r.Parts, ""))
 	case calls > 0:
 		b = append(b, "null"...)
 	default:
@@ -1169,7 +1167,7 @@ func EncodeChatResponse(r *Response) []byte {
 				sb.WriteString(p.Text)
 			}
 		}
-		b = appendJSONString(b, sb.String())
+		b = AppendJSONString(b, sb.String())
 	}
 	if calls > 0 {
 		b = append(b, `,"tool_calls":[`...)
@@ -1188,21 +1186,21 @@ func EncodeChatResponse(r *Response) []byte {
 			}
 			k++
 			b = append(b, `{"id":`...)
-			b = appendJSONString(b, id)
+			b = AppendJSONString(b, id)
 			b = append(b, `,"type":"function","function":{"name":`...)
-			b = appendJSONString(b, p.ToolName)
+			b = AppendJSONString(b, p.ToolName)
 			b = append(b, `,"arguments":`...)
 			args := p.Arguments
 			if strings.TrimSpace(args) == "" {
 				args = "{}"
 			}
-			b = appendJSONString(b, args)
+			b = AppendJSONString(b, args)
 			b = append(b, `}}`...)
 		}
 		b = append(b, ']')
 	}
 	b = append(b, `,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":`...)
-	b = appendJSONString(b, chatFinishReason(r.StopReason, calls > 0))
+	b = AppendJSONString(b, chatFinishReason(r.StopReason, calls > 0))
 	b = append(b, `}],"usage":`...)
 	b = chatAppendUsage(b, r.Usage)
 	return append(b, `,"system_fingerprint":null}`...)
@@ -1552,7 +1550,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		} else {
 			dst = append(dst, `{"index":0,"delta":{"reasoning_content":`...)
 		}
-		dst = appendJSONString(dst, ev.Text)
+		dst = AppendJSONString(dst, ev.Text)
 		dst = append(dst, `},"logprobs":null,"finish_reason":null}`...)
 		dst = e.end(dst)
 	case EvToolStart:
@@ -1573,9 +1571,9 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(ev.Index), 10)
 		dst = append(dst, `,"id":`...)
-		dst = appendJSONString(dst, id)
+		dst = AppendJSONString(dst, id)
 		dst = append(dst, `,"type":"function","function":{"name":`...)
-		dst = appendJSONString(dst, ev.ToolName)
+		dst = AppendJSONString(dst, ev.ToolName)
 		dst = append(dst, `,"arguments":""}}]},"logprobs":null,"finish_reason":null}`...)
 		dst = e.end(dst)
 	case EvToolArgs:
@@ -1586,7 +1584,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = append(dst, `{"index":0,"delta":{"tool_calls":[{"index":`...)
 		dst = strconv.AppendInt(dst, int64(ev.Index), 10)
 		dst = append(dst, `,"function":{"arguments":`...)
-		dst = appendJSONString(dst, ev.Args)
+		dst = AppendJSONString(dst, ev.Args)
 		dst = append(dst, `}}]},"logprobs":null,"finish_reason":null}`...)
 		dst = e.end(dst)
 	case EvUsage:
@@ -1607,7 +1605,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.open(dst, "", "")
 		dst = append(dst, e.prefix...)
 		dst = append(dst, `{"index":0,"delta":{},"logprobs":null,"finish_reason":`...)
-		dst = appendJSONString(dst, chatFinishReason(ev.StopReason, e.anyTool))
+		dst = AppendJSONString(dst, chatFinishReason(ev.StopReason, e.anyTool))
 		dst = append(dst, '}')
 		dst = e.end(dst)
 		if e.o.IncludeUsage {
@@ -1624,7 +1622,7 @@ func (e *chatStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 			msg = "upstream stream interrupted"
 		}
 		dst = append(dst, `data: {"error":{"message":`...)
-		dst = appendJSONString(dst, msg)
+		dst = AppendJSONString(dst, msg)
 		dst = append(dst, `,"type":"upstream_error","code":"stream_interrupted"}}`+"\n\n"...)
 		e.done = true
 	}
@@ -1643,11 +1641,11 @@ func (e *chatStreamEncoder) open(dst []byte, id, model string) []byte {
 	}
 	p := make([]byte, 0, 128)
 	p = append(p, `data: {"id":`...)
-	p = appendJSONString(p, e.id)
+	p = AppendJSONString(p, e.id)
 	p = append(p, `,"object":"chat.completion.chunk","created":`...)
 	p = strconv.AppendInt(p, Now().Unix(), 10)
 	p = append(p, `,"model":`...)
-	p = appendJSONString(p, model)
+	p = AppendJSONString(p, model)
 	p = append(p, `,"choices":[`...)
 	e.prefix = p
 	dst = append(dst, p...)
@@ -1679,7 +1677,7 @@ func PatchChatRequest(body []byte, o Overrides) ([]byte, error) {
 		if !msgs.IsArray() || len(msgs.Raw) < 2 {
 			return nil, &RequestError{Message: "Invalid 'messages': expected an array.", Param: "messages"}
 		}
-		sys := append([]byte(`{"role":"system","content":`), appendJSONString(nil, o.SystemPrompt)...)
+		sys := append([]byte(`{"role":"system","content":`), AppendJSONString(nil, o.SystemPrompt)...)
 		sys = append(sys, '}')
 		inner := strings.TrimSpace(msgs.Raw[1 : len(msgs.Raw)-1])
 		if inner != "" {
@@ -1711,14 +1709,4 @@ func PatchChatRequest(body []byte, o Overrides) ([]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// ---------------------------------------------------------------------------
-// JSON writing helpers
-
-func chatAppendFloat(b []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, '0')
-	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }

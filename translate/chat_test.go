@@ -995,7 +995,7 @@ func TestPatchChatRequest(t *testing.T) {
 
 func TestChatAppendString(t *testing.T) {
 	for _, s := range []string{"", "plain", "q\"b\\s/", "ctl\x00\x01\x1f\t\r\n", "ü✓😀", "bad\xffutf8\xc3", "</script>&"} {
-		b := appendJSONString(nil, s)
+		b := AppendJSONString(nil, s)
 		var back string
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatalf("%q -> %s: %v", s, b, err)

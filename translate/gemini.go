@@ -784,7 +784,7 @@ func gemDecodeThinking(r *Request, tc gjson.Result) error {
 // EncodeGeminiRequest writes r as a generateContent body (without the
 // model, which goes in the URL).
 func EncodeGeminiRequest(r *Request) ([]byte, error) {
-	b := make([]byte, 0, 256+gemRequestSize(r))
+	b := make([]byte, 0, 256+RequestSize(r))
 	b = append(b, '{')
 	b, err := gemAppendRequestFields(b, r, false)
 	if err != nil {
@@ -796,7 +796,7 @@ func EncodeGeminiRequest(r *Request) ([]byte, error) {
 // EncodeGeminiCountTokens writes r as a :countTokens body in the
 // generateContentRequest form, so the system instruction and tools count.
 func EncodeGeminiCountTokens(r *Request) ([]byte, error) {
-	b := make([]byte, 0, 256+gemRequestSize(r))
+	b := make([]byte, 0, 256+RequestSize(r))
 	b = append(b, `{"generateContentRequest":{`...)
 	if r.Model != "" {
 		b = append(b, `"model":`...)
@@ -804,7 +804,7 @@ func EncodeGeminiCountTokens(r *Request) ([]byte, error) {
 		if !strings.HasPrefix(m, "models/") && !strings.HasPrefix(m, "tunedModels/") {
 			m = "models/" + m
 		}
-		b = appendJSONString(b, m)
+		b = AppendJSONString(b, m)
 		b = append(b, ',')
 	}
 	b, err := gemAppendRequestFields(b, r, true)
@@ -812,23 +812,6 @@ func EncodeGeminiCountTokens(r *Request) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, `}}`...), nil
-}
-
-func gemRequestSize(r *Request) int {
-	n := len(r.System)
-	for i := range r.Messages {
-		for j := range r.Messages[i].Parts {
-			p := &r.Messages[i].Parts[j]
-			n += 32 + len(p.Text) + len(p.Data) + len(p.URL) + len(p.Arguments) + len(p.Signature)
-			for k := range p.Content {
-				n += 32 + len(p.Content[k].Text) + len(p.Content[k].Data) + len(p.Content[k].URL)
-			}
-		}
-	}
-	for i := range r.Tools {
-		n += 64 + len(r.Tools[i].Name) + len(r.Tools[i].Description) + len(r.Tools[i].Parameters)
-	}
-	return n
 }
 
 func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
@@ -880,7 +863,7 @@ func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
 	}
 	if r.System != "" {
 		b = append(b, `,"systemInstruction":{"parts":[{"text":`...)
-		b = appendJSONString(b, r.System)
+		b = AppendJSONString(b, r.System)
 		b = append(b, `}]}`...)
 	}
 	if len(r.Tools) > 0 {
@@ -894,10 +877,10 @@ func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"name":`...)
-			b = appendJSONString(b, t.Name)
+			b = AppendJSONString(b, t.Name)
 			if t.Description != "" {
 				b = append(b, `,"description":`...)
-				b = appendJSONString(b, t.Description)
+				b = AppendJSONString(b, t.Description)
 			}
 			if len(bytes.TrimSpace(t.Parameters)) > 0 && string(bytes.TrimSpace(t.Parameters)) != "null" {
 				if !gjson.ValidBytes(t.Parameters) || !gjson.ParseBytes(t.Parameters).IsObject() {
@@ -919,7 +902,7 @@ func gemAppendRequestFields(b []byte, r *Request, count bool) ([]byte, error) {
 				b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}`...)
 			case "tool":
 				b = append(b, `,"toolConfig":{"functionCallingConfig":{"mode":"ANY","allowedFunctionNames":[`...)
-				b = appendJSONString(b, tc.Name)
+				b = AppendJSONString(b, tc.Name)
 				b = append(b, `]}}`...)
 			}
 		}
@@ -947,12 +930,12 @@ func gemAppendGenerationConfig(b []byte, r *Request) []byte {
 	if r.Temperature != nil {
 		sep()
 		b = append(b, `"temperature":`...)
-		b = gemFloat(b, *r.Temperature)
+		b = AppendFloat(b, *r.Temperature)
 	}
 	if r.TopP != nil {
 		sep()
 		b = append(b, `"topP":`...)
-		b = gemFloat(b, *r.TopP)
+		b = AppendFloat(b, *r.TopP)
 	}
 	if r.TopK != nil {
 		sep()
@@ -966,7 +949,7 @@ func gemAppendGenerationConfig(b []byte, r *Request) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, s)
+			b = AppendJSONString(b, s)
 		}
 		b = append(b, ']')
 	}
@@ -1017,7 +1000,7 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 	withSig := func() {
 		if sig != "" {
 			b = append(b, `,"thoughtSignature":`...)
-			b = appendJSONString(b, sig)
+			b = AppendJSONString(b, sig)
 			sig = ""
 		}
 		b = append(b, '}')
@@ -1039,7 +1022,7 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 			}
 			next()
 			b = append(b, `{"text":`...)
-			b = appendJSONString(b, p.Text)
+			b = AppendJSONString(b, p.Text)
 			withSig()
 		case PartImage:
 			next()
@@ -1067,11 +1050,11 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 			b = append(b, `{"functionCall":{`...)
 			if p.ToolCallID != "" {
 				b = append(b, `"id":`...)
-				b = appendJSONString(b, p.ToolCallID)
+				b = AppendJSONString(b, p.ToolCallID)
 				b = append(b, ',')
 			}
 			b = append(b, `"name":`...)
-			b = appendJSONString(b, p.ToolName)
+			b = AppendJSONString(b, p.ToolName)
 			b = append(b, `,"args":`...)
 			b = gemCompact(b, args)
 			b = append(b, '}')
@@ -1091,11 +1074,11 @@ func gemAppendMessageParts(b []byte, m *Message, mi int, callSeen *bool) ([]byte
 			b = append(b, `{"functionResponse":{`...)
 			if p.ToolCallID != "" {
 				b = append(b, `"id":`...)
-				b = appendJSONString(b, p.ToolCallID)
+				b = AppendJSONString(b, p.ToolCallID)
 				b = append(b, ',')
 			}
 			b = append(b, `"name":`...)
-			b = appendJSONString(b, p.ToolName)
+			b = AppendJSONString(b, p.ToolName)
 			b = append(b, `,"response":`...)
 			b = gemAppendToolResponse(b, p)
 			b = append(b, `}}`...)
@@ -1139,13 +1122,13 @@ func gemAppendToolResponse(b []byte, p *Part) []byte {
 		return append(b, '}')
 	case p.IsError:
 		b = append(b, `{"error":`...)
-		b = appendJSONString(b, text)
+		b = AppendJSONString(b, text)
 		return append(b, '}')
 	case isObject:
 		return gemCompact(b, []byte(trimmed))
 	}
 	b = append(b, `{"result":`...)
-	b = appendJSONString(b, text)
+	b = AppendJSONString(b, text)
 	return append(b, '}')
 }
 
@@ -1164,9 +1147,9 @@ func gemAppendMedia(b []byte, p *Part, param string) ([]byte, error) {
 			mt = "image/jpeg"
 		}
 		b = append(b, `"inlineData":{"mimeType":`...)
-		b = appendJSONString(b, mt)
+		b = AppendJSONString(b, mt)
 		b = append(b, `,"data":`...)
-		b = appendJSONString(b, data)
+		b = AppendJSONString(b, data)
 		return append(b, '}'), nil
 	}
 	if !strings.HasPrefix(p.URL, "https://") && !strings.HasPrefix(p.URL, "http://") {
@@ -1180,9 +1163,9 @@ func gemAppendMedia(b []byte, p *Part, param string) ([]byte, error) {
 		}
 	}
 	b = append(b, `"fileData":{"mimeType":`...)
-	b = appendJSONString(b, mt)
+	b = AppendJSONString(b, mt)
 	b = append(b, `,"fileUri":`...)
-	b = appendJSONString(b, p.URL)
+	b = AppendJSONString(b, p.URL)
 	return append(b, '}'), nil
 }
 
@@ -1287,7 +1270,7 @@ func gemFinishReason(s StopReason) string {
 
 // EncodeGeminiResponse writes r as a generateContent answer.
 func EncodeGeminiResponse(r *Response) []byte {
-	b := make([]byte, 0, 256+len(r.ID)+len(r.Model)+gemPartsSize(r.Parts))
+	b := make([]byte, 0, 256+len(r.ID)+len(r.Model)+PartsSize(r.Parts))
 	b = append(b, `{"candidates":[{"content":{`...)
 	parts, _ := gemAppendResponseParts(nil, r.Parts)
 	if len(parts) > 0 {
@@ -1301,21 +1284,13 @@ func EncodeGeminiResponse(r *Response) []byte {
 	b = gemAppendUsage(b, r.Usage)
 	if r.Model != "" {
 		b = append(b, `,"modelVersion":`...)
-		b = appendJSONString(b, r.Model)
+		b = AppendJSONString(b, r.Model)
 	}
 	if r.ID != "" {
 		b = append(b, `,"responseId":`...)
-		b = appendJSONString(b, r.ID)
+		b = AppendJSONString(b, r.ID)
 	}
 	return append(b, '}')
-}
-
-func gemPartsSize(parts []Part) int {
-	n := 0
-	for i := range parts {
-		n += 48 + len(parts[i].Text) + len(parts[i].Arguments) + len(parts[i].Signature)*4/3 + len(parts[i].ToolName) + len(parts[i].ToolCallID)
-	}
-	return n
 }
 
 // gemAppendResponseParts writes answer parts, comma separated: thinking as
@@ -1359,13 +1334,13 @@ func gemAppendTextPart(b []byte, n *int, text string, thought bool, sig *string)
 	}
 	*n++
 	b = append(b, `{"text":`...)
-	b = appendJSONString(b, text)
+	b = AppendJSONString(b, text)
 	if thought {
 		b = append(b, `,"thought":true`...)
 	}
 	if *sig != "" {
 		b = append(b, `,"thoughtSignature":`...)
-		b = appendJSONString(b, *sig)
+		b = AppendJSONString(b, *sig)
 		*sig = ""
 	}
 	return append(b, '}')
@@ -1379,11 +1354,11 @@ func gemAppendCallPart(b []byte, n *int, id, name string, args []byte, sig *stri
 	b = append(b, `{"functionCall":{`...)
 	if id != "" {
 		b = append(b, `"id":`...)
-		b = appendJSONString(b, id)
+		b = AppendJSONString(b, id)
 		b = append(b, ',')
 	}
 	b = append(b, `"name":`...)
-	b = appendJSONString(b, name)
+	b = AppendJSONString(b, name)
 	b = append(b, `,"args":`...)
 	args = bytes.TrimSpace(args)
 	if len(args) > 0 && gjson.ValidBytes(args) && gjson.ParseBytes(args).IsObject() {
@@ -1394,7 +1369,7 @@ func gemAppendCallPart(b []byte, n *int, id, name string, args []byte, sig *stri
 	b = append(b, '}')
 	if *sig != "" {
 		b = append(b, `,"thoughtSignature":`...)
-		b = appendJSONString(b, *sig)
+		b = AppendJSONString(b, *sig)
 		*sig = ""
 	}
 	return append(b, '}')
@@ -1598,7 +1573,7 @@ func (e *geminiStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = append(dst, `data: {"error":{"code":`...)
 		dst = strconv.AppendInt(dst, int64(code), 10)
 		dst = append(dst, `,"message":`...)
-		dst = appendJSONString(dst, msg)
+		dst = AppendJSONString(dst, msg)
 		dst = append(dst, `,"status":"`...)
 		dst = append(dst, gemStatusText(code)...)
 		dst = append(dst, "\"}}\r\n\r\n"...)
@@ -1641,11 +1616,11 @@ func (e *geminiStreamEncoder) chunk(dst, parts []byte, finish string) []byte {
 	}
 	if e.model != "" {
 		dst = append(dst, `,"modelVersion":`...)
-		dst = appendJSONString(dst, e.model)
+		dst = AppendJSONString(dst, e.model)
 	}
 	if e.id != "" {
 		dst = append(dst, `,"responseId":`...)
-		dst = appendJSONString(dst, e.id)
+		dst = AppendJSONString(dst, e.id)
 	}
 	return append(dst, "}\r\n\r\n"...)
 }
@@ -1707,7 +1682,7 @@ func gemPatchSystem(body []byte, root gjson.Result, prompt string) ([]byte, erro
 		key = "system_instruction"
 		si = root.Get(key)
 	}
-	part := appendJSONString([]byte(`{"text":`), prompt)
+	part := AppendJSONString([]byte(`{"text":`), prompt)
 	part = append(part, '}')
 	switch {
 	case !si.Exists() || si.Type == gjson.Null:
@@ -1715,7 +1690,7 @@ func gemPatchSystem(body []byte, root gjson.Result, prompt string) ([]byte, erro
 		return sjson.SetRawBytes(body, key, v)
 	case si.Type == gjson.String:
 		v := append(append([]byte(`{"parts":[`), part...), `,{"text":`...)
-		v = appendJSONString(v, si.Str)
+		v = AppendJSONString(v, si.Str)
 		v = append(v, `}]}`...)
 		return sjson.SetRawBytes(body, key, v)
 	case !si.IsObject():
@@ -1813,12 +1788,3 @@ func gemCompact(b, js []byte) []byte {
 	}
 	return buf.Bytes()
 }
-
-func gemFloat(b []byte, f float64) []byte {
-	if f != f || f > 1e308 || f < -1e308 {
-		return append(b, '0')
-	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
-}
-
-const gemHex = "0123456789abcdef"

@@ -487,7 +487,7 @@ func respDecodeTools(r *Request, root gjson.Result) error {
 	}
 
 	if v := root.Get("parallel_tool_calls"); respPresent(v) {
-		if !respIsBool(v) {
+		if !v.IsBool() {
 			return &RequestError{Message: "parallel_tool_calls must be a boolean", Param: "parallel_tool_calls"}
 		}
 		b := v.Bool()
@@ -495,8 +495,6 @@ func respDecodeTools(r *Request, root gjson.Result) error {
 	}
 	return nil
 }
-
-func respIsBool(v gjson.Result) bool { return v.Type == gjson.True || v.Type == gjson.False }
 
 func respDecodeSettings(r *Request, root gjson.Result) error {
 	if v := root.Get("max_output_tokens"); respPresent(v) {
@@ -563,7 +561,7 @@ func respDecodeSettings(r *Request, root gjson.Result) error {
 	}
 
 	if v := root.Get("stream"); respPresent(v) {
-		if !respIsBool(v) {
+		if !v.IsBool() {
 			return &RequestError{Message: "stream must be a boolean", Param: "stream"}
 		}
 		r.Stream = v.Bool()
@@ -654,7 +652,7 @@ func (o *respObject) setStop(s StopReason) {
 
 func (o *respObject) append(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, o.id)
+	b = AppendJSONString(b, o.id)
 	b = append(b, `,"object":"response","created_at":`...)
 	b = strconv.AppendInt(b, o.created, 10)
 	b = append(b, `,"status":"`...)
@@ -668,9 +666,9 @@ func (o *respObject) append(b []byte) []byte {
 	b = append(b, `,"error":`...)
 	if o.errMsg != "" || o.errCode != "" {
 		b = append(b, `{"code":`...)
-		b = appendJSONString(b, o.errCode)
+		b = AppendJSONString(b, o.errCode)
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, o.errMsg)
+		b = AppendJSONString(b, o.errMsg)
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
@@ -678,13 +676,13 @@ func (o *respObject) append(b []byte) []byte {
 	b = append(b, `,"incomplete_details":`...)
 	if o.incomplete != "" {
 		b = append(b, `{"reason":`...)
-		b = appendJSONString(b, o.incomplete)
+		b = AppendJSONString(b, o.incomplete)
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"instructions":null,"max_output_tokens":null,"max_tool_calls":null,"model":`...)
-	b = appendJSONString(b, o.model)
+	b = AppendJSONString(b, o.model)
 	b = append(b, `,"output":[`...)
 	for i, it := range o.output {
 		if i > 0 {
@@ -744,7 +742,7 @@ func respEncrypted(sig string, redacted bool, data string) string {
 
 func respMessageItem(b []byte, id, status, text string) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, id)
+	b = AppendJSONString(b, id)
 	b = append(b, `,"type":"message","status":"`...)
 	b = append(b, status...)
 	b = append(b, `","content":[`...)
@@ -755,13 +753,13 @@ func respMessageItem(b []byte, id, status, text string) []byte {
 
 func respOutputText(b []byte, text string) []byte {
 	b = append(b, `{"type":"output_text","annotations":[],"logprobs":[],"text":`...)
-	b = appendJSONString(b, text)
+	b = AppendJSONString(b, text)
 	return append(b, '}')
 }
 
 func respReasoningItem(b []byte, id, text string, hasSummary bool, enc string) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, id)
+	b = AppendJSONString(b, id)
 	b = append(b, `,"type":"reasoning","summary":[`...)
 	if hasSummary {
 		b = respSummaryText(b, text)
@@ -769,28 +767,28 @@ func respReasoningItem(b []byte, id, text string, hasSummary bool, enc string) [
 	b = append(b, ']')
 	if enc != "" {
 		b = append(b, `,"encrypted_content":`...)
-		b = appendJSONString(b, enc)
+		b = AppendJSONString(b, enc)
 	}
 	return append(b, '}')
 }
 
 func respSummaryText(b []byte, text string) []byte {
 	b = append(b, `{"type":"summary_text","text":`...)
-	b = appendJSONString(b, text)
+	b = AppendJSONString(b, text)
 	return append(b, '}')
 }
 
 func respFunctionItem(b []byte, id, status, args, callID, name string) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, id)
+	b = AppendJSONString(b, id)
 	b = append(b, `,"type":"function_call","status":"`...)
 	b = append(b, status...)
 	b = append(b, `","arguments":`...)
-	b = appendJSONString(b, args)
+	b = AppendJSONString(b, args)
 	b = append(b, `,"call_id":`...)
-	b = appendJSONString(b, callID)
+	b = AppendJSONString(b, callID)
 	b = append(b, `,"name":`...)
-	b = appendJSONString(b, name)
+	b = AppendJSONString(b, name)
 	return append(b, '}')
 }
 
@@ -845,7 +843,7 @@ func respEndEvent(b []byte) []byte { return append(b, "}\n\n"...) }
 // itemFields appends the item_id and output_index of the open item.
 func (e *responsesStreamEncoder) itemFields(b []byte) []byte {
 	b = append(b, `,"item_id":`...)
-	b = appendJSONString(b, e.itemID)
+	b = AppendJSONString(b, e.itemID)
 	b = append(b, `,"output_index":`...)
 	return strconv.AppendInt(b, int64(len(e.obj.output)), 10)
 }
@@ -888,7 +886,7 @@ func (e *responsesStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.event(dst, "response.output_text.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"content_index":0,"delta":`...)
-		dst = appendJSONString(dst, ev.Text)
+		dst = AppendJSONString(dst, ev.Text)
 		dst = append(dst, `,"logprobs":[]`...)
 		dst = respEndEvent(dst)
 	case EvThinking:
@@ -903,7 +901,7 @@ func (e *responsesStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.event(dst, "response.reasoning_summary_text.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"summary_index":0,"delta":`...)
-		dst = appendJSONString(dst, ev.Text)
+		dst = AppendJSONString(dst, ev.Text)
 		dst = respEndEvent(dst)
 	case EvSignature:
 		enc := respEncrypted(ev.Text, ev.Redacted, ev.Text)
@@ -950,7 +948,7 @@ func (e *responsesStreamEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 		dst = e.event(dst, "response.function_call_arguments.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"delta":`...)
-		dst = appendJSONString(dst, ev.Args)
+		dst = AppendJSONString(dst, ev.Args)
 		dst = respEndEvent(dst)
 	case EvUsage:
 		e.usage.Merge(ev.Usage)
@@ -1012,7 +1010,7 @@ func (e *responsesStreamEncoder) itemAdded(b []byte) []byte {
 		b = respReasoningItem(b, e.itemID, "", false, "")
 	case respMessage:
 		b = append(b, `{"id":`...)
-		b = appendJSONString(b, e.itemID)
+		b = AppendJSONString(b, e.itemID)
 		b = append(b, `,"type":"message","status":"in_progress","content":[],"role":"assistant"}`...)
 	case respFunction:
 		b = respFunctionItem(b, e.itemID, "in_progress", "", e.callID, e.name)
@@ -1051,7 +1049,7 @@ func (e *responsesStreamEncoder) closeReasoning(b []byte, enc string) []byte {
 		b = e.event(b, "response.reasoning_summary_text.done")
 		b = e.itemFields(b)
 		b = append(b, `,"summary_index":0,"text":`...)
-		b = appendJSONString(b, text)
+		b = AppendJSONString(b, text)
 		b = respEndEvent(b)
 		b = e.event(b, "response.reasoning_summary_part.done")
 		b = e.itemFields(b)
@@ -1086,7 +1084,7 @@ func (e *responsesStreamEncoder) closeItem(b []byte, status string) []byte {
 		b = e.event(b, "response.output_text.done")
 		b = e.itemFields(b)
 		b = append(b, `,"content_index":0,"text":`...)
-		b = appendJSONString(b, text)
+		b = AppendJSONString(b, text)
 		b = append(b, `,"logprobs":[]`...)
 		b = respEndEvent(b)
 		b = e.event(b, "response.content_part.done")
@@ -1107,7 +1105,7 @@ func (e *responsesStreamEncoder) closeItem(b []byte, status string) []byte {
 		b = e.event(b, "response.function_call_arguments.done")
 		b = e.itemFields(b)
 		b = append(b, `,"arguments":`...)
-		b = appendJSONString(b, args)
+		b = AppendJSONString(b, args)
 		b = respEndEvent(b)
 		return e.itemDone(b, respFunctionItem(nil, e.itemID, "completed", args, e.callID, e.name))
 	}
