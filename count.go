@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
@@ -48,18 +46,18 @@ func (p *Proxy) upstreamCount(ctx context.Context, c *call) (int64, *apiError) {
 	if target == "" {
 		return p.localCount(c)
 	}
+	counter, ok := up.codec.(translate.Counter)
+	if !ok {
+		return p.localCount(c)
+	}
 	var body []byte
 	var err error
 	if sameFormat(c.api, up.provider.Name()) {
-		body, err = c.withModel(model)
+		body, err = c.withModel(up.codec, model)
 	} else {
 		req := *c.canon
 		req.Model = model
-		if up.provider.Name() == "gemini" {
-			body, err = translate.EncodeGeminiCountTokens(&req)
-		} else {
-			body, err = translate.EncodeAnthropicCountTokens(&req)
-		}
+		body, err = counter.EncodeCountRequest(&req)
 	}
 	if err != nil {
 		return 0, requestError(err)
@@ -85,15 +83,11 @@ func (p *Proxy) upstreamCount(ctx context.Context, c *call) (int64, *apiError) {
 		}
 		return 0, &apiError{Status: status, Message: fmt.Sprintf("upstream %q answered %d: %s", up.name, resp.StatusCode, scrub(upstreamMessage(out), key.Secret))}
 	}
-	field := "input_tokens"
-	if up.provider.Name() == "gemini" {
-		field = "totalTokens"
-	}
-	n := gjson.GetBytes(out, field)
-	if n.Type != gjson.Number {
+	n, ok := counter.ReadCount(out)
+	if !ok {
 		return 0, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q answered no token count", up.name)}
 	}
-	return n.Int(), nil
+	return n, nil
 }
 
 // localCount estimates the tokens of the request in canonical form.

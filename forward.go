@@ -103,25 +103,25 @@ func retryable(status int) bool {
 // request encoded for the provider.
 func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
 	if sameFormat(c.api, u.provider.Name()) {
-		body, err := c.withModel(model)
+		body, err := c.withModel(u.codec, model)
 		if err == nil && u.hasOverrides {
-			body, err = u.codec.patch(body, u.overrides)
+			body, err = u.codec.Patch(body, u.overrides)
 		}
 		return body, err
 	}
 	req := *c.canon
 	req.Model, req.Stream = model, c.stream
 	u.overrides.Apply(&req)
-	return u.codec.encodeRequest(&req)
+	return u.codec.EncodeRequest(&req)
 }
 
 // withModel is the client's body for a same-format upstream, with the model
-// that upstream gets (Gemini's model is in the URL, not the body).
-func (c *call) withModel(model string) ([]byte, error) {
-	if c.api == apiGemini || model == c.model {
+// that upstream gets (a Gemini codec leaves it: its model is in the URL).
+func (c *call) withModel(codec translate.ProviderCodec, model string) ([]byte, error) {
+	if model == c.model {
 		return c.body, nil
 	}
-	return translate.SetModel(c.body, model)
+	return codec.SetModel(c.body, model)
 }
 
 // attempt sends the call with one lease. done is false when the attempt
@@ -227,12 +227,12 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 	}
 	var usage translate.Usage
 	if pass && !c.stream {
-		usage, _ = up.codec.readUsage(out)
+		usage, _ = up.codec.ReadUsage(out)
 		copyHeaders(w.Header(), resp.Header)
 	} else {
 		// Translate the answer (or, for a stream the upstream answered
 		// whole, hand the client what it can use: the answer in its API).
-		canon, err := up.codec.decodeResponse(out)
+		canon, err := up.codec.DecodeResponse(out)
 		if err != nil {
 			lease.Done(pool.Outcome{Status: http.StatusBadGateway, Reason: "unreadable answer"})
 			p.fail(w, c, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q sent an answer the proxy cannot read: %v", up.name, err)})

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
+	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
 )
 
 // endpoint is what a client request asks for.
@@ -280,7 +281,7 @@ func (c *call) prepare() *apiError {
 	}
 	if c.api == apiOpenAIChat && c.stream && c.ep == epGenerate {
 		var err error
-		if c.body, c.stripUsage, err = translate.AskStreamUsage(c.body); err != nil {
+		if c.body, c.stripUsage, err = chat.AskStreamUsage(c.body); err != nil {
 			return &apiError{Status: http.StatusBadRequest, Message: "request body: " + err.Error()}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
+	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
 )
 
 var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) }}
@@ -16,7 +17,7 @@ var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) 
 // relay streams an upstream's answer to the client event by event,
 // flushing after each. A same-format stream passes through byte for byte
 // (less the usage chunk the proxy asked for itself), followed by a cheap
-// StreamWatch for usage and completion; otherwise each event goes provider
+// translate.Watch for usage and completion; otherwise each event goes provider
 // decoder -> canonical events -> client encoder. Either way a stream cut
 // before its end gets an error event in the client's format.
 func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease, up *upstream, resp *http.Response, pass bool) {
@@ -40,19 +41,19 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 	}()
 
 	var (
-		watch *translate.StreamWatch
+		watch translate.Watch
 		dec   translate.StreamDecoder
 		enc   translate.StreamEncoder
 	)
 	if pass {
-		watch = translate.NewStreamWatch(up.provider.Name())
+		watch = up.codec.NewWatch()
 	} else {
-		dec = up.codec.newStreamDecoder()
+		dec = up.codec.NewStreamDecoder()
 		enc = newInboundStreamEncoder(c.api, translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
 	}
 	finished := func() bool {
 		if pass {
-			return watch.Finished
+			return watch.Finished()
 		}
 		return dec.Finished()
 	}
@@ -96,14 +97,14 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		}
 		if pass {
 			hadUsage := watch.Observe(ev)
-			usage = watch.Usage
-			if watch.Failed != "" {
-				failed = scrub(watch.Failed, lease.Key.Secret)
+			usage = watch.Usage()
+			if watch.Failed() != "" {
+				failed = scrub(watch.Failed(), lease.Key.Secret)
 			}
-			if watch.Finished {
+			if watch.Finished() {
 				settle()
 			}
-			if c.stripUsage && hadUsage && translate.IsUsageOnlyChunk(ev.Data) {
+			if c.stripUsage && hadUsage && chat.IsUsageOnlyChunk(ev.Data) {
 				continue
 			}
 			out = ev.Raw

@@ -27,7 +27,7 @@ type upstream struct {
 	client   *http.Client
 	headers  http.Header
 	priority int
-	codec    *codec
+	codec    translate.ProviderCodec
 
 	// overrides are the configured system_prompt and reasoning; a
 	// same-format body is patched only when there are any.
@@ -77,7 +77,7 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		client:       &http.Client{Transport: tr},
 		headers:      h,
 		priority:     u.Priority,
-		codec:        codecs[prov.Name()],
+		codec:        translate.Provider(providerFormat(prov.Name())),
 		overrides:    o,
 		hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil,
 	}, nil

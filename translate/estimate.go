@@ -72,3 +72,10 @@ func PartsSize(parts []Part) int {
 	}
 	return n
 }
+
+// EstimateTokens is the admission estimate of a request's input tokens:
+// about four bytes of JSON per token. It is settled with the real usage
+// when the answer ends, so it only needs to be in the right range.
+func EstimateTokens(body []byte) int64 {
+	return int64(len(body)/4) + 1
+}
