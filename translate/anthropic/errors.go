@@ -32,10 +32,10 @@ func errorType(status int) string {
 	case 504:
 		return "timeout_error"
 	}
-	if status >= 400 && status < 500 {
-		return "invalid_request_error"
+	if status >= 500 {
+		return "api_error"
 	}
-	return "api_error" // other 5xx, and an unknown status
+	return "invalid_request_error"
 }
 
 // errorStatus is the HTTP status of an error.type, 0 if unknown.

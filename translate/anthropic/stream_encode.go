@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"net/http"
 	"strconv"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
@@ -118,7 +119,11 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 		if msg == "" {
 			msg = "upstream error"
 		}
-		return appendEvent(dst, "error", ErrorBody(ev.Status, msg, ""))
+		status := ev.Status
+		if status == 0 {
+			status = http.StatusBadGateway // the upstream failed, how it did not say
+		}
+		return appendEvent(dst, "error", ErrorBody(status, msg, ""))
 	}
 	dst = e.ensureStart(dst, "", "")
 	switch ev.Type {
