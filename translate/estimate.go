@@ -59,7 +59,7 @@ func RequestSize(r *Request) int {
 	for i := range r.Tools {
 		n += 64 + len(r.Tools[i].Name) + len(r.Tools[i].Description) + len(r.Tools[i].Parameters)
 	}
-	return n + n/16
+	return n
 }
 
 // PartsSize guesses the encoded size of answer parts in any client's

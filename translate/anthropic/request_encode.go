@@ -53,7 +53,10 @@ func encodeRequest(r *translate.Request, count bool) []byte {
 		maxTok, budget = maxTokens(r.MaxTokens, family, budget)
 	}
 
-	b := make([]byte, 0, 512+translate.RequestSize(r))
+	// A sixteenth over the guess: Anthropic's content blocks take more
+	// framing per part than it counts.
+	size := translate.RequestSize(r)
+	b := make([]byte, 0, 512+size+size/16)
 	b = append(b, `{"model":`...)
 	b = translate.AppendJSONString(b, r.Model)
 	if !count {
