@@ -1,10 +1,16 @@
-package translate
+package translate_test
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/llmproxy/caddy-llm-proxy/translate"
+	"github.com/llmproxy/caddy-llm-proxy/translate/anthropic"
+	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
+	"github.com/llmproxy/caddy-llm-proxy/translate/gemini"
+	"github.com/llmproxy/caddy-llm-proxy/translate/responses"
 )
 
 // Benchmarks of each translation direction: requests (client API ->
@@ -14,15 +20,17 @@ import (
 
 var benchChatRequest = []byte(`{"model":"m","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"What is the weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"sunny, 21C"}],"tools":[{"type":"function","function":{"name":"weather","description":"Current weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],"max_tokens":512,"temperature":0.3}`)
 
-func BenchmarkRequestChatToAnthropic(b *testing.B) { benchRequest(b, EncodeAnthropicRequest) }
-func BenchmarkRequestChatToGemini(b *testing.B)    { benchRequest(b, EncodeGeminiRequest) }
-func BenchmarkRequestChatToChat(b *testing.B)      { benchRequest(b, EncodeChatRequest) }
+func BenchmarkRequestChatToAnthropic(b *testing.B) { benchRequest(b, anthropic.EncodeRequest) }
 
-func benchRequest(b *testing.B, encode func(*Request) ([]byte, error)) {
+func BenchmarkRequestChatToGemini(b *testing.B) { benchRequest(b, gemini.EncodeRequest) }
+
+func BenchmarkRequestChatToChat(b *testing.B) { benchRequest(b, chat.EncodeRequest) }
+
+func benchRequest(b *testing.B, encode func(*translate.Request) ([]byte, error)) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchChatRequest)))
 	for b.Loop() {
-		r, err := DecodeChatRequest(benchChatRequest)
+		r, err := chat.DecodeRequest(benchChatRequest)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -34,20 +42,20 @@ func benchRequest(b *testing.B, encode func(*Request) ([]byte, error)) {
 
 func BenchmarkResponseAnthropicToChat(b *testing.B) {
 	body := []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"It is sunny and 21C in Paris."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":120,"output_tokens":12}}`)
-	benchResponse(b, body, DecodeAnthropicResponse, EncodeChatResponse)
+	benchResponse(b, body, anthropic.DecodeResponse, chat.EncodeResponse)
 }
 
 func BenchmarkResponseGeminiToAnthropic(b *testing.B) {
 	body := []byte(`{"candidates":[{"content":{"role":"model","parts":[{"text":"It is sunny and 21C in Paris."}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":120,"candidatesTokenCount":12,"totalTokenCount":132},"modelVersion":"gemini-2.5-flash","responseId":"r1"}`)
-	benchResponse(b, body, DecodeGeminiResponse, EncodeAnthropicResponse)
+	benchResponse(b, body, gemini.DecodeResponse, anthropic.EncodeResponse)
 }
 
 func BenchmarkResponseChatToResponses(b *testing.B) {
 	body := []byte(`{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"It is sunny and 21C in Paris."},"finish_reason":"stop"}],"usage":{"prompt_tokens":120,"completion_tokens":12,"total_tokens":132}}`)
-	benchResponse(b, body, DecodeChatResponse, EncodeResponsesResponse)
+	benchResponse(b, body, chat.DecodeResponse, responses.EncodeResponse)
 }
 
-func benchResponse(b *testing.B, body []byte, decode func([]byte) (*Response, error), encode func(*Response) []byte) {
+func benchResponse(b *testing.B, body []byte, decode func([]byte) (*translate.Response, error), encode func(*translate.Response) []byte) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
@@ -62,12 +70,12 @@ func benchResponse(b *testing.B, body []byte, decode func([]byte) (*Response, er
 // BenchmarkStream runs each recorded provider stream (text scenario)
 // through every client encoder; b.N counts whole streams.
 func BenchmarkStream(b *testing.B) {
-	decoders := map[string]func() StreamDecoder{
-		"openai": NewChatStreamDecoder, "anthropic": NewAnthropicStreamDecoder, "gemini": NewGeminiStreamDecoder,
+	decoders := map[string]func() translate.StreamDecoder{
+		"openai": chat.NewStreamDecoder, "anthropic": anthropic.NewStreamDecoder, "gemini": gemini.NewStreamDecoder,
 	}
-	encoders := map[string]func(StreamOptions) StreamEncoder{
-		"chat": NewChatStreamEncoder, "responses": NewResponsesStreamEncoder,
-		"anthropic": NewAnthropicStreamEncoder, "gemini": NewGeminiStreamEncoder,
+	encoders := map[string]func(translate.StreamOptions) translate.StreamEncoder{
+		"chat": chat.NewStreamEncoder, "responses": responses.NewStreamEncoder,
+		"anthropic": anthropic.NewStreamEncoder, "gemini": gemini.NewStreamEncoder,
 	}
 	for _, prov := range []string{"openai", "anthropic", "gemini"} {
 		rec, err := os.ReadFile(filepath.Join("testdata", "streams", prov, "text.sse"))
@@ -78,11 +86,11 @@ func BenchmarkStream(b *testing.B) {
 			b.Run(prov+"_to_"+in, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(rec)))
-				var evs []StreamEvent
+				var evs []translate.StreamEvent
 				var out []byte
 				for b.Loop() {
-					rd := NewSSEReader(strings.NewReader(string(rec)))
-					dec, enc := decoders[prov](), encoders[in](StreamOptions{Model: "m", IncludeUsage: true})
+					rd := translate.NewSSEReader(strings.NewReader(string(rec)))
+					dec, enc := decoders[prov](), encoders[in](translate.StreamOptions{Model: "m", IncludeUsage: true})
 					for {
 						ev, err := rd.Next()
 						if err != nil {

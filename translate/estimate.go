@@ -42,3 +42,40 @@ func partChars(p Part, images *int64) int {
 	}
 	return len(p.Text)
 }
+
+// RequestSize guesses the encoded size of r in any provider's format, so an
+// encoder can size its buffer once.
+func RequestSize(r *Request) int {
+	n := len(r.System)
+	for i := range r.Messages {
+		for j := range r.Messages[i].Parts {
+			p := &r.Messages[i].Parts[j]
+			n += 32 + len(p.Text) + len(p.Data) + len(p.URL) + len(p.Arguments) + len(p.Signature)
+			for k := range p.Content {
+				n += 32 + len(p.Content[k].Text) + len(p.Content[k].Data) + len(p.Content[k].URL)
+			}
+		}
+	}
+	for i := range r.Tools {
+		n += 64 + len(r.Tools[i].Name) + len(r.Tools[i].Description) + len(r.Tools[i].Parameters)
+	}
+	return n
+}
+
+// PartsSize guesses the encoded size of answer parts in any client's
+// format (signatures may be re-encoded as base64, hence the 4/3).
+func PartsSize(parts []Part) int {
+	n := 0
+	for i := range parts {
+		p := &parts[i]
+		n += 64 + len(p.Text) + len(p.Arguments) + len(p.Signature)*4/3 + len(p.Data) + len(p.ToolName) + len(p.ToolCallID)
+	}
+	return n
+}
+
+// EstimateTokens is the admission estimate of a request's input tokens:
+// about four bytes of JSON per token. It is settled with the real usage
+// when the answer ends, so it only needs to be in the right range.
+func EstimateTokens(body []byte) int64 {
+	return int64(len(body)/4) + 1
+}

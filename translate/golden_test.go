@@ -1,4 +1,4 @@
-package translate
+package translate_test
 
 import (
 	"bytes"
@@ -14,8 +14,15 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/responses"
+	openairesponses "github.com/openai/openai-go/v3/responses"
 	"github.com/tidwall/gjson"
+
+	"github.com/llmproxy/caddy-llm-proxy/translate"
+	"github.com/llmproxy/caddy-llm-proxy/translate/anthropic"
+	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
+	"github.com/llmproxy/caddy-llm-proxy/translate/gemini"
+	"github.com/llmproxy/caddy-llm-proxy/translate/internal/respcheck"
+	"github.com/llmproxy/caddy-llm-proxy/translate/responses"
 )
 
 // The golden harness: every recorded provider stream, decoded by its
@@ -30,22 +37,22 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 var goldenProviders = []struct {
 	name string
-	dec  func() StreamDecoder
+	dec  func() translate.StreamDecoder
 }{
-	{"openai", NewChatStreamDecoder},
-	{"anthropic", NewAnthropicStreamDecoder},
-	{"gemini", NewGeminiStreamDecoder},
+	{"openai", chat.NewStreamDecoder},
+	{"anthropic", anthropic.NewStreamDecoder},
+	{"gemini", gemini.NewStreamDecoder},
 }
 
 var goldenInbound = []struct {
 	name    string
-	enc     func(StreamOptions) StreamEncoder
+	enc     func(translate.StreamOptions) translate.StreamEncoder
 	extract func(t *testing.T, out []byte) goldenContent
 }{
-	{"chat", NewChatStreamEncoder, goldenChat},
-	{"responses", NewResponsesStreamEncoder, goldenResponses},
-	{"anthropic", NewAnthropicStreamEncoder, goldenAnthropic},
-	{"gemini", NewGeminiStreamEncoder, goldenGemini},
+	{"chat", chat.NewStreamEncoder, goldenChat},
+	{"responses", responses.NewStreamEncoder, goldenResponses},
+	{"anthropic", anthropic.NewStreamEncoder, goldenAnthropic},
+	{"gemini", gemini.NewStreamEncoder, goldenGemini},
 }
 
 var goldenScenarios = []string{"text", "tool", "reasoning"}
@@ -54,7 +61,7 @@ var goldenScenarios = []string{"text", "tool", "reasoning"}
 type goldenContent struct {
 	Text, Thinking string
 	Tools          []goldenTool
-	Usage          Usage
+	Usage          translate.Usage
 }
 
 type goldenTool struct {
@@ -63,10 +70,10 @@ type goldenTool struct {
 }
 
 func TestGoldenStreams(t *testing.T) {
-	old := Now
-	Now = func() time.Time { return time.Unix(1767225600, 0) }
-	t.Cleanup(func() { Now = old })
-	opts := StreamOptions{Model: "client-model", IncludeUsage: true}
+	old := translate.Now
+	translate.Now = func() time.Time { return time.Unix(1767225600, 0) }
+	t.Cleanup(func() { translate.Now = old })
+	opts := translate.StreamOptions{Model: "client-model", IncludeUsage: true}
 
 	for _, p := range goldenProviders {
 		for _, sc := range goldenScenarios {
@@ -113,10 +120,10 @@ func TestGoldenStreams(t *testing.T) {
 
 // goldenDecode runs a recording through a provider decoder and checks the
 // canonical event order contract.
-func goldenDecode(t *testing.T, name string, dec StreamDecoder, in []byte) []StreamEvent {
+func goldenDecode(t *testing.T, name string, dec translate.StreamDecoder, in []byte) []translate.StreamEvent {
 	t.Helper()
-	rd := NewSSEReader(bytes.NewReader(in))
-	var events []StreamEvent
+	rd := translate.NewSSEReader(bytes.NewReader(in))
+	var events []translate.StreamEvent
 	for {
 		ev, err := rd.Next()
 		if err == io.EOF {
@@ -133,11 +140,11 @@ func goldenDecode(t *testing.T, name string, dec StreamDecoder, in []byte) []Str
 	if !dec.Finished() {
 		t.Errorf("%s: decoder not finished at the end of the recording", name)
 	}
-	if len(events) == 0 || events[0].Type != EvStart {
+	if len(events) == 0 || events[0].Type != translate.EvStart {
 		t.Errorf("%s: first canonical event is not EvStart", name)
 	}
 	for i, ev := range events {
-		if (ev.Type == EvFinish || ev.Type == EvError) != (i == len(events)-1) {
+		if (ev.Type == translate.EvFinish || ev.Type == translate.EvError) != (i == len(events)-1) {
 			t.Errorf("%s: finish/error at %d of %d", name, i, len(events))
 		}
 	}
@@ -145,28 +152,28 @@ func goldenDecode(t *testing.T, name string, dec StreamDecoder, in []byte) []Str
 }
 
 // goldenCanonical is the content of the canonical events.
-func goldenCanonical(t *testing.T, events []StreamEvent) goldenContent {
+func goldenCanonical(t *testing.T, events []translate.StreamEvent) goldenContent {
 	var c goldenContent
 	args := map[int]*strings.Builder{}
 	var order []int
 	names := map[int]string{}
 	for _, ev := range events {
 		switch ev.Type {
-		case EvText:
+		case translate.EvText:
 			c.Text += ev.Text
-		case EvThinking:
+		case translate.EvThinking:
 			c.Thinking += ev.Text
-		case EvToolStart:
+		case translate.EvToolStart:
 			if _, ok := args[ev.Index]; !ok {
 				args[ev.Index] = &strings.Builder{}
 				order = append(order, ev.Index)
 				names[ev.Index] = ev.ToolName
 			}
-		case EvToolArgs:
+		case translate.EvToolArgs:
 			if b := args[ev.Index]; b != nil {
 				b.WriteString(ev.Args)
 			}
-		case EvUsage:
+		case translate.EvUsage:
 			c.Usage.Merge(ev.Usage)
 		}
 	}
@@ -223,10 +230,10 @@ func goldenDiff(want, got []byte) string {
 }
 
 // goldenEvents splits a stream into SSE events.
-func goldenEvents(t *testing.T, out []byte) []Event {
+func goldenEvents(t *testing.T, out []byte) []translate.Event {
 	t.Helper()
-	rd := NewSSEReader(bytes.NewReader(out))
-	var evs []Event
+	rd := translate.NewSSEReader(bytes.NewReader(out))
+	var evs []translate.Event
 	for {
 		ev, err := rd.Next()
 		if err == io.EOF {
@@ -235,7 +242,7 @@ func goldenEvents(t *testing.T, out []byte) []Event {
 		if err != nil {
 			t.Fatalf("framing: %v", err)
 		}
-		evs = append(evs, Event{Raw: bytes.Clone(ev.Raw), Name: bytes.Clone(ev.Name), Data: bytes.Clone(ev.Data)})
+		evs = append(evs, translate.Event{Raw: bytes.Clone(ev.Raw), Name: bytes.Clone(ev.Name), Data: bytes.Clone(ev.Data)})
 	}
 }
 
@@ -276,7 +283,7 @@ func goldenChat(t *testing.T, out []byte) goldenContent {
 			if i != len(evs)-2 || d.Get("choices").Raw != "[]" {
 				t.Errorf("usage chunk not last or with choices: %s", ev.Data)
 			}
-			c.Usage = Usage{Input: u.Get("prompt_tokens").Int(), Output: u.Get("completion_tokens").Int()}
+			c.Usage = translate.Usage{Input: u.Get("prompt_tokens").Int(), Output: u.Get("completion_tokens").Int()}
 		}
 		c.Thinking += d.Get("choices.0.delta.reasoning_content").Str
 		var chunk openai.ChatCompletionChunk
@@ -304,16 +311,16 @@ func goldenChat(t *testing.T, out []byte) goldenContent {
 	return c
 }
 
-// goldenResponses checks a Responses stream (see respCheckFraming) and reads
+// goldenResponses checks a Responses stream (see respcheck.Framing) and reads
 // every event with openai-go's types.
 func goldenResponses(t *testing.T, out []byte) goldenContent {
 	var c goldenContent
-	events := respCheckFraming(t, out)
+	events := respcheck.Framing(t, out, true)
 	names := map[string]string{}
 	args := map[string]string{}
 	var ids []string
 	for _, d := range events {
-		var ev responses.ResponseStreamEventUnion
+		var ev openairesponses.ResponseStreamEventUnion
 		if err := json.Unmarshal([]byte(d.Raw), &ev); err != nil {
 			t.Fatalf("openai-go: %v", err)
 		}
@@ -337,7 +344,7 @@ func goldenResponses(t *testing.T, out []byte) goldenContent {
 			if r.OutputText() != c.Text {
 				t.Errorf("final output text %q, streamed %q", r.OutputText(), c.Text)
 			}
-			c.Usage = Usage{Input: r.Usage.InputTokens, Output: r.Usage.OutputTokens}
+			c.Usage = translate.Usage{Input: r.Usage.InputTokens, Output: r.Usage.OutputTokens}
 		}
 	}
 	for _, id := range ids {
@@ -505,7 +512,7 @@ func goldenGemini(t *testing.T, out []byte) goldenContent {
 			t.Errorf("finishReason on chunk %d of %d: %s", i, len(evs), ev.Data)
 		}
 		if u := d.Get("usageMetadata"); u.Exists() {
-			c.Usage = Usage{Input: u.Get("promptTokenCount").Int(), Output: u.Get("candidatesTokenCount").Int() + u.Get("thoughtsTokenCount").Int()}
+			c.Usage = translate.Usage{Input: u.Get("promptTokenCount").Int(), Output: u.Get("candidatesTokenCount").Int() + u.Get("thoughtsTokenCount").Int()}
 		} else if last {
 			t.Errorf("last chunk without usageMetadata")
 		}
@@ -516,24 +523,24 @@ func goldenGemini(t *testing.T, out []byte) goldenContent {
 // Every inbound encoder ends a failed stream with its API's own error event
 // and nothing after it (no [DONE], no clean end).
 func TestEncodersErrorEnd(t *testing.T) {
-	old := Now
-	Now = func() time.Time { return time.Unix(1767225600, 0) }
-	t.Cleanup(func() { Now = old })
+	old := translate.Now
+	translate.Now = func() time.Time { return time.Unix(1767225600, 0) }
+	t.Cleanup(func() { translate.Now = old })
 	for _, ib := range goldenInbound {
 		for _, start := range []bool{true, false} {
-			var evs []StreamEvent
+			var evs []translate.StreamEvent
 			if start {
-				evs = append(evs, StreamEvent{Type: EvStart, ID: "x1", Model: "up"})
+				evs = append(evs, translate.StreamEvent{Type: translate.EvStart, ID: "x1", Model: "up"})
 			}
 			evs = append(evs,
-				StreamEvent{Type: EvText, Text: "partial"},
-				StreamEvent{Type: EvToolStart, Index: 0, ToolCallID: "call_1", ToolName: "f"},
-				StreamEvent{Type: EvToolArgs, Index: 0, Args: `{"a":`},
-				StreamEvent{Type: EvError, Text: "upstream reset", Status: 502},
-				StreamEvent{Type: EvText, Text: "late"},
-				StreamEvent{Type: EvFinish, StopReason: StopEnd},
+				translate.StreamEvent{Type: translate.EvText, Text: "partial"},
+				translate.StreamEvent{Type: translate.EvToolStart, Index: 0, ToolCallID: "call_1", ToolName: "f"},
+				translate.StreamEvent{Type: translate.EvToolArgs, Index: 0, Args: `{"a":`},
+				translate.StreamEvent{Type: translate.EvError, Text: "upstream reset", Status: 502},
+				translate.StreamEvent{Type: translate.EvText, Text: "late"},
+				translate.StreamEvent{Type: translate.EvFinish, StopReason: translate.StopEnd},
 			)
-			enc := ib.enc(StreamOptions{Model: "client-model", IncludeUsage: true})
+			enc := ib.enc(translate.StreamOptions{Model: "client-model", IncludeUsage: true})
 			var out []byte
 			for i := range evs {
 				out = enc.Encode(out, &evs[i])

@@ -1,12 +1,14 @@
 package translate
 
 import (
+	"math"
+	"strconv"
 	"unicode/utf8"
 )
 
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// AppendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
 // <, > and & stay literal, as the API writes them.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
@@ -53,4 +55,13 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendFloat appends f as a JSON number in its shortest form; NaN and the
+// infinities, which JSON cannot hold, become 0.
+func AppendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, '0')
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }

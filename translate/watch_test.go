@@ -1,4 +1,4 @@
-package translate
+package translate_test
 
 import (
 	"bytes"
@@ -6,19 +6,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
-// The passthrough watcher must agree with the provider's decoder on usage
-// and on whether a stream finished, for every recorded stream, whole and
-// cut in half.
-func TestStreamWatchAgreesWithDecoders(t *testing.T) {
-	decoders := map[string]func() StreamDecoder{
-		"openai": NewChatStreamDecoder, "anthropic": NewAnthropicStreamDecoder, "gemini": NewGeminiStreamDecoder,
-	}
-	for prov, newDec := range decoders {
-		files, _ := filepath.Glob(filepath.Join("testdata", "streams", prov, "*.sse"))
+// The recordings under testdata/streams, by the format they are in.
+var recordedFormats = map[string]string{"openai": "openai-chat", "anthropic": "anthropic", "gemini": "gemini"}
+
+// The passthrough watch must agree with the format's stream decoder on
+// usage and on whether a stream finished, for every recorded stream, whole
+// and cut in half.
+func TestWatchAgreesWithDecoders(t *testing.T) {
+	for dir, name := range recordedFormats {
+		prov := translate.Provider(name)
+		files, _ := filepath.Glob(filepath.Join("testdata", "streams", dir, "*.sse"))
 		if len(files) == 0 {
-			t.Fatalf("no recordings for %s", prov)
+			t.Fatalf("no recordings for %s", name)
 		}
 		for _, f := range files {
 			rec, err := os.ReadFile(f)
@@ -26,7 +29,7 @@ func TestStreamWatchAgreesWithDecoders(t *testing.T) {
 				t.Fatal(err)
 			}
 			var events [][]byte
-			rd := NewSSEReader(bytes.NewReader(rec))
+			rd := translate.NewSSEReader(bytes.NewReader(rec))
 			for {
 				ev, err := rd.Next()
 				if err == io.EOF {
@@ -38,43 +41,43 @@ func TestStreamWatchAgreesWithDecoders(t *testing.T) {
 				events = append(events, append([]byte(nil), ev.Raw...))
 			}
 			for _, n := range []int{len(events), len(events) / 2} {
-				dec, w := newDec(), NewStreamWatch(prov)
-				var usage Usage
-				var evs []StreamEvent
+				dec, w := prov.NewStreamDecoder(), prov.NewWatch()
+				var usage translate.Usage
+				var evs []translate.StreamEvent
 				for _, raw := range events[:n] {
-					ev, _ := NewSSEReader(bytes.NewReader(raw)).Next()
+					ev, _ := translate.NewSSEReader(bytes.NewReader(raw)).Next()
 					evs, _ = dec.Decode(evs[:0], ev)
 					for _, e := range evs {
-						if e.Type == EvUsage {
+						if e.Type == translate.EvUsage {
 							usage.Merge(e.Usage)
 						}
 					}
-					ev, _ = NewSSEReader(bytes.NewReader(raw)).Next()
+					ev, _ = translate.NewSSEReader(bytes.NewReader(raw)).Next()
 					w.Observe(ev)
 				}
-				if w.Finished != dec.Finished() {
-					t.Errorf("%s, %d of %d events: watch finished %v, decoder %v", f, n, len(events), w.Finished, dec.Finished())
+				if w.Finished() != dec.Finished() {
+					t.Errorf("%s, %d of %d events: watch finished %v, decoder %v", f, n, len(events), w.Finished(), dec.Finished())
 				}
-				if dec.Finished() && w.Usage != usage {
-					t.Errorf("%s: watch usage %+v, decoder %+v", f, w.Usage, usage)
+				if dec.Finished() && w.Usage() != usage {
+					t.Errorf("%s: watch usage %+v, decoder %+v", f, w.Usage(), usage)
 				}
 			}
 		}
 	}
 }
 
-func TestStreamWatchErrors(t *testing.T) {
+func TestWatchErrors(t *testing.T) {
 	cases := map[string]string{
-		"openai":    "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n",
-		"anthropic": "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"boom\"}}\n\n",
-		"gemini":    "data: {\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}\n\n",
+		"openai-chat": "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n",
+		"anthropic":   "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"boom\"}}\n\n",
+		"gemini":      "data: {\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}\n\n",
 	}
-	for prov, in := range cases {
-		ev, _ := NewSSEReader(bytes.NewReader([]byte(in))).Next()
-		w := NewStreamWatch(prov)
+	for name, in := range cases {
+		ev, _ := translate.NewSSEReader(bytes.NewReader([]byte(in))).Next()
+		w := translate.Provider(name).NewWatch()
 		w.Observe(ev)
-		if !w.Finished || w.Failed != "boom" {
-			t.Errorf("%s: finished %v, failed %q", prov, w.Finished, w.Failed)
+		if !w.Finished() || w.Failed() != "boom" {
+			t.Errorf("%s: finished %v, failed %q", name, w.Finished(), w.Failed())
 		}
 	}
 }

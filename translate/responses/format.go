@@ -1,0 +1,67 @@
+// Package responses is the OpenAI Responses API wire format,
+// "openai-responses". It has only a client half: clients speak it, no
+// provider here does, so there is a request decoder and response / stream
+// encoders but no request encoder or stream decoder.
+//
+// Mapping notes (where the Responses API and the canonical model differ):
+//   - The proxy keeps no conversation state: previous_response_id,
+//     conversation, background mode, stored prompts and item_reference
+//     items are refused (400) rather than silently answered out of context.
+//   - store, metadata, truncation, include, service_tier, prompt_cache_key,
+//     top_logprobs, max_tool_calls, stream_options, text.verbosity and
+//     reasoning.summary are accepted and ignored.
+//   - instructions and system/developer messages (wherever they appear in
+//     input) become the system prompt, instructions first, joined by blank
+//     lines.
+//   - Only function tools are forwarded; hosted tools (web_search,
+//     file_search, computer use, code interpreter, MCP, custom tools...) are
+//     refused. A tool's strict flag is dropped (the canonical model has no
+//     per-tool strict mode); text.format's strict is kept.
+//   - Reasoning items come back as reasoning output items whose summary is
+//     the provider's reasoning text. A provider's reasoning signature
+//     (Anthropic thinking signature, Gemini thoughtSignature, redacted
+//     thinking) travels in encrypted_content with a "llmproxy:" prefix, so a
+//     client that sends its reasoning items back (as stateless clients do)
+//     hands the provider its signature again. encrypted_content the proxy
+//     did not make (OpenAI's own) means nothing to other providers and is
+//     dropped.
+//   - Echoed request settings in the response object (temperature, top_p,
+//     tool_choice, tools, parallel_tool_calls, text) are the API defaults:
+//     the proxy's response carries only what the provider answered.
+//   - Errors are OpenAI's (see ErrorBody); a stream ends with
+//     response.failed.
+package responses
+
+import (
+	"github.com/llmproxy/caddy-llm-proxy/translate"
+)
+
+// Name is the format's registered name.
+const Name = "openai-responses"
+
+// Format is the format's client half; it is registered under Name.
+type Format struct{}
+
+var _ translate.ClientCodec = Format{}
+
+func init() { translate.Register(Format{}) }
+
+func (Format) Name() string { return Name }
+
+func (Format) ErrorBody(status int, message, code string) []byte {
+	return ErrorBody(status, message, code)
+}
+
+func (Format) StreamError(status int, message, code string) []byte {
+	return StreamError(status, message, code)
+}
+
+func (Format) DecodeRequest(body []byte, _ translate.DecodeOptions) (*translate.Request, error) {
+	return DecodeRequest(body)
+}
+
+func (Format) EncodeResponse(r *translate.Response) []byte { return EncodeResponse(r) }
+
+func (Format) NewStreamEncoder(o translate.StreamOptions) translate.StreamEncoder {
+	return NewStreamEncoder(o)
+}
