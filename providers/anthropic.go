@@ -7,8 +7,6 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-func init() { Register(Anthropic{}) }
-
 // Anthropic is the Anthropic Messages API; its base URL has no version.
 type Anthropic struct{}
 

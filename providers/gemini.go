@@ -6,8 +6,6 @@ import (
 	"net/url"
 )
 
-func init() { Register(Gemini{}) }
-
 // Gemini is Google's Generative Language API; its base URL has no version.
 type Gemini struct{}
 

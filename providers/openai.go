@@ -6,8 +6,6 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-func init() { Register(OpenAI{}) }
-
 // OpenAI is the OpenAI API and every OpenAI-compatible service (OpenRouter,
 // DeepSeek, vLLM, Ollama, ...) on its Chat Completions endpoint. Its base
 // URL includes the version, e.g. https://api.openai.com/v1.

@@ -8,7 +8,6 @@ package providers
 import (
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 
@@ -78,38 +77,47 @@ func ClassifyStatus(status int) Verdict {
 	return Fault
 }
 
+// registry holds the providers in the order they are listed in messages:
+// the original three first (set before any init runs), then each vendor
+// that registers itself from its own file's init.
 var registry = struct {
 	sync.RWMutex
-	m map[string]Provider
-}{m: map[string]Provider{}}
+	list []Provider
+}{list: []Provider{OpenAI{}, Anthropic{}, Gemini{}}}
 
-// Register makes a provider known under its Name; each vendor's file
-// registers itself from init. A repeated name panics.
+// Register makes a provider known under its Name; a vendor's file
+// registers it from init. A repeated name panics.
 func Register(p Provider) {
 	registry.Lock()
 	defer registry.Unlock()
-	if _, dup := registry.m[p.Name()]; dup {
-		panic(fmt.Sprintf("providers: %q registered twice", p.Name()))
+	for _, q := range registry.list {
+		if q.Name() == p.Name() {
+			panic(fmt.Sprintf("providers: %q registered twice", p.Name()))
+		}
 	}
-	registry.m[p.Name()] = p
+	registry.list = append(registry.list, p)
 }
 
 // Lookup returns the provider by name, or nil.
 func Lookup(name string) Provider {
 	registry.RLock()
 	defer registry.RUnlock()
-	return registry.m[name]
+	for _, p := range registry.list {
+		if p.Name() == name {
+			return p
+		}
+	}
+	return nil
 }
 
-// Names lists the known providers, sorted, for error messages.
+// Names lists the known providers in registration order, for messages.
 func Names() []string {
 	registry.RLock()
 	defer registry.RUnlock()
-	out := make([]string, 0, len(registry.m))
-	for n := range registry.m {
-		out = append(out, n)
+	out := make([]string, len(registry.list))
+	for i, p := range registry.list {
+		out[i] = p.Name()
 	}
-	sort.Strings(out)
 	return out
 }
 
