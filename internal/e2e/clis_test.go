@@ -127,6 +127,10 @@ var claudeCLI = agentCLI{
 			"ANTHROPIC_BASE_URL=" + r.baseURL,
 			"ANTHROPIC_API_KEY=" + clientKey,
 			"CLAUDE_CONFIG_DIR=" + filepath.Join(r.home, ".claude"),
+			// Without this, Claude Code 2.1.332 opens CONNECT
+			// api.anthropic.com:443 (3 times in a -p run) whatever
+			// ANTHROPIC_BASE_URL says; it alone suffices, the
+			// other three are belt and braces.
 			"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
 			"DISABLE_AUTOUPDATER=1",
 			"DISABLE_TELEMETRY=1",
@@ -229,6 +233,9 @@ wire_api = "responses"
 request_max_retries = 0
 stream_max_retries = 0
 
+# Without this Codex 0.169.0 opens CONNECT github.com:443 (plugin marketplace
+# sync) in every exec run. The update check and analytics made no attempt
+# in exec runs; they are off for good measure.
 [features]
 plugins = false
 
@@ -243,6 +250,10 @@ var geminiCLI = agentCLI{
 	name: "gemini",
 	bin:  "gemini",
 	prepare: func(t *testing.T, r run) ([]string, []string) {
+		// privacy.usageStatisticsEnabled=false is what keeps Gemini CLI
+		// 0.61.0 from CONNECT play.googleapis.com:443 (usage logging,
+		// flushed asynchronously, so not seen in every run); the update
+		// and telemetry settings are off for good measure.
 		settings := map[string]any{
 			"security":  map[string]any{"auth": map[string]any{"selectedType": "gemini-api-key"}},
 			"privacy":   map[string]any{"usageStatisticsEnabled": false},

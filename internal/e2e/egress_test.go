@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"slices"
@@ -147,4 +148,44 @@ func (e *egress) env() []string {
 		out = append(out, k+"="+e.URL, strings.ToLower(k)+"="+e.URL)
 	}
 	return append(out, "NO_PROXY=", "no_proxy=")
+}
+
+// TestEgress checks the egress proxy itself: loopback passes (plain and
+// tunnelled), anything else is refused and recorded. No CLI needed.
+func TestEgress(t *testing.T) {
+	eg := newEgress(t)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer target.Close()
+	tlsTarget := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer tlsTarget.Close()
+	proxyURL, _ := url.Parse(eg.URL)
+	tr := tlsTarget.Client().Transport.(*http.Transport).Clone()
+	tr.Proxy = http.ProxyURL(proxyURL)
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+
+	for _, u := range []string{target.URL, tlsTarget.URL} {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s through the egress proxy: %v", u, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ok" {
+			t.Errorf("GET %s: %d %q", u, resp.StatusCode, b)
+		}
+	}
+	if got := eg.refusedSince(0); len(got) != 0 {
+		t.Fatalf("loopback refused: %v", got)
+	}
+
+	if resp, err := c.Get("http://registry.example.com/x?key=secret"); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("plain GET to a remote host: %v %v", resp, err)
+	}
+	if _, err := c.Get("https://api.example.com/"); err == nil {
+		t.Error("CONNECT to a remote host succeeded")
+	}
+	want := []string{"GET http://registry.example.com/x?…", "CONNECT api.example.com:443"}
+	if got := eg.refusedSince(0); !slices.Equal(got, want) {
+		t.Errorf("refused = %q, want %q", got, want)
+	}
 }
