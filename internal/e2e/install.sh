@@ -28,7 +28,12 @@ clis_work() {
 	done
 }
 
+# A go.mod makes node_modules a module of its own, so that `go test ./...`
+# never wanders into it whatever the packages ship.
+fence() { printf 'module e2e.invalid/node_modules\n' >node_modules/go.mod; }
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && clis_work; then
+	fence
 	echo "internal/e2e: agent CLIs already installed"
 	exit 0
 fi
@@ -44,5 +49,6 @@ if ! clis_work; then
 	echo "internal/e2e/install.sh: the installed CLIs do not start" >&2
 	exit 1
 fi
+fence
 echo "$want" >"$stamp"
 echo "internal/e2e: installed $(node_modules/.bin/claude --version | head -1), $(node_modules/.bin/codex --version | head -1), gemini $(node_modules/.bin/gemini --version | head -1)"
