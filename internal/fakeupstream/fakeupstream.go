@@ -140,6 +140,8 @@ type Server struct {
 	seq       int // request ids
 	callSeq   int // tool-call ids
 	compSeq   int // completion / message / response ids
+
+	textOnly bool // SetTextOnly (refusals.go)
 }
 
 // dialect is what differs between the emulated providers; the counting,
@@ -273,6 +275,7 @@ func (s *Server) resetLocked() {
 	maps.Copy(s.peak, s.inflight)
 	s.last = Recorded{}
 	s.models = slices.Clone(s.d.defaultModels())
+	s.textOnly = false
 }
 
 // begin counts an authenticated request and returns its release.
@@ -377,6 +380,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", b.RetryAfter)
 		}
 		s.d.failure(w, r, b, key, body)
+		return
+	}
+	body, done := s.intercept(w, r, body) // refusals.go
+	if done {
 		return
 	}
 	handler(w, r, body, b)
