@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/llmproxy/caddy-llm-proxy/gateway"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
@@ -86,12 +87,12 @@ func userMessage(model, text string) openai.ChatCompletionNewParams {
 // keyStatus reads a key's live state from the running instance.
 func keyStatus(t *testing.T, instance, upstream, secret string) pool.KeyStatus {
 	t.Helper()
-	p := readyInstance(instance)
+	p := gateway.Running(instance)
 	if p == nil {
 		t.Fatalf("instance %q is not running", instance)
 	}
 	id := pool.KeyID(upstream, secret)
-	for _, k := range p.pool.Keys() {
+	for _, k := range p.Pool().Keys() {
 		if k.Spec.ID == id {
 			return k
 		}

@@ -3,21 +3,17 @@
 package llmproxy
 
 import (
-	"context"
-	"crypto/sha256"
+	"cmp"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"time"
 	_ "time/tzdata" // `timezone` must work on hosts without a zoneinfo database
 
-	"go.uber.org/zap"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/llmproxy/caddy-llm-proxy/limits"
-	"github.com/llmproxy/caddy-llm-proxy/pool"
+	"github.com/llmproxy/caddy-llm-proxy/gateway"
 )
 
 func init() {
@@ -83,19 +79,7 @@ type Proxy struct {
 	// Upstreams are the providers and their keys.
 	Upstreams []*Upstream `json:"upstreams,omitempty"`
 
-	logger     *zap.Logger
-	pool       *pool.Pool
-	op         opRef // set once provisioned; see adminapi.go
-	ups        []*upstream
-	router     *router
-	clientKeys [][sha256.Size]byte
-	retries    int
-	maxBody    int64
-	maxAnswer  int64
-	// idleTimeout and keepalive: see IdleTimeout and Keepalive.
-	idleTimeout time.Duration
-	keepalive   time.Duration
-	loc         *time.Location
+	gw *gateway.Gateway
 }
 
 // CaddyModule returns the Caddy module information.
@@ -106,10 +90,10 @@ func (Proxy) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision expands placeholders, builds each upstream's transport and key
-// specs, and acquires the shared, reload-safe pool state.
+// Provision resolves the configuration (defaults applied, placeholders
+// expanded) and starts the engine with it.
 func (p *Proxy) Provision(ctx caddy.Context) error {
-	p.logger = ctx.Logger()
+	logger := ctx.Logger()
 	// Cheap checks first, so that a bad config never opens storage.
 	if err := p.Validate(); err != nil {
 		return err
@@ -117,91 +101,67 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 	if p.Name == "" {
 		p.Name = "default"
 	}
-	retries := 2
+	cfg := gateway.Config{
+		Name:          p.Name,
+		Storage:       "badger",
+		Retries:       2,
+		Timeout:       orDefault(p.Timeout, 2*time.Minute),
+		IdleTimeout:   orDefault(p.IdleTimeout, 5*time.Minute),
+		Keepalive:     15 * time.Second,
+		MaxBody:       cmp.Or(p.MaxBody, 32<<20),
+		MaxAnswer:     cmp.Or(p.MaxAnswer, 64<<20),
+		Location:      time.UTC,
+		LogSize:       cmp.Or(p.LogSize, 1000),
+		ProbeInterval: orDefault(p.ProbeInterval, 5*time.Minute),
+	}
 	if p.Retries != nil {
-		retries = *p.Retries
+		cfg.Retries = *p.Retries
 	}
-	p.retries = retries
-	timeout := time.Duration(p.Timeout)
-	if timeout == 0 {
-		timeout = 2 * time.Minute
-	}
-	p.maxBody = p.MaxBody
-	if p.maxBody == 0 {
-		p.maxBody = 32 << 20
-	}
-	p.maxAnswer = p.MaxAnswer
-	if p.maxAnswer == 0 {
-		p.maxAnswer = 64 << 20
-	}
-	p.idleTimeout = time.Duration(p.IdleTimeout)
-	if p.idleTimeout == 0 {
-		p.idleTimeout = 5 * time.Minute
-	}
-	p.keepalive = 15 * time.Second
 	if p.Keepalive != nil {
-		p.keepalive = time.Duration(*p.Keepalive)
+		cfg.Keepalive = time.Duration(*p.Keepalive)
 	}
-	p.loc = time.UTC
 	if p.Timezone != "" {
 		loc, err := time.LoadLocation(p.Timezone)
 		if err != nil {
 			return fmt.Errorf("timezone: %w", err)
 		}
-		p.loc = loc
+		cfg.Location = loc
 	}
 
 	repl := caddy.NewReplacer()
 	expand := func(s string) string { return repl.ReplaceKnown(s, "") }
-
 	for i, k := range p.ClientKeys {
 		secret := expand(k)
 		if secret == "" {
 			return fmt.Errorf("client_key %d is empty after placeholder expansion", i+1)
 		}
-		p.clientKeys = append(p.clientKeys, sha256.Sum256([]byte(secret)))
+		cfg.ClientKeys = append(cfg.ClientKeys, secret)
 	}
-	if len(p.clientKeys) == 0 {
-		p.logger.Warn("no client_key configured: the proxy is open to anyone who can reach it", zap.String("instance", p.Name))
-	}
-
-	var specs []pool.KeySpec
-	for _, cfg := range p.Upstreams {
-		u := *cfg
-		u.BaseURL, u.Proxy = expand(u.BaseURL), expand(u.Proxy)
+	for _, u := range p.Upstreams {
+		gu := &gateway.Upstream{
+			Name: u.Name, Provider: u.Provider, BaseURL: expand(u.BaseURL), Proxy: expand(u.Proxy),
+			Priority: u.Priority, Models: u.Models, Aliases: u.Aliases,
+			Reasoning: u.Reasoning, SystemPrompt: u.SystemPrompt, Defaults: u.Defaults,
+		}
 		if len(u.Headers) > 0 {
-			u.Headers = make(map[string]string, len(cfg.Headers))
-			for k, v := range cfg.Headers {
-				u.Headers[k] = expand(v)
+			gu.Headers = make(map[string]string, len(u.Headers))
+			for k, v := range u.Headers {
+				gu.Headers[k] = expand(v)
 			}
 		}
-		up, err := newUpstream(&u, timeout)
-		if err != nil {
-			return err
-		}
-		seen := map[string]bool{}
 		for i, k := range u.Keys {
 			secret := expand(k.Key)
 			if secret == "" {
 				return fmt.Errorf("upstream %q: key %d is empty after placeholder expansion (is its environment variable set?)", u.Name, i+1)
 			}
-			spec := u.keySpec(secret, k.Limits, "config")
-			spec.Disabled, spec.Note = k.Disabled, k.Note
-			if seen[spec.ID] {
-				return fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
-			}
-			seen[spec.ID] = true
-			specs = append(specs, spec)
+			gu.Keys = append(gu.Keys, gateway.Key{Secret: secret, Limits: k.Limits, Note: k.Note, Disabled: k.Disabled})
 		}
-		p.ups = append(p.ups, up)
+		cfg.Upstreams = append(cfg.Upstreams, gu)
 	}
-	p.router = newRouter(p.ups)
-
-	opts := pool.Options{Instance: p.Name, Storage: "badger", Location: p.loc, Keys: specs, Logger: p.logger.Named("pool")}
 	if p.Storage != nil && p.Storage.Type != "" {
-		opts.Storage = p.Storage.Type
+		cfg.Storage = p.Storage.Type
 	}
-	if opts.Storage == "badger" {
+	if cfg.Storage == "badger" {
 		dir := filepath.Join(caddy.AppDataDir(), "llm_proxy", p.Name)
 		if p.Storage != nil && p.Storage.Dir != "" {
 			dir = expand(p.Storage.Dir)
@@ -210,84 +170,31 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 		if err != nil {
 			return fmt.Errorf("storage dir: %w", err)
 		}
-		opts.Dir = abs
+		cfg.Dir = abs
 	}
-	if err := registerInstance(ctx, p); err != nil {
-		return err
-	}
-	pl, err := pool.New(opts)
-	if err != nil {
-		return fmt.Errorf("llm_proxy %q: %w", p.Name, err)
-	}
-	p.pool = pl
-	if err := p.provisionOps(ctx); err != nil {
-		return err
-	}
-
-	probe := time.Duration(p.ProbeInterval)
-	if probe == 0 {
-		probe = 5 * time.Minute
-	}
-	go p.probeLoop(ctx, probe)
-	return nil
+	gw, err := gateway.New(ctx, cfg, logger)
+	p.gw = gw // Cleanup releases what New acquired, even when it failed
+	return err
 }
 
-// keySpec is a key of this upstream with its own limits, each unset one
-// falling back to the upstream's default (the weight to 1).
-func (u *Upstream) keySpec(secret string, own Limits, source string) pool.KeySpec {
-	return pool.KeySpec{
-		ID:       pool.KeyID(u.Name, secret),
-		Upstream: u.Name,
-		Secret:   secret,
-		Limits:   limits.Merge(own, u.Defaults),
-		Source:   source,
+// orDefault is a configured duration, or def when unset.
+func orDefault(d caddy.Duration, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
 	}
+	return time.Duration(d)
+}
+
+// ServeHTTP answers the client endpoints; the handler is terminal and
+// never calls next.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	p.gw.ServeHTTP(w, r)
+	return nil
 }
 
 // Cleanup releases what Provision acquired; it also runs after a failed
-// Provision, so every step is nil-safe.
-func (p *Proxy) Cleanup() error {
-	unregisterInstance(p)
-	p.cleanupOps()
-	for _, u := range p.ups {
-		u.close()
-	}
-	if p.pool != nil {
-		return p.pool.Close()
-	}
-	return nil
-}
-
-// probeLoop re-probes keys the upstream refused (401/403) and puts them back
-// into rotation once the upstream accepts them again.
-func (p *Proxy) probeLoop(ctx caddy.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.probeDisabled(ctx)
-		}
-	}
-}
-
-func (p *Proxy) probeDisabled(ctx context.Context) {
-	for _, k := range p.pool.Disabled() {
-		u := p.router.byName[k.Upstream]
-		if u == nil {
-			continue
-		}
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		status, _, err := u.probe(pctx, k.Secret)
-		cancel()
-		if err == nil && status == http.StatusOK {
-			p.pool.Enable(k.ID)
-			p.logger.Info("key works again", zap.String("key_id", k.ID), zap.String("upstream", k.Upstream))
-		}
-	}
-}
+// Provision.
+func (p *Proxy) Cleanup() error { return p.gw.Close() }
 
 // Interface guards
 var (

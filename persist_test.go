@@ -17,6 +17,7 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
+	"github.com/llmproxy/caddy-llm-proxy/gateway"
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/store"
@@ -96,7 +97,7 @@ func TestCountersAndKeyStatesSurviveReloadAndRestart(t *testing.T) {
 
 	// A restart: a config without the handler releases the database...
 	startCaddy(t, `respond "no proxy here"`)
-	if readyInstance(name) != nil {
+	if gateway.Running(name) != nil {
 		t.Fatal("instance still running after it was removed from the config")
 	}
 	db, err := store.OpenBadger(dir, nil)

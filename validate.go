@@ -496,3 +496,6 @@ func sortedKeys(m map[string]string) []string {
 var (
 	_ caddy.Validator = (*Proxy)(nil)
 )
+
+// isGlob reports whether a `models` pattern has a `*` wildcard.
+func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }

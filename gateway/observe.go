@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"time"
@@ -17,8 +17,8 @@ import (
 // stats.Retention (31 days); the request log keeps the last log_size
 // requests in memory only. Both outlive config reloads; the statistics
 // also survive restarts (with badger storage).
-func (p *Proxy) observe(rec *requestRecord) {
-	op := p.op.Load()
+func (g *Gateway) observe(rec *requestRecord) {
+	op := g.op.Load()
 	if op == nil || rec == nil {
 		return
 	}
@@ -47,8 +47,8 @@ func (p *Proxy) observe(rec *requestRecord) {
 	} else {
 		c.Failures = 1
 	}
-	op.stats.Record(t.In(p.loc), stats.Dims{Model: rec.ModelLabel, Key: rec.KeyID, Upstream: rec.Upstream}, c)
-	observeMetrics(p.Name, rec)
+	op.stats.Record(t.In(g.loc), stats.Dims{Model: rec.ModelLabel, Key: rec.KeyID, Upstream: rec.Upstream}, c)
+	observeMetrics(g.name, rec)
 }
 
 // succeeded reports whether a client got a successful answer.

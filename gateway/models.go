@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"net/http"
@@ -7,8 +7,8 @@ import (
 )
 
 // serveModelList answers the model list in the client API's shape.
-func (p *Proxy) serveModelList(w http.ResponseWriter, r *http.Request, a clientapi.API) {
-	entries := p.router.listModels(r.Context(), p.pool.Pick)
+func (g *Gateway) serveModelList(w http.ResponseWriter, r *http.Request, a clientapi.API) {
+	entries := g.router.listModels(r.Context(), g.pool.Pick)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(a.ModelList(entries))
 }

@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"context"
@@ -52,30 +52,30 @@ func ceilSeconds(d time.Duration) int {
 // forward sends the call to upstream keys until one answers, retrying on
 // another key after a retryable failure as long as nothing has reached the
 // client.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, c *call) {
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	var tried map[string]bool
 	var last *failure
-	for attempt := 0; attempt <= p.retries; attempt++ {
-		lease, err := p.pool.Acquire(c.route.targets, c.estimate, tried)
+	for attempt := 0; attempt <= g.retries; attempt++ {
+		lease, err := g.pool.Acquire(c.route.targets, c.estimate, tried)
 		if err != nil {
-			p.fail(w, c, p.unavailable(c, err, last))
+			g.fail(w, c, g.unavailable(c, err, last))
 			return
 		}
-		f, done := p.attempt(w, r, c, lease)
+		f, done := g.attempt(w, r, c, lease)
 		if done {
 			return
 		}
 		last = f
 		if tried == nil {
-			tried = make(map[string]bool, p.retries+1)
+			tried = make(map[string]bool, g.retries+1)
 		}
 		tried[lease.Key.ID] = true
 	}
-	p.fail(w, c, last.toAPIError())
+	g.fail(w, c, last.toAPIError())
 }
 
 // unavailable is the answer when the pool has no key for the call.
-func (p *Proxy) unavailable(c *call, err error, last *failure) *clientapi.Error {
+func (g *Gateway) unavailable(c *call, err error, last *failure) *clientapi.Error {
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
 	case un != nil && un.AllDisabled:
@@ -153,14 +153,14 @@ func outcome(v providers.Verdict, status int) pool.Outcome {
 
 // attempt sends the call with one lease. done is false when the attempt
 // failed retryably before anything reached the client.
-func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease) (f *failure, done bool) {
+func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease) (f *failure, done bool) {
 	up, model := c.route.pick(lease.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, lease.Key.ID
 	pass := c.passes(up)
 	body, err := c.upstreamBody(up, model)
 	if err != nil {
 		lease.Done(pool.Outcome{Canceled: true})
-		p.fail(w, c, requestError(err))
+		g.fail(w, c, requestError(err))
 		return nil, true
 	}
 	// The attempt's own context: the watchdog cancels it when the
@@ -181,7 +181,7 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 		}
 		msg := scrub(err.Error(), lease.Key.Secret)
 		lease.Done(pool.Outcome{Status: 0, Reason: "network error"})
-		p.logger.Warn("upstream unreachable", zap.String("upstream", up.name), zap.String("key_id", lease.Key.ID), zap.String("error", msg))
+		g.logger.Warn("upstream unreachable", zap.String("upstream", up.name), zap.String("key_id", lease.Key.ID), zap.String("error", msg))
 		return &failure{upstream: up.name, message: msg}, false
 	}
 	defer resp.Body.Close()
@@ -197,7 +197,7 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 			o.RetryAfter = ra
 			o.Reason = fmt.Sprintf("%d from upstream: %s", status, truncate(msg, 200))
 			lease.Done(o)
-			if ce := p.logger.Check(zap.InfoLevel, "upstream refused; trying another key"); ce != nil {
+			if ce := g.logger.Check(zap.InfoLevel, "upstream refused; trying another key"); ce != nil {
 				ce.Write(zap.String("upstream", up.name), zap.String("key_id", lease.Key.ID), zap.Int("status", status))
 			}
 			return &failure{upstream: up.name, status: o.Status, message: msg, retryAfter: ra}, false
@@ -212,19 +212,19 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 			_, _ = w.Write(errBody)
 			c.rec.Status, c.rec.Error = status, scrub(upstreamMessage(errBody), lease.Key.Secret)
 		} else {
-			p.fail(w, c, &clientapi.Error{Status: status, Message: fmt.Sprintf("upstream %q: %s", up.name, scrub(upstreamMessage(errBody), lease.Key.Secret))})
+			g.fail(w, c, &clientapi.Error{Status: status, Message: fmt.Sprintf("upstream %q: %s", up.name, scrub(upstreamMessage(errBody), lease.Key.Secret))})
 		}
 		return nil, true
 	}
 
 	if c.stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		dog := newWatchdog(resp.Body, p.idleTimeout, p.keepalive, cancel)
+		dog := newWatchdog(resp.Body, g.idleTimeout, g.keepalive, cancel)
 		defer dog.stop()
-		return p.relay(w, r, c, lease, up, resp, pass, dog)
+		return g.relay(w, r, c, lease, up, resp, pass, dog)
 	}
-	dog := newWatchdog(resp.Body, p.idleTimeout, 0, cancel)
+	dog := newWatchdog(resp.Body, g.idleTimeout, 0, cancel)
 	defer dog.stop()
-	out, err := readAnswer(dog, p.maxAnswer)
+	out, err := readAnswer(dog, g.maxAnswer)
 	if err != nil {
 		var reason, msg string
 		switch {
@@ -233,9 +233,9 @@ func (p *Proxy) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *
 			c.rec.Status, c.rec.Error = 499, "client went away"
 			return nil, true
 		case dog.Expired():
-			reason, msg = "upstream went silent", fmt.Sprintf("the upstream sent nothing for %s (idle_timeout)", p.idleTimeout)
+			reason, msg = "upstream went silent", fmt.Sprintf("the upstream sent nothing for %s (idle_timeout)", g.idleTimeout)
 		case errors.Is(err, errAnswerTooLarge):
-			reason, msg = "oversized answer", fmt.Sprintf("the upstream's answer is larger than %d bytes (max_answer)", p.maxAnswer)
+			reason, msg = "oversized answer", fmt.Sprintf("the upstream's answer is larger than %d bytes (max_answer)", g.maxAnswer)
 		default:
 			reason, msg = "reading upstream answer", "reading answer: "+scrub(err.Error(), lease.Key.Secret)
 		}

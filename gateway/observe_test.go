@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"fmt"
@@ -25,8 +25,8 @@ func TestObserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	loc, _ := time.LoadLocation("Asia/Tokyo")
-	p := &Proxy{Name: instanceName(t), loc: loc}
-	p.op.Store(&operator{ring: stats.NewLog(10), stats: usage})
+	g := &Gateway{name: "testobserve", loc: loc}
+	g.op.Store(&operator{ring: stats.NewLog(10), stats: usage})
 	reg := prometheus.NewPedanticRegistry()
 	if err := registerMetrics(reg); err != nil {
 		t.Fatal(err)
@@ -37,14 +37,14 @@ func TestObserve(t *testing.T) {
 
 	kid := pool.KeyID("oai", "sk-observe-0001")
 	at := time.Date(2026, 11, 22, 23, 30, 0, 0, time.UTC) // 08:30 on the 23rd in Tokyo
-	p.observe(&requestRecord{Time: at, Client: "tes…ient", API: "anthropic", Model: "sonnet", ModelLabel: "sonnet",
+	g.observe(&requestRecord{Time: at, Client: "tes…ient", API: "anthropic", Model: "sonnet", ModelLabel: "sonnet",
 		Upstream: "oai", UpstreamModel: "gpt-4o", KeyID: kid, Status: 200,
 		Latency: 812 * time.Millisecond, TTFB: 240 * time.Millisecond, InputTokens: 12, OutputTokens: 7})
-	p.observe(&requestRecord{Time: at.Add(time.Minute), API: "openai-chat", Model: "gpt-4.1-x", ModelLabel: "gpt-4.1*",
+	g.observe(&requestRecord{Time: at.Add(time.Minute), API: "openai-chat", Model: "gpt-4.1-x", ModelLabel: "gpt-4.1*",
 		Upstream: "oai", KeyID: kid, Status: 502, Error: "upstream \"oai\" answered 500", Latency: time.Second, TTFB: time.Second})
-	p.observe(&requestRecord{Time: at, Model: "nope", Status: 404, Error: "unknown model"})
+	g.observe(&requestRecord{Time: at, Model: "nope", Status: 404, Error: "unknown model"})
 
-	logs := p.op.Load().ring.Newest(10)
+	logs := g.op.Load().ring.Newest(10)
 	if len(logs) != 3 || logs[0].Status != 404 || logs[2].Model != "sonnet" {
 		t.Fatalf("logs %+v", logs)
 	}
@@ -81,7 +81,7 @@ func TestObserve(t *testing.T) {
 	}
 
 	// Grouping, through the admin interface.
-	in := adminInstance{p}
+	in := adminInstance{g}
 	u, err := in.Usage(admin.UsageQuery{By: "model"})
 	if err != nil || len(u.Groups) != 3 || u.Groups[0].Group != "(none)" {
 		t.Fatalf("%v %+v", err, u)
@@ -110,7 +110,7 @@ func TestObserve(t *testing.T) {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["instance"] != p.Name {
+			if labels["instance"] != g.name {
 				continue
 			}
 			var v float64

@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"errors"
@@ -31,7 +31,7 @@ var keepaliveComment = []byte(": keepalive\n\n")
 // idle_timeout, cut, corrupt, oversized) is an ordinary retryable failure:
 // done is false and nothing reached the client. After that, a failure ends
 // the stream with an error event in the client's format, never a clean end.
-func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease, up *upstream, resp *http.Response, pass bool, dog *watchdog) (f *failure, done bool) {
+func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease, up *upstream, resp *http.Response, pass bool, dog *watchdog) (f *failure, done bool) {
 	rc := http.NewResponseController(w)
 	committed := false
 	commit := func() {
@@ -53,7 +53,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 	}
 
 	rd := sseReaders.Get().(*translate.SSEReader)
-	rd.Reset(dog, p.maxAnswer)
+	rd.Reset(dog, g.maxAnswer)
 	defer func() {
 		rd.Reset(nil, 0)
 		sseReaders.Put(rd)
@@ -105,7 +105,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 		}
 		failed = msg
 		dog.mu.Lock()
-		_, _ = w.Write(p.streamError(c, enc, msg))
+		_, _ = w.Write(g.streamError(c, enc, msg))
 		_ = rc.Flush()
 		dog.mu.Unlock()
 		return nil, true
@@ -118,11 +118,11 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 			case r.Context().Err() != nil:
 				outcome.Canceled = true
 			case dog.Expired():
-				if f, done := broken("upstream went silent", fmt.Sprintf("the upstream sent nothing for %s (idle_timeout)", p.idleTimeout)); !done {
+				if f, done := broken("upstream went silent", fmt.Sprintf("the upstream sent nothing for %s (idle_timeout)", g.idleTimeout)); !done {
 					return f, false
 				}
 			case errors.Is(err, translate.ErrEventTooLarge):
-				if f, done := broken("oversized stream event", fmt.Sprintf("the upstream sent a stream event larger than %d bytes (max_answer)", p.maxAnswer)); !done {
+				if f, done := broken("oversized stream event", fmt.Sprintf("the upstream sent a stream event larger than %d bytes (max_answer)", g.maxAnswer)); !done {
 					return f, false
 				}
 			default:
@@ -155,7 +155,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 			evs, err = dec.Decode(evs[:0], ev)
 			if err != nil {
 				// Never skipped: a lost event is a lost word.
-				if ce := p.logger.Check(zap.InfoLevel, "unreadable upstream stream event"); ce != nil {
+				if ce := g.logger.Check(zap.InfoLevel, "unreadable upstream stream event"); ce != nil {
 					ce.Write(zap.String("upstream", up.name), zap.Error(err))
 				}
 				if f, done := broken("unreadable stream event", "the upstream sent a stream event the proxy cannot read: "+truncate(err.Error(), 200)); !done {
@@ -216,7 +216,7 @@ func (p *Proxy) relay(w http.ResponseWriter, r *http.Request, c *call, lease *po
 }
 
 // streamError is the event that ends a broken stream in the client's format.
-func (p *Proxy) streamError(c *call, enc translate.StreamEncoder, msg string) []byte {
+func (g *Gateway) streamError(c *call, enc translate.StreamEncoder, msg string) []byte {
 	if enc == nil {
 		// A same-format stream: the upstream opened the answer, so only the
 		// error event itself is wanted.

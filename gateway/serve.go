@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"crypto/sha256"
@@ -12,8 +12,6 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
 	"github.com/llmproxy/caddy-llm-proxy/clientapi"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
@@ -21,13 +19,13 @@ import (
 // ServeHTTP answers the client endpoints of the four APIs, which
 // package clientapi routes by the end of the path, so the handler works
 // under handle_path; it is terminal and never calls next.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	a, ep, routed := clientapi.Route(r)
-	client, ok := p.authorize(r)
+	client, ok := g.authorize(r)
 	if !ok {
 		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusUnauthorized, Message: "missing or invalid client key"})
-		return nil
+		return
 	}
 	switch {
 	case !routed:
@@ -35,22 +33,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	case r.Method != ep.Method:
 		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed; use " + ep.Method, Allow: ep.Method})
 	case ep.Kind == clientapi.Models:
-		p.serveModelList(w, r, a)
+		g.serveModelList(w, r, a)
 	default:
 		c := &call{api: a, client: translate.Client(a.Format()), ep: ep, model: ep.Model, stream: ep.Stream}
 		c.rec = requestRecord{Time: start, Client: client, API: a.Name(), Model: ep.Model}
-		p.serveCall(w, r, c)
+		g.serveCall(w, r, c)
 		c.rec.Latency = time.Since(start)
-		p.observe(&c.rec)
+		g.observe(&c.rec)
 	}
-	return nil
 }
 
 // authorize checks the client key in any of the places SDKs put it,
 // comparing digests in constant time. It returns the key masked, for the
 // request log.
-func (p *Proxy) authorize(r *http.Request) (client string, ok bool) {
-	if len(p.clientKeys) == 0 {
+func (g *Gateway) authorize(r *http.Request) (client string, ok bool) {
+	if len(g.clientKeys) == 0 {
 		return "", true
 	}
 	k := r.Header.Get("x-api-key")
@@ -70,19 +67,19 @@ func (p *Proxy) authorize(r *http.Request) (client string, ok bool) {
 	}
 	sum := sha256.Sum256([]byte(k))
 	match := 0
-	for i := range p.clientKeys {
-		match |= subtle.ConstantTimeCompare(sum[:], p.clientKeys[i][:])
+	for i := range g.clientKeys {
+		match |= subtle.ConstantTimeCompare(sum[:], g.clientKeys[i][:])
 	}
 	return maskSecret(k), match == 1
 }
 
 // readBody reads the request body up to max_body.
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *clientapi.Error) {
-	tooLarge := &clientapi.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", p.maxBody)}
-	if r.ContentLength > p.maxBody {
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *clientapi.Error) {
+	tooLarge := &clientapi.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", g.maxBody)}
+	if r.ContentLength > g.maxBody {
 		return nil, tooLarge
 	}
-	body := http.MaxBytesReader(w, r.Body, p.maxBody)
+	body := http.MaxBytesReader(w, r.Body, g.maxBody)
 	var buf []byte
 	var err error
 	if r.ContentLength > 0 {
@@ -126,15 +123,15 @@ type call struct {
 func (c *call) passes(u *upstream) bool { return c.api.Format() == u.provider.Format() }
 
 // serveCall checks a generation or token-counting request and sends it on.
-func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
-	body, aerr := p.readBody(w, r)
+func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
+	body, aerr := g.readBody(w, r)
 	if aerr == nil {
 		c.body = body
 		aerr = c.parse()
 		c.rec.Model = c.model
 	}
 	if aerr == nil {
-		c.route = p.router.resolve(c.model)
+		c.route = g.router.resolve(c.model)
 		if c.route == nil {
 			aerr = &clientapi.Error{Status: http.StatusNotFound, Code: "model_not_found",
 				Message: fmt.Sprintf("the model %q does not exist or is not served by this proxy", truncate(c.model, maxEcho))}
@@ -145,18 +142,18 @@ func (p *Proxy) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		aerr = c.prepare()
 	}
 	if aerr != nil {
-		p.fail(w, c, aerr)
+		g.fail(w, c, aerr)
 		return
 	}
 	if c.ep.Kind == clientapi.Count {
-		p.countTokens(w, r, c)
+		g.countTokens(w, r, c)
 		return
 	}
-	p.forward(w, r, c)
+	g.forward(w, r, c)
 }
 
 // fail answers an error and records it.
-func (p *Proxy) fail(w http.ResponseWriter, c *call, e *clientapi.Error) {
+func (g *Gateway) fail(w http.ResponseWriter, c *call, e *clientapi.Error) {
 	clientapi.WriteError(w, c.api, e)
 	c.rec.Status, c.rec.Error = e.Status, e.Message
 }

@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"errors"
@@ -111,12 +111,12 @@ func (c *keysCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *keysCollector) Collect(ch chan<- prometheus.Metric) {
 	states := []pool.State{pool.StateActive, pool.StateCooling, pool.StateExhausted, pool.StateDisabled}
-	for _, p := range readyInstances() {
+	for _, g := range readyInstances() {
 		counts := map[string]map[pool.State]int{}
-		for _, u := range p.Upstreams {
+		for _, u := range g.cfg.Upstreams {
 			counts[u.Name] = map[pool.State]int{}
 		}
-		for _, k := range p.pool.Keys() {
+		for _, k := range g.pool.Keys() {
 			if counts[k.Spec.Upstream] == nil {
 				counts[k.Spec.Upstream] = map[pool.State]int{}
 			}
@@ -124,7 +124,7 @@ func (c *keysCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for up, byState := range counts {
 			for _, s := range states {
-				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(byState[s]), p.Name, up, string(s))
+				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(byState[s]), g.name, up, string(s))
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/llmproxy/caddy-llm-proxy/admin"
+	"github.com/llmproxy/caddy-llm-proxy/limits"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
 	"github.com/llmproxy/caddy-llm-proxy/stats"
@@ -73,40 +74,40 @@ type operator struct {
 // provisionOps sets up the operator side once the pool exists: metrics,
 // the request log, the usage statistics, and the keys and overrides saved
 // through the admin API. It runs at the end of Provision.
-func (p *Proxy) provisionOps(ctx caddy.Context) error {
+func (g *Gateway) provisionOps(ctx caddy.Context) error {
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		// Metrics are not worth failing a config load over.
-		p.logger.Warn("registering metrics failed", zap.Error(err))
+		g.logger.Warn("registering metrics failed", zap.Error(err))
 	}
-	usage, err := p.pool.Stats(p.Name)
+	usage, err := g.pool.Stats(g.name)
 	if err != nil {
-		return fmt.Errorf("llm_proxy %q: loading usage statistics: %w", p.Name, err)
+		return fmt.Errorf("llm_proxy %q: loading usage statistics: %w", g.name, err)
 	}
 	op := &operator{stats: usage, base: map[string]pool.KeySpec{}, overrides: map[string]pool.KeySettings{}}
 
 	adminMu.Lock()
-	err = p.loadRuntimeKeys(op)
+	err = g.loadRuntimeKeys(op)
 	adminMu.Unlock()
 	if err != nil {
 		return err
 	}
 
-	size := p.LogSize
+	size := g.cfg.LogSize
 	if size <= 0 {
 		size = 1000
 	}
-	op.ring, err = stats.AcquireLog(p.Name, size)
+	op.ring, err = stats.AcquireLog(g.name, size)
 	if err != nil {
 		return err
 	}
-	p.op.Store(op)
+	g.op.Store(op)
 	return nil
 }
 
 // cleanupOps releases what provisionOps acquired.
-func (p *Proxy) cleanupOps() {
-	if op := p.op.Load(); op != nil && op.ring != nil {
-		stats.ReleaseLog(p.Name)
+func (g *Gateway) cleanupOps() {
+	if op := g.op.Load(); op != nil && op.ring != nil {
+		stats.ReleaseLog(g.name)
 	}
 }
 
@@ -114,51 +115,51 @@ func (p *Proxy) cleanupOps() {
 // applies the saved overrides. Saved keys of an upstream the configuration
 // no longer has stay saved but are not served (they come back with the
 // upstream); so do saved keys that the Caddyfile now lists itself.
-func (p *Proxy) loadRuntimeKeys(op *operator) error {
-	for _, k := range p.pool.Keys() {
+func (g *Gateway) loadRuntimeKeys(op *operator) error {
+	for _, k := range g.pool.Keys() {
 		op.base[k.Spec.ID] = k.Spec
 	}
-	saved, err := p.pool.SavedKeys(p.Name)
+	saved, err := g.pool.SavedKeys(g.name)
 	if err != nil {
 		if saved == nil {
-			return fmt.Errorf("llm_proxy %q: loading keys added through the admin API: %w", p.Name, err)
+			return fmt.Errorf("llm_proxy %q: loading keys added through the admin API: %w", g.name, err)
 		}
-		p.logger.Warn("ignoring unreadable saved keys", zap.Error(err))
+		g.logger.Warn("ignoring unreadable saved keys", zap.Error(err))
 	}
 	var specs []pool.KeySpec
 	for _, sk := range saved {
 		id := sk.ID()
 		if _, dup := op.base[id]; dup {
-			p.logger.Info("a key added through the admin API is now in the Caddyfile; the Caddyfile's settings apply",
+			g.logger.Info("a key added through the admin API is now in the Caddyfile; the Caddyfile's settings apply",
 				zap.String("key_id", id))
 			continue
 		}
-		spec, err := p.runtimeSpec(sk)
+		spec, err := g.runtimeSpec(sk)
 		if err != nil {
-			p.logger.Warn("not serving a key added through the admin API", zap.String("key_id", id), zap.Error(err))
+			g.logger.Warn("not serving a key added through the admin API", zap.String("key_id", id), zap.Error(err))
 			continue
 		}
 		op.base[id] = spec
 		specs = append(specs, spec)
 	}
-	if err := p.pool.AddKeys(specs); err != nil {
-		return fmt.Errorf("llm_proxy %q: adding saved keys: %w", p.Name, err)
+	if err := g.pool.AddKeys(specs); err != nil {
+		return fmt.Errorf("llm_proxy %q: adding saved keys: %w", g.name, err)
 	}
 
-	ovs, err := p.pool.Overrides(p.Name)
+	ovs, err := g.pool.Overrides(g.name)
 	if err != nil {
 		if ovs == nil {
-			return fmt.Errorf("llm_proxy %q: loading key overrides: %w", p.Name, err)
+			return fmt.Errorf("llm_proxy %q: loading key overrides: %w", g.name, err)
 		}
-		p.logger.Warn("ignoring unreadable key overrides", zap.Error(err))
+		g.logger.Warn("ignoring unreadable key overrides", zap.Error(err))
 	}
 	for id, ov := range ovs {
 		base, ok := op.base[id]
 		if !ok || ov.IsZero() {
 			continue // the key may come back with a later config
 		}
-		if _, err := p.pool.UpdateKey(ov.Apply(base)); err != nil {
-			p.logger.Warn("ignoring a key override", zap.String("key_id", id), zap.Error(err))
+		if _, err := g.pool.UpdateKey(ov.Apply(base)); err != nil {
+			g.logger.Warn("ignoring a key override", zap.String("key_id", id), zap.Error(err))
 			continue
 		}
 		op.overrides[id] = ov
@@ -167,8 +168,8 @@ func (p *Proxy) loadRuntimeKeys(op *operator) error {
 }
 
 // upstreamConfig returns the configured upstream of that name.
-func (p *Proxy) upstreamConfig(name string) *Upstream {
-	for _, u := range p.Upstreams {
+func (g *Gateway) upstreamConfig(name string) *Upstream {
+	for _, u := range g.cfg.Upstreams {
 		if u.Name == name {
 			return u
 		}
@@ -178,12 +179,12 @@ func (p *Proxy) upstreamConfig(name string) *Upstream {
 
 // runtimeSpec builds the spec of a saved key: the upstream's defaults,
 // then the key's own settings.
-func (p *Proxy) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
-	u := p.upstreamConfig(sk.Upstream)
+func (g *Gateway) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
+	u := g.upstreamConfig(sk.Upstream)
 	if u == nil {
 		return pool.KeySpec{}, fmt.Errorf("upstream %q is not configured", sk.Upstream)
 	}
-	return sk.Settings.Apply(u.keySpec(sk.Secret, Limits{}, "admin")), nil
+	return sk.Settings.Apply(u.keySpec(sk.Secret, limits.Set{}, "admin")), nil
 }
 
 // adminRegistry finds running instances for package admin.
@@ -192,8 +193,8 @@ type adminRegistry struct{}
 // Lookup returns the newest handler of that name that finished
 // provisioning (during a reload, the new one once it is ready).
 func (adminRegistry) Lookup(name string) admin.Instance {
-	if p := readyInstance(name); p != nil {
-		return adminInstance{p}
+	if g := readyInstance(name); g != nil {
+		return adminInstance{g}
 	}
 	return nil
 }
@@ -216,31 +217,31 @@ func (adminRegistry) Names() []string {
 }
 
 // readyInstances lists the newest provisioned handler of every name.
-func readyInstances() []*Proxy {
-	var out []*Proxy
+func readyInstances() []*Gateway {
+	var out []*Gateway
 	for _, n := range (adminRegistry{}).Names() {
-		if p := readyInstance(n); p != nil {
-			out = append(out, p)
+		if g := readyInstance(n); g != nil {
+			out = append(out, g)
 		}
 	}
 	return out
 }
 
 // adminInstance is a Proxy as package admin sees it.
-type adminInstance struct{ p *Proxy }
+type adminInstance struct{ g *Gateway }
 
 func (a adminInstance) Summary() admin.InstanceSummary {
-	s := admin.InstanceSummary{Name: a.p.Name, Upstreams: len(a.p.Upstreams)}
-	for _, k := range a.p.pool.Keys() {
+	s := admin.InstanceSummary{Name: a.g.name, Upstreams: len(a.g.cfg.Upstreams)}
+	for _, k := range a.g.pool.Keys() {
 		s.Keys.Add(string(k.State))
 	}
 	return s
 }
 
 func (a adminInstance) Keys() []admin.Key {
-	keys := a.p.pool.Keys()
+	keys := a.g.pool.Keys()
 	adminMu.Lock()
-	ovs := a.p.op.Load().overrides
+	ovs := a.g.op.Load().overrides
 	out := make([]admin.Key, len(keys))
 	for i, k := range keys {
 		out[i] = keyView(k, ovs[k.Spec.ID])
@@ -250,13 +251,13 @@ func (a adminInstance) Keys() []admin.Key {
 }
 
 func (a adminInstance) Key(id string) (admin.Key, error) {
-	k, ok := a.p.pool.Key(id)
+	k, ok := a.g.pool.Key(id)
 	if !ok {
 		return admin.Key{}, admin.NotFound(id)
 	}
 	adminMu.Lock()
 	defer adminMu.Unlock()
-	return keyView(k, a.p.op.Load().overrides[id]), nil
+	return keyView(k, a.g.op.Load().overrides[id]), nil
 }
 
 // keyView is a key as the admin API shows it: secret masked.
@@ -293,10 +294,10 @@ func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
 }
 
 func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
-	p := a.p
+	g := a.g
 	adminMu.Lock()
 	defer adminMu.Unlock()
-	op := p.op.Load()
+	op := g.op.Load()
 	now := time.Now().UTC()
 	saved := make([]pool.SavedKey, 0, len(keys))
 	specs := make([]pool.KeySpec, 0, len(keys))
@@ -307,9 +308,9 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 		if len(keys) > 1 {
 			where = fmt.Sprintf("key %d: ", i+1)
 		}
-		if p.upstreamConfig(k.Upstream) == nil {
-			names := make([]string, len(p.Upstreams))
-			for j, u := range p.Upstreams {
+		if g.upstreamConfig(k.Upstream) == nil {
+			names := make([]string, len(g.cfg.Upstreams))
+			for j, u := range g.cfg.Upstreams {
 				names[j] = u.Name
 			}
 			return nil, admin.Errorf(http.StatusBadRequest, "%sunknown upstream %q (configured: %s)", where, k.Upstream, strings.Join(names, ", "))
@@ -326,11 +327,11 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 		if seen[id] {
 			return nil, admin.Errorf(http.StatusConflict, "%sthe batch lists that key twice (id %s)", where, id)
 		}
-		if p.pool.Has(id) {
+		if g.pool.Has(id) {
 			return nil, admin.Errorf(http.StatusConflict, "%sthat key already exists on upstream %q (id %s)", where, k.Upstream, id)
 		}
 		seen[id] = true
-		spec, err := p.runtimeSpec(sk)
+		spec, err := g.runtimeSpec(sk)
 		if err != nil {
 			return nil, admin.Errorf(http.StatusBadRequest, "%s%v", where, err)
 		}
@@ -338,12 +339,12 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 		specs = append(specs, spec)
 		ids = append(ids, id)
 	}
-	if err := p.pool.SaveKeys(p.Name, saved); err != nil {
+	if err := g.pool.SaveKeys(g.name, saved); err != nil {
 		return nil, fmt.Errorf("saving keys: %w", err)
 	}
-	if err := p.pool.AddKeys(specs); err != nil {
+	if err := g.pool.AddKeys(specs); err != nil {
 		for _, id := range ids {
-			_ = p.pool.DeleteSavedKey(p.Name, id)
+			_ = g.pool.DeleteSavedKey(g.name, id)
 		}
 		if dup, ok := errors.AsType[*pool.DuplicateKeyError](err); ok {
 			return nil, admin.Errorf(http.StatusConflict, "%v", dup)
@@ -354,18 +355,18 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 		op.base[id] = specs[i]
 		delete(op.overrides, id)
 		// A stale override of an earlier key with this id must not apply.
-		_ = p.pool.SaveOverride(p.Name, id, pool.KeySettings{})
+		_ = g.pool.SaveOverride(g.name, id, pool.KeySettings{})
 	}
-	p.logger.Info("keys added through the admin API", zap.Strings("key_ids", ids))
+	g.logger.Info("keys added through the admin API", zap.Strings("key_ids", ids))
 	return ids, nil
 }
 
 func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, error) {
-	p := a.p
+	g := a.g
 	adminMu.Lock()
-	op := p.op.Load()
+	op := g.op.Load()
 	base, ok := op.base[id]
-	if !ok || !p.pool.Has(id) {
+	if !ok || !g.pool.Has(id) {
 		adminMu.Unlock()
 		return admin.Key{}, admin.NotFound(id)
 	}
@@ -377,11 +378,11 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 		adminMu.Unlock()
 		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "%v", err)
 	}
-	if err := p.pool.SaveOverride(p.Name, id, ov); err != nil {
+	if err := g.pool.SaveOverride(g.name, id, ov); err != nil {
 		adminMu.Unlock()
 		return admin.Key{}, fmt.Errorf("saving the change: %w", err)
 	}
-	if _, err := p.pool.UpdateKey(spec); err != nil {
+	if _, err := g.pool.UpdateKey(spec); err != nil {
 		adminMu.Unlock()
 		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "%v", err)
 	}
@@ -394,17 +395,17 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 	if patch.Disabled != nil && !*patch.Disabled {
 		// Enabling a key also lifts a disabling by health (401/403): the
 		// operator says the key works; the next 401 disables it again.
-		p.pool.Enable(id)
+		g.pool.Enable(id)
 	}
-	p.logger.Info("key changed through the admin API", zap.String("key_id", id), zap.Strings("overrides", ov.Names()))
+	g.logger.Info("key changed through the admin API", zap.String("key_id", id), zap.Strings("overrides", ov.Names()))
 	return a.Key(id)
 }
 
 func (a adminInstance) DeleteKey(id string) error {
-	p := a.p
+	g := a.g
 	adminMu.Lock()
 	defer adminMu.Unlock()
-	spec, ok := p.pool.Spec(id)
+	spec, ok := g.pool.Spec(id)
 	if !ok {
 		return admin.NotFound(id)
 	}
@@ -412,23 +413,23 @@ func (a adminInstance) DeleteKey(id string) error {
 		return admin.Errorf(http.StatusConflict,
 			`key %s comes from the Caddyfile: remove it there, or disable it with PATCH {"disabled":true}`, id)
 	}
-	if err := p.pool.DeleteSavedKey(p.Name, id); err != nil {
+	if err := g.pool.DeleteSavedKey(g.name, id); err != nil {
 		return fmt.Errorf("deleting the saved key: %w", err)
 	}
-	p.pool.RemoveKey(id)
-	op := p.op.Load()
+	g.pool.RemoveKey(id)
+	op := g.op.Load()
 	delete(op.base, id)
 	delete(op.overrides, id)
-	p.logger.Info("key removed through the admin API", zap.String("key_id", id))
+	g.logger.Info("key removed through the admin API", zap.String("key_id", id))
 	return nil
 }
 
 func (a adminInstance) ResetKey(id string) (admin.Key, error) {
-	if !a.p.pool.Has(id) {
+	if !a.g.pool.Has(id) {
 		return admin.Key{}, admin.NotFound(id)
 	}
-	a.p.pool.Reset(id)
-	a.p.logger.Info("key reset through the admin API", zap.String("key_id", id))
+	a.g.pool.Reset(id)
+	a.g.logger.Info("key reset through the admin API", zap.String("key_id", id))
 	return a.Key(id)
 }
 
@@ -444,8 +445,8 @@ const (
 // insufficient-quota answer exhausts it until the day ends. Other answers
 // leave the state alone.
 func (a adminInstance) CheckKeys(ctx context.Context) []admin.CheckResult {
-	p := a.p
-	keys := p.pool.Keys()
+	g := a.g
+	keys := g.pool.Keys()
 	out := make([]admin.CheckResult, len(keys))
 	sem := make(chan struct{}, checkConcurrency)
 	var wg sync.WaitGroup
@@ -455,21 +456,21 @@ func (a adminInstance) CheckKeys(ctx context.Context) []admin.CheckResult {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i] = p.checkKey(ctx, k.Spec)
+			out[i] = g.checkKey(ctx, k.Spec)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func (p *Proxy) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.CheckResult) {
+func (g *Gateway) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.CheckResult) {
 	res = admin.CheckResult{ID: spec.ID, Upstream: spec.Upstream}
 	defer func() {
-		if k, ok := p.pool.Key(spec.ID); ok {
+		if k, ok := g.pool.Key(spec.ID); ok {
 			res.State = string(k.State)
 		}
 	}()
-	u := p.router.byName[spec.Upstream]
+	u := g.router.byName[spec.Upstream]
 	if u == nil {
 		res.Error = "upstream not configured"
 		return res
@@ -484,7 +485,7 @@ func (p *Proxy) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.Chec
 	}
 	if status == http.StatusOK {
 		res.OK = true
-		p.pool.Enable(spec.ID)
+		g.pool.Enable(spec.ID)
 		return res
 	}
 	msg := scrub(upstreamMessage(body), spec.Secret)
@@ -493,17 +494,17 @@ func (p *Proxy) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.Chec
 	case providers.KeyRefused, providers.QuotaSpent, providers.RateLimited:
 		o := outcome(v, status)
 		o.Reason = truncate(res.Error, 200)
-		p.pool.Report(spec.ID, o)
+		g.pool.Report(spec.ID, o)
 	}
 	return res
 }
 
 func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
-	p := a.p
-	rows := p.op.Load().stats.Rows()
+	g := a.g
+	rows := g.op.Load().stats.Rows()
 	from := ""
 	if q.Days > 0 {
-		from = time.Now().In(p.loc).AddDate(0, 0, -(q.Days - 1)).Format(time.DateOnly)
+		from = time.Now().In(g.loc).AddDate(0, 0, -(q.Days - 1)).Format(time.DateOnly)
 	}
 	groups := map[string]*admin.UsageGroup{}
 	var order []string
@@ -511,29 +512,29 @@ func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
 		if from != "" && r.Hour[:10] < from {
 			continue
 		}
-		var g string
+		var group string
 		switch q.By {
 		case "day":
-			g = r.Hour[:10]
+			group = r.Hour[:10]
 		case "hour":
-			g = r.Hour + ":00"
+			group = r.Hour + ":00"
 		case "model":
-			g = r.Model
+			group = r.Model
 		case "key":
-			g = r.Key
+			group = r.Key
 		case "upstream":
-			g = r.Upstream
+			group = r.Upstream
 		default:
 			return admin.Usage{}, admin.Errorf(http.StatusBadRequest, "unknown grouping %q", q.By)
 		}
-		if g == "" {
-			g = "(none)"
+		if group == "" {
+			group = "(none)"
 		}
-		cur := groups[g]
+		cur := groups[group]
 		if cur == nil {
-			cur = &admin.UsageGroup{Group: g}
-			groups[g] = cur
-			order = append(order, g)
+			cur = &admin.UsageGroup{Group: group}
+			groups[group] = cur
+			order = append(order, group)
 		}
 		cur.Requests += r.Requests
 		cur.Successes += r.Successes
@@ -561,13 +562,13 @@ func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
 }
 
 func (a adminInstance) Logs(limit int) []admin.LogEntry {
-	return a.p.op.Load().ring.Newest(limit)
+	return a.g.op.Load().ring.Newest(limit)
 }
 
 // Models lists aliases (in upstream order), literal model names, and each
 // upstream's patterns, with the upstreams and model names behind them.
 func (a adminInstance) Models(context.Context) []admin.Model {
-	p := a.p
+	g := a.g
 	var out []admin.Model
 	seen := map[string]bool{}
 	add := func(name, kind string) {
@@ -576,14 +577,14 @@ func (a adminInstance) Models(context.Context) []admin.Model {
 		}
 		seen[name] = true
 		m := admin.Model{Model: name, Kind: kind, Targets: []admin.Target{}}
-		if rt := p.router.resolve(name); rt != nil {
+		if rt := g.router.resolve(name); rt != nil {
 			for i, u := range rt.ups {
 				m.Targets = append(m.Targets, admin.Target{Upstream: u.name, Model: rt.models[i], Priority: rt.targets[i].Priority})
 			}
 		}
 		out = append(out, m)
 	}
-	for _, u := range p.Upstreams {
+	for _, u := range g.cfg.Upstreams {
 		aliases := make([]string, 0, len(u.Aliases))
 		for al := range u.Aliases {
 			aliases = append(aliases, al)
@@ -593,7 +594,7 @@ func (a adminInstance) Models(context.Context) []admin.Model {
 			add(al, "alias")
 		}
 	}
-	for _, u := range p.Upstreams {
+	for _, u := range g.cfg.Upstreams {
 		for _, m := range u.Models {
 			if !isGlob(m) {
 				add(m, "model")
@@ -602,7 +603,7 @@ func (a adminInstance) Models(context.Context) []admin.Model {
 	}
 	// Patterns are not names a client sends, so they are not resolved:
 	// their one target is the upstream, which gets the name as asked.
-	for _, u := range p.Upstreams {
+	for _, u := range g.cfg.Upstreams {
 		patterns := []string{}
 		for _, m := range u.Models {
 			if isGlob(m) {

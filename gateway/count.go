@@ -1,4 +1,4 @@
-package llmproxy
+package gateway
 
 import (
 	"context"
@@ -14,15 +14,15 @@ import (
 // provider's counting endpoint where there is one and otherwise answers a
 // local estimate (see translate.EstimateRequestTokens). Counting is not a
 // generation: it uses a healthy key without counting toward its limits.
-func (p *Proxy) countTokens(w http.ResponseWriter, r *http.Request, c *call) {
+func (g *Gateway) countTokens(w http.ResponseWriter, r *http.Request, c *call) {
 	counting, ok := c.api.(clientapi.Counting)
 	if !ok {
-		p.fail(w, c, &clientapi.Error{Status: http.StatusNotFound, Message: "this API has no token counting"})
+		g.fail(w, c, &clientapi.Error{Status: http.StatusNotFound, Message: "this API has no token counting"})
 		return
 	}
-	n, err := p.upstreamCount(r, c)
+	n, err := g.upstreamCount(r, c)
 	if err != nil {
-		p.fail(w, c, err)
+		g.fail(w, c, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -30,18 +30,18 @@ func (p *Proxy) countTokens(w http.ResponseWriter, r *http.Request, c *call) {
 	c.rec.Status, c.rec.InputTokens = http.StatusOK, n
 }
 
-func (p *Proxy) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Error) {
-	key := p.pool.Pick(c.route.targets)
+func (g *Gateway) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Error) {
+	key := g.pool.Pick(c.route.targets)
 	if key == nil {
 		// No healthy key: still answer, from the local estimate.
-		return p.localCount(c)
+		return g.localCount(c)
 	}
 	up, model := c.route.pick(key.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, key.ID
 	target := up.provider.CountTokensURL(up.base, model)
 	counter, ok := up.codec.(translate.Counter)
 	if target == "" || !ok {
-		return p.localCount(c)
+		return g.localCount(c)
 	}
 	var body []byte
 	var err error
@@ -76,7 +76,7 @@ func (p *Proxy) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Error
 }
 
 // localCount estimates the tokens of the request in canonical form.
-func (p *Proxy) localCount(c *call) (int64, *clientapi.Error) {
+func (g *Gateway) localCount(c *call) (int64, *clientapi.Error) {
 	canon := c.canon
 	if canon == nil {
 		var err error
