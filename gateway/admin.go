@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,7 +22,7 @@ import (
 )
 
 // The handler's side of the admin API (package admin serves the routes):
-// the admin.Instance implementation over a running Proxy, and the runtime
+// the admin.Instance implementation over a running Gateway, and the runtime
 // key handling it needs at provision time.
 //
 // Keys added through the API are saved in the pool's Store (secret
@@ -44,21 +43,7 @@ func init() {
 // its persistence are not interleaved with another's.
 var adminMu sync.Mutex
 
-// opRef holds a Proxy's *operator once it is provisioned. (An
-// atomic.Value rather than atomic.Pointer, which may not be copied: Proxy
-// has value-receiver methods.)
-type opRef struct{ v atomic.Value }
-
-// Load returns the operator, or nil before provisioning finished.
-func (r *opRef) Load() *operator {
-	op, _ := r.v.Load().(*operator)
-	return op
-}
-
-// Store publishes the operator.
-func (r *opRef) Store(op *operator) { r.v.Store(op) }
-
-// operator is the operator-facing state of a provisioned Proxy: the request
+// operator is the operator-facing state of a running Gateway: the request
 // log, the usage statistics and the bookkeeping of runtime key changes.
 type operator struct {
 	ring  *stats.Log
@@ -227,7 +212,7 @@ func readyInstances() []*Gateway {
 	return out
 }
 
-// adminInstance is a Proxy as package admin sees it.
+// adminInstance is a Gateway as package admin sees it.
 type adminInstance struct{ g *Gateway }
 
 func (a adminInstance) Summary() admin.InstanceSummary {

@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,7 +85,7 @@ type Gateway struct {
 	name       string
 	logger     *zap.Logger
 	pool       *pool.Pool
-	op         opRef // set once provisioned; see admin.go
+	op         atomic.Pointer[operator] // set once started; see admin.go
 	ups        []*upstream
 	router     *router
 	clientKeys [][sha256.Size]byte
