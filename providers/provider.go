@@ -98,6 +98,19 @@ func Register(p Provider) {
 	registry.list = append(registry.list, p)
 }
 
+// Unregister forgets a provider registered with Register (tests use it to
+// keep a vendor they made up to themselves).
+func Unregister(name string) {
+	registry.Lock()
+	defer registry.Unlock()
+	for i, p := range registry.list {
+		if p.Name() == name {
+			registry.list = append(registry.list[:i:i], registry.list[i+1:]...)
+			return
+		}
+	}
+}
+
 // Lookup returns the provider by name, or nil.
 func Lookup(name string) Provider {
 	registry.RLock()

@@ -74,6 +74,7 @@ func (exampleVendor) DefaultBaseURL() string { return "https://api.example-vendo
 
 func TestAVendorOfAnExistingFormatIsOneType(t *testing.T) {
 	Register(exampleVendor{})
+	defer Unregister("example-vendor")
 	p := Lookup("example-vendor")
 	if p == nil || p.Format() != "openai-chat" {
 		t.Fatalf("lookup = %v", p)
@@ -94,6 +95,15 @@ func TestAVendorOfAnExistingFormatIsOneType(t *testing.T) {
 		}
 	}()
 	Register(exampleVendor{})
+}
+
+func TestUnregister(t *testing.T) {
+	before := len(Names())
+	Register(exampleVendor{})
+	Unregister("example-vendor")
+	if Lookup("example-vendor") != nil || len(Names()) != before {
+		t.Errorf("after Unregister: %v", Names())
+	}
 }
 
 func TestURLs(t *testing.T) {
