@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap"
@@ -354,7 +355,7 @@ func copyHeaders(dst, src http.Header) {
 func upstreamMessage(body []byte) string {
 	for _, path := range []string{"error.message", "message", "error", "0.error.message"} {
 		if m := gjson.GetBytes(body, path); m.Type == gjson.String && m.Str != "" {
-			return m.Str
+			return truncate(m.Str, 1000)
 		}
 	}
 	if len(body) == 0 {
@@ -363,9 +364,13 @@ func upstreamMessage(body []byte) string {
 	return truncate(string(body), 500)
 }
 
+// truncate cuts s to at most n bytes (on a rune boundary) plus an ellipsis.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"time"
 
 	"github.com/llmproxy/caddy-llm-proxy/stats"
@@ -30,16 +31,16 @@ func (g *Gateway) observe(rec *requestRecord) {
 		Time:          t.UTC(),
 		Client:        rec.Client,
 		API:           rec.API,
-		Model:         rec.Model,
+		Model:         logText(rec.Model, maxLogName),
 		Upstream:      rec.Upstream,
-		UpstreamModel: rec.UpstreamModel,
+		UpstreamModel: logText(rec.UpstreamModel, maxLogName),
 		KeyID:         rec.KeyID,
 		Status:        rec.Status,
 		LatencyMS:     rec.Latency.Milliseconds(),
 		TTFBMS:        rec.TTFB.Milliseconds(),
 		InputTokens:   rec.InputTokens,
 		OutputTokens:  rec.OutputTokens,
-		Error:         rec.Error,
+		Error:         logText(rec.Error, maxLogError),
 	})
 	c := stats.Counts{Requests: 1, InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens}
 	if succeeded(rec.Status) {
@@ -49,6 +50,20 @@ func (g *Gateway) observe(rec *requestRecord) {
 	}
 	op.stats.Record(t.In(g.loc), stats.Dims{Model: rec.ModelLabel, Key: rec.KeyID, Upstream: rec.Upstream}, c)
 	observeMetrics(g.name, rec)
+}
+
+// What one request-log entry keeps at most of a client-chosen name and of
+// an error message: a log of log_size entries stays small whatever clients
+// send.
+const (
+	maxLogName  = 256
+	maxLogError = 512
+)
+
+// logText is s as the request log keeps it: cut to at most n bytes, and a
+// copy, never a view into a request body, so an entry holds only itself.
+func logText(s string, n int) string {
+	return strings.Clone(truncate(s, n))
 }
 
 // succeeded reports whether a client got a successful answer.
