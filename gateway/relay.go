@@ -186,9 +186,12 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		if !committed {
 			commit()
 		}
+		// Every event is flushed as soon as nothing more is at hand: events
+		// the upstream sent together go out in one write, and none waits
+		// for the upstream to send another.
 		dog.mu.Lock()
 		_, err = w.Write(out)
-		if err == nil {
+		if err == nil && !rd.EventReady() {
 			err = rc.Flush()
 		}
 		dog.wroteLocked()

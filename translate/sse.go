@@ -52,6 +52,20 @@ func (s *SSEReader) Reset(r io.Reader, max int64) {
 	s.raw, s.data = s.raw[:0], s.data[:0]
 }
 
+// EventReady reports whether a whole next event is already read from the
+// upstream and buffered, so that Next returns it without waiting. When it
+// is not, whatever was written to the client should be flushed now.
+func (s *SSEReader) EventReady() bool {
+	n := s.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := s.r.Peek(n)
+	return bytes.Contains(b, lf2) || bytes.Contains(b, crlf2)
+}
+
+var lf2, crlf2 = []byte("\n\n"), []byte("\r\n\r\n")
+
 // keepCap is the largest event buffer a pooled reader keeps.
 const keepCap = 64 << 10
 

@@ -79,3 +79,30 @@ func FuzzSSEReader(f *testing.F) {
 		t.Fatal("more events than input bytes")
 	})
 }
+
+func TestEventReady(t *testing.T) {
+	pr, pw := io.Pipe()
+	rd := NewSSEReader(pr)
+	go func() {
+		_, _ = pw.Write([]byte("data: one\n\ndata: two\n\ndata: thr"))
+	}()
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "one" {
+		t.Fatalf("first: %q %v", ev.Data, err)
+	}
+	if !rd.EventReady() {
+		t.Error("a whole second event is buffered, but EventReady is false")
+	}
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "two" {
+		t.Fatalf("second: %q %v", ev.Data, err)
+	}
+	if rd.EventReady() {
+		t.Error("only part of the third event is buffered, but EventReady is true")
+	}
+	go func() {
+		_, _ = pw.Write([]byte("ee\n\n"))
+		_ = pw.Close()
+	}()
+	if ev, err := rd.Next(); err != nil || string(ev.Data) != "three" {
+		t.Fatalf("third: %q %v", ev.Data, err)
+	}
+}

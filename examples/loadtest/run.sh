@@ -20,7 +20,7 @@ if [ ! -x "$caddy" ]; then
 	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
 fi
 
-export LOADTEST_DIR=$(mktemp -d)
+export LOADTEST_DIR=$(mktemp -d) LOADTEST_ROOT=$root
 export HOME=$LOADTEST_DIR XDG_DATA_HOME=$LOADTEST_DIR/data XDG_CONFIG_HOME=$LOADTEST_DIR/config
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$LOADTEST_DIR"; }
@@ -31,20 +31,23 @@ GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --ada
 pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$caddy" run --config "$here/proxy.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/proxy.log" 2>&1 &
 pids+=($!)
-for port in 9301 9302 9303 9311 9312; do
+for port in 9301 9302 9303 9304 9305 9306 9311 9312 9313 9314; do
 	for _ in $(seq 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
 		sleep 0.1
 	done
 done
-# Warm up both paths.
+# Warm up every path.
 for port in 9301 9302 9303; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
 done
+for port in 9304 9305 9306; do
+	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/stream.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
+done
 
 rps() {
-	local out
-	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/post.lua" "http://127.0.0.1:$1/v1/chat/completions")
+	local out script=${2:-post.lua}
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/$script" "http://127.0.0.1:$1/v1/chat/completions")
 	if grep -q 'Non-2xx' <<<"$out"; then
 		echo "port $1 answered errors:" >&2
 		echo "$out" >&2
@@ -52,15 +55,20 @@ rps() {
 	fi
 	awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
-llm=() tr=() rp=()
+llm=() tr=() rp=() sllm=() str=() srp=()
 for i in $(seq "$rounds"); do
 	llm+=("$(rps 9301)")
 	tr+=("$(rps 9303)")
 	rp+=("$(rps 9302)")
-	echo "round $i: llm_proxy passthrough ${llm[-1]}, translated ${tr[-1]}, reverse_proxy ${rp[-1]} req/s"
+	sllm+=("$(rps 9304 stream.lua)")
+	str+=("$(rps 9306 stream.lua)")
+	srp+=("$(rps 9305 stream.lua)")
+	echo "round $i: JSON: llm_proxy passthrough ${llm[-1]}, translated ${tr[-1]}, reverse_proxy ${rp[-1]} req/s;" \
+		"streams: passthrough ${sllm[-1]}, translated ${str[-1]}, reverse_proxy ${srp[-1]} req/s"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-m=$(median "${llm[@]}")
-t=$(median "${tr[@]}")
-r=$(median "${rp[@]}")
-awk -v m="$m" -v t="$t" -v r="$r" 'BEGIN {printf "median: reverse_proxy %.0f req/s; llm_proxy passthrough %.0f (%.1f %%), OpenAI->Anthropic translated %.0f (%.1f %%)\n", r, m, 100*m/r, t, 100*t/r}'
+report() {
+	awk -v what="$1" -v m="$2" -v t="$3" -v r="$4" 'BEGIN {printf "median %s: reverse_proxy %.0f req/s; llm_proxy passthrough %.0f (%.2fx), translated %.0f (%.2fx)\n", what, r, m, m/r, t, t/r}'
+}
+report JSON "$(median "${llm[@]}")" "$(median "${tr[@]}")" "$(median "${rp[@]}")"
+report streams "$(median "${sllm[@]}")" "$(median "${str[@]}")" "$(median "${srp[@]}")"

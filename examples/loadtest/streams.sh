@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Memory per open stream: 1,000 streams held open through llm_proxy
+# (passthrough, and OpenAI Chat translated from an Anthropic upstream) and
+# through Caddy's reverse_proxy, each against a slow local upstream, with
+# the proxy's heap, stacks, goroutines and RSS before, during and after.
+#
+#   examples/loadtest/streams.sh            # N=1000 HOLD=5s
+#
+# Builds Caddy with xcaddy if ./caddy is missing. Loopback only.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+n=${N:-1000}
+hold=${HOLD:-5s}
+ulimit -n 65536 2>/dev/null || true
+
+caddy=${CADDY:-$root/caddy}
+if [ ! -x "$caddy" ]; then
+	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
+fi
+(cd "$root" && go build -o "$root/streams-load" ./examples/loadtest/streams)
+
+dir=$(mktemp -d)
+export HOME=$dir XDG_DATA_HOME=$dir/data XDG_CONFIG_HOME=$dir/config
+for port in 9401 9402 9403; do
+	label=$(case $port in 9401) echo "llm_proxy passthrough" ;; 9402) echo "llm_proxy translated" ;; *) echo "reverse_proxy" ;; esac)
+	GOMAXPROCS=1 "$caddy" run --config "$here/streams.Caddyfile" --adapter caddyfile >"$dir/caddy.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:2399/config/" && break; sleep 0.1; done
+	"$root/streams-load" -proxy "http://127.0.0.1:$port" -admin http://127.0.0.1:2399 -pid "$pid" -n "$n" -hold "$hold" -label "$label" || true
+	kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+rm -rf "$dir" "$root/streams-load"
