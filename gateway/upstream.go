@@ -59,6 +59,10 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: timeout,
+		// A connection keeps its buffers as long as it lives, and a stream
+		// holds its connection (over HTTP/1) for minutes: requests are
+		// written once, so a small write buffer costs nothing.
+		WriteBufferSize: 2 << 10,
 	}
 	if u.Proxy != "" {
 		pu, err := url.Parse(u.Proxy)

@@ -32,9 +32,14 @@ type SSEReader struct {
 // reader's bound: the stream cannot go on.
 var ErrEventTooLarge = errors.New("stream event too large")
 
+// sseBuffer is the reader's staging buffer. Every event is copied out of
+// it anyway (longer lines in pieces), and an open stream holds one, so it
+// is small: the transport below already buffers the connection.
+const sseBuffer = 2 << 10
+
 // NewSSEReader reads events from r.
 func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10)}
+	return &SSEReader{r: bufio.NewReaderSize(r, sseBuffer)}
 }
 
 // Reset lets a pooled reader serve another stream, whose events may be

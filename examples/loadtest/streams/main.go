@@ -15,11 +15,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +47,8 @@ func main() {
 		n        = flag.Int("n", 1000, "streams to hold open")
 		hold     = flag.Duration("hold", 5*time.Second, "how long to hold them once all are open")
 		label    = flag.String("label", "", "a name for this run in the output")
+		caOut    = flag.String("tls", "", "serve the upstream over TLS (HTTP/2, as real providers do), writing its certificate here for the proxy to trust (SSL_CERT_FILE)")
+		pidFile  = flag.String("pidfile", "", "read the proxy's process id from this file once it appears (instead of -pid)")
 	)
 	flag.Parse()
 
@@ -48,8 +58,20 @@ func main() {
 	}
 	release := make(chan struct{})
 	srv := &http.Server{Handler: slowUpstream(release)}
-	go func() { _ = srv.Serve(ln) }()
+	if *caOut != "" {
+		cert, pemBytes := selfSigned()
+		if err := os.WriteFile(*caOut, pemBytes, 0o644); err != nil {
+			log.Fatal(err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+		go func() { _ = srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { _ = srv.Serve(ln) }()
+	}
 	defer srv.Close()
+	if *pidFile != "" {
+		*pid = waitPID(*pidFile, *admin)
+	}
 
 	before := sample(*admin, *pid)
 
@@ -110,6 +132,48 @@ func main() {
 			per(during.heap+during.stacks, before.heap+before.stacks), per(during.rss, before.rss),
 			float64(during.goroutines-before.goroutines)/float64(open))
 	}
+}
+
+// waitPID waits for the proxy to write its pid file and answer on admin.
+func waitPID(file, admin string) int {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(file); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				if resp, err := http.Get(admin + "/config/"); err == nil {
+					resp.Body.Close()
+					return pid
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	log.Fatal("the proxy did not start")
+	return 0
+}
+
+// selfSigned makes a certificate for 127.0.0.1, its own CA.
+func selfSigned() (tls.Certificate, []byte) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "streams load upstream"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
