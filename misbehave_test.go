@@ -375,3 +375,410 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// apiName is the request log's name of each client API.
+var apiName = map[string]string{"chat": "openai-chat", "responses": "openai-responses", "anthropic": "anthropic", "gemini": "gemini"}
+
+// A stream event whose data is not JSON, in the middle of a stream: a
+// translated stream cannot skip it (a lost event is a lost word), so it
+// ends with an error event naming the problem, logged, and counted on the
+// key; a passed-through stream is the upstream's own bytes and goes on.
+func TestCorruptStreamEvent(t *testing.T) {
+	const trKey, passKey, antKey = "sk-corrupt-tr", "sk-corrupt-pass", "sk-ant-corrupt"
+	oai := fakeupstream.NewOpenAI(t, trKey, passKey)
+	ant := fakeupstream.NewAnthropic(t, antKey)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s
+		}
+		upstream pass {
+			provider openai
+			base_url %s
+			key %s
+		}
+		upstream ant {
+			provider anthropic
+			base_url %s
+			key %s
+		}
+	}`, name, oai.URL, trKey, oai.URL, passKey, ant.URL, antKey))
+	for _, k := range []string{trKey, passKey} {
+		oai.SetBehavior(k, fakeupstream.Behavior{CorruptAfter: 2})
+	}
+	ant.SetBehavior(antKey, fakeupstream.Behavior{CorruptAfter: 4})
+
+	for _, c := range []struct{ api, model string }{
+		{"chat", "ant/claude-sonnet-4-5"},
+		{"anthropic", "oai/gpt-4o"},
+		{"responses", "oai/gpt-4o"},
+		{"gemini", "oai/gpt-4o"},
+	} {
+		what := c.api + " -> " + c.model
+		a := callAPI(t, c.api, c.model, true, "one two three")
+		msg := streamFailure(c.api, a.body)
+		if a.status != 200 || !strings.Contains(msg, "stream event the proxy cannot read") || !strings.HasPrefix(streamText(c.api, a.body), "echo:") {
+			t.Errorf("%s: %d; want a begun stream ending with an error event naming the unreadable event:\n%s", what, a.status, a.body)
+		}
+		if strings.Contains(a.body, "corrupt") {
+			t.Errorf("%s: the corrupt event reached a translated stream:\n%s", what, a.body)
+		}
+		e, _ := logEntry(t, name, func(e gjson.Result) bool { return e.Get("api").Str == apiName[c.api] })
+		if !strings.Contains(e.Get("error").Str, "cannot read") {
+			t.Errorf("%s: request log %s; want the error", what, e.Raw)
+		}
+	}
+	settled(t, name, "ant", antKey, pool.StateActive, "")
+	settled(t, name, "oai", trKey, pool.StateCooling, "unreadable stream event")
+
+	// Passthrough: the client gets the upstream's bytes, the corrupt chunk
+	// among them, and the stream's own clean end; nothing is blamed.
+	a := callAPI(t, "chat", "pass/gpt-4o", true, "one two three")
+	if a.status != 200 || !strings.Contains(a.body, `"id":"chatcmpl-corrupt"`) || !strings.HasSuffix(a.body, "data: [DONE]\n\n") ||
+		streamText("chat", a.body) != "echo: corruptone two three" {
+		t.Errorf("passthrough: %d %q; want every upstream byte and [DONE]", a.status, a.body)
+	}
+	e, _ := logEntry(t, name, func(e gjson.Result) bool { return e.Get("upstream").Str == "pass" })
+	if e.Get("error").Str != "" || e.Get("status").Int() != 200 || e.Get("output_tokens").Int() == 0 {
+		t.Errorf("passthrough: request log %s; want a success with usage", e.Raw)
+	}
+	settled(t, name, "pass", passKey, pool.StateActive, "")
+}
+
+// An answer with status 200 whose body is not JSON (invalid, or cut short
+// with an intact HTTP response) is never handed on as a success: it is
+// retried on another key and counted on the bad one like a 5xx; with no
+// other key the client gets a 502 saying what was wrong.
+func TestInvalidAndTruncatedJSONAnswers(t *testing.T) {
+	const bad, good, antKey = "sk-badjson-0001", "sk-badjson-good", "sk-ant-badjson"
+	oai := fakeupstream.NewOpenAI(t, bad, good)
+	ant := fakeupstream.NewAnthropic(t, antKey)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream bad {
+			provider openai
+			base_url %s
+			key %s
+			models gpt-*
+		}
+		upstream good {
+			provider openai
+			base_url %s
+			key %s
+			models gpt-*
+			priority 1
+		}
+		upstream ant {
+			provider anthropic
+			base_url %s
+			key %s {
+				concurrency 1
+			}
+			models claude-*
+		}
+	}`, name, oai.URL, bad, oai.URL, good, ant.URL, antKey))
+
+	for i, c := range []struct {
+		api string
+		b   fakeupstream.Behavior
+	}{
+		{"anthropic", fakeupstream.Behavior{InvalidJSON: true}}, // translated: undecodable
+		{"chat", fakeupstream.Behavior{Truncate: true}},         // passthrough: checked
+		{"chat", fakeupstream.Behavior{InvalidJSON: true}},
+	} {
+		oai.SetBehavior(bad, c.b)
+		what := fmt.Sprintf("%s %+v", c.api, c.b)
+		a := callAPI(t, c.api, "gpt-4o", false, "hi")
+		if a.status != 200 || answerText(c.api, a.body) != "echo: hi" {
+			t.Errorf("%s: %d %s; want the good key's answer", what, a.status, a.body)
+		}
+		if up := oai.Requests(bad); up != i+1 {
+			t.Errorf("%s: the bad key saw %d requests, want %d", what, up, i+1)
+		}
+		if i < 2 {
+			settled(t, name, "bad", bad, pool.StateActive, "")
+		}
+	}
+	settled(t, name, "bad", bad, pool.StateCooling, "invalid JSON answer")
+
+	// The only key of a model: a 502 in the client's shape, the key's one
+	// slot free at once for the next request.
+	for _, b := range []fakeupstream.Behavior{{Truncate: true, Times: 1}, {InvalidJSON: true, Times: 1}} {
+		ant.SetBehavior(antKey, b)
+		what := fmt.Sprintf("anthropic passthrough %+v", b)
+		a := callAPI(t, "anthropic", "claude-sonnet-4-5", false, "hi")
+		if msg := errorMessage("anthropic", a.body); a.status != http.StatusBadGateway || !strings.Contains(msg, "not valid JSON") || !strings.Contains(msg, `"ant"`) {
+			t.Errorf("%s: %d %s; want a 502 saying the answer is not valid JSON", what, a.status, a.body)
+		}
+		settled(t, name, "ant", antKey, pool.StateActive, "")
+		if n := callAPI(t, "anthropic", "claude-sonnet-4-5", false, "again"); n.status != 200 || n.took > time.Second {
+			t.Errorf("%s: the next request got %d after %s", what, n.status, n.took)
+		}
+	}
+}
+
+// An answer, or a single stream event, larger than max_answer is refused
+// with a 502 saying so (the proxy never holds more than max_answer of one
+// answer in memory), and counted on the key.
+func TestOversizedAnswer(t *testing.T) {
+	const oaiKey, antKey = "sk-huge-0001", "sk-ant-huge-0001"
+	oai := fakeupstream.NewOpenAI(t, oaiKey)
+	ant := fakeupstream.NewAnthropic(t, antKey)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		max_answer 64KiB
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s
+			models gpt-*
+		}
+		upstream ant {
+			provider anthropic
+			base_url %s
+			key %s
+			models claude-*
+		}
+	}`, name, oai.URL, oaiKey, ant.URL, antKey))
+	oai.SetBehavior(oaiKey, fakeupstream.Behavior{Pad: 100 << 10})
+	ant.SetBehavior(antKey, fakeupstream.Behavior{Pad: 100 << 10})
+
+	for _, c := range []struct {
+		api, model string
+		stream     bool
+	}{
+		{"chat", "gpt-4o", false},                 // passthrough answer
+		{"anthropic", "claude-sonnet-4-5", false}, // passthrough answer
+		{"chat", "gpt-4o", true},                  // passthrough stream, oversized first event
+		{"gemini", "gpt-4o", true},                // translated stream
+		{"responses", "claude-sonnet-4-5", true},  // translated stream
+	} {
+		what := fmt.Sprintf("%s -> %s stream=%t", c.api, c.model, c.stream)
+		a := callAPI(t, c.api, c.model, c.stream, "hi")
+		msg := errorMessage(c.api, a.body)
+		if a.status != http.StatusBadGateway || !strings.Contains(msg, "larger than 65536 bytes (max_answer)") {
+			t.Errorf("%s: %d %s; want a 502 naming max_answer", what, a.status, a.body)
+		}
+		if len(a.body) > 1024 {
+			t.Errorf("%s: %d bytes of error", what, len(a.body))
+		}
+	}
+	settled(t, name, "oai", oaiKey, pool.StateCooling, "oversized")
+	settled(t, name, "ant", antKey, pool.StateActive, "")
+
+	// Under the bound, answers pass.
+	ant.SetBehavior(antKey, fakeupstream.Behavior{Pad: 32 << 10})
+	for _, stream := range []bool{false, true} {
+		a := callAPI(t, "anthropic", "claude-sonnet-4-5", stream, "hi")
+		if a.status != 200 || !strings.Contains(a.body, "echo") {
+			t.Errorf("padded under max_answer, stream=%t: %d", stream, a.status)
+		}
+	}
+}
+
+// While a stream's upstream is silent (here: slow, pausing between
+// events), the streaming client gets `: keepalive` comments every
+// keepalive, between whole events, in every API's stream; a JSON answer
+// never carries one, however slow, and neither does a stream before its
+// first event (the client's response is committed only then).
+func TestKeepaliveDuringSlowUpstream(t *testing.T) {
+	const oaiKey, gemKey = "sk-slow-0001", "AIzaSlowKey0001"
+	const pause = 150 * time.Millisecond
+	oai := fakeupstream.NewOpenAI(t, oaiKey)
+	gem := fakeupstream.NewGemini(t, gemKey)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		keepalive 30ms
+		idle_timeout 2s
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s
+			models gpt-*
+		}
+		upstream gem {
+			provider gemini
+			base_url %s
+			key %s
+			models gemini-*
+		}
+	}`, name, oai.URL, oaiKey, gem.URL, gemKey))
+	oai.SetBehavior(oaiKey, fakeupstream.Behavior{Pause: pause})
+	gem.SetBehavior(gemKey, fakeupstream.Behavior{Pause: pause})
+
+	for _, c := range []struct{ api, model string }{
+		{"chat", "gpt-4o"},                // passthrough
+		{"anthropic", "gemini-2.5-flash"}, // translated
+		{"gemini", "gemini-2.5-flash"},    // passthrough
+	} {
+		what := c.api + " -> " + c.model
+		a := callAPI(t, c.api, c.model, true, "hi")
+		events, comments := sseEvents(a.body)
+		if a.status != 200 || streamText(c.api, a.body) != "echo: hi" || streamFailure(c.api, a.body) != "" || comments == 0 {
+			t.Errorf("%s: %d, %d keepalive comments; want the whole answer with comments:\n%s", what, a.status, comments, a.body)
+		}
+		if strings.Count(a.body, ": keepalive\n\n") != comments {
+			t.Errorf("%s: comments other than `: keepalive`:\n%s", what, a.body)
+		}
+		for _, ev := range events {
+			if ev.data != "[DONE]" && !gjson.Valid(ev.data) {
+				t.Errorf("%s: an event was split: %q", what, ev.data)
+			}
+		}
+	}
+
+	// JSON answers: slow before the headers, or between headers and body.
+	for _, b := range []fakeupstream.Behavior{{Delay: pause, Times: 1}, {Pause: pause, Times: 1}} {
+		oai.SetBehavior(oaiKey, b)
+		a := callAPI(t, "chat", "gpt-4o", false, "hi")
+		if a.status != 200 || !gjson.Valid(a.body) || answerText("chat", a.body) != "echo: hi" || strings.Contains(a.body, "keepalive") || a.took < pause {
+			t.Errorf("JSON answer, %+v: %d after %s: %s", b, a.status, a.took, a.body)
+		}
+	}
+	// A stream slow to begin: nothing before its first event.
+	oai.SetBehavior(oaiKey, fakeupstream.Behavior{Delay: pause, Times: 1})
+	a := callAPI(t, "chat", "gpt-4o", true, "hi")
+	if a.status != 200 || !strings.HasPrefix(a.body, "data: {") || strings.Contains(a.body, "keepalive") {
+		t.Errorf("stream slow to begin: %d: %s", a.status, a.body)
+	}
+}
+
+// A 10 MiB model name costs the proxy no more than its request: the error
+// answer echoes at most a short prefix of it, whether the proxy or the
+// upstream refuses the model, and the request log keeps a bounded entry.
+func TestHugeModelName(t *testing.T) {
+	const oaiKey, anyKey = "sk-hugename-0001", "sk-hugename-0002"
+	oai := fakeupstream.NewOpenAI(t, oaiKey, anyKey)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s
+			models gpt-*
+		}
+		upstream any {
+			provider openai
+			base_url %s
+			key %s
+		}
+	}`, name, oai.URL, oaiKey, oai.URL, anyKey))
+	// "oai/<name>": no pattern of oai admits it, the proxy refuses it.
+	// "any/<name>": sent on; the fake refuses models named unknown*,
+	// echoing the whole name as OpenAI does.
+	huge := "unknown-" + strings.Repeat("m", 10<<20)
+
+	for _, c := range []struct{ api, model, who string }{
+		{"chat", "oai/" + huge, "proxy"},
+		{"anthropic", "oai/" + huge, "proxy"},
+		{"chat", "any/" + huge, "upstream, passthrough"},
+		{"responses", "any/" + huge, "upstream, translated"},
+	} {
+		what := c.api + ", refused by the " + c.who
+		a := callAPI(t, c.api, c.model, false, "hi")
+		msg := errorMessage(c.api, a.body)
+		if a.status != http.StatusNotFound || !strings.Contains(msg, "unknown-mmm") || len(a.body) > 2<<10 {
+			t.Errorf("%s: %d, %d bytes: %.300s; want a short 404 in the client's shape", what, a.status, len(a.body), a.body)
+		}
+		e, size := logEntry(t, name, func(e gjson.Result) bool { return e.Get("api").Str == apiName[c.api] })
+		if size > 4<<10 || e.Get("status").Int() != 404 || !strings.Contains(e.Get("model").Str, "/unknown-mmm") {
+			t.Errorf("%s: logs?limit=1 answered %d bytes: %.500s", what, size, e.Raw)
+		}
+	}
+	settled(t, name, "any", anyKey, pool.StateActive, "")
+}
+
+// GET /v1/models with upstreams whose model lists hang: the globs they
+// would expand are asked of all at once, each for at most 5 s, so the
+// list answers in about 5 s (not 5 s per upstream), with what the
+// configuration names; the next list answers at once.
+func TestModelListWithHangingUpstreams(t *testing.T) {
+	const oaiKey, antKey, gemKey = "sk-hangmodels-0001", "sk-ant-hangmodels", "AIzaHangModels0001"
+	oai := fakeupstream.NewOpenAI(t, oaiKey)
+	ant := fakeupstream.NewAnthropic(t, antKey)
+	gem := fakeupstream.NewGemini(t, gemKey)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s
+			models gpt-4o gpt-5*
+		}
+		upstream ant {
+			provider anthropic
+			base_url %s
+			key %s
+			alias sonnet claude-sonnet-4-5
+			models claude-*
+		}
+		upstream gem {
+			provider gemini
+			base_url %s
+			key %s
+		}
+	}`, instanceName(t), oai.URL, oaiKey, ant.URL, antKey, gem.URL, gemKey))
+	// Each hangs before its headers, for a minute.
+	oai.SetBehavior(oaiKey, fakeupstream.Behavior{Delay: time.Minute})
+	ant.SetBehavior(antKey, fakeupstream.Behavior{Delay: time.Minute})
+	gem.SetBehavior(gemKey, fakeupstream.Behavior{Delay: time.Minute})
+
+	list := func() (gjson.Result, time.Duration) {
+		req, _ := http.NewRequest(http.MethodGet, proxyBase+"/v1/models", nil)
+		start := time.Now()
+		res := do(t, req)
+		if res.status != 200 {
+			t.Fatalf("GET /v1/models: %d %s", res.status, res.body)
+		}
+		return gjson.Get(res.body, "data.#.id"), time.Since(start)
+	}
+	ids, took := list()
+	if took < 4*time.Second || took > 7*time.Second {
+		t.Errorf("first list took %s, want about 5 s", took)
+	}
+	if got := ids.String(); got != `["gpt-4o","sonnet"]` {
+		t.Errorf("listed %s, want the configured names", got)
+	}
+	if _, took := list(); took > time.Second {
+		t.Errorf("second list took %s; a failed fetch should not be retried for a minute", took)
+	}
+}
+
+// An admin body's duration is a string; a number is refused with a 400
+// that says so.
+func TestAdminDurationAsNumber(t *testing.T) {
+	const secret = "sk-admin-duration-0001"
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream oai {
+			provider openai
+			base_url http://127.0.0.1:9
+			key %s
+		}
+	}`, name, secret))
+	id := pool.KeyID("oai", secret)
+	adminErr(t, 400, `durations are strings like "500ms" or "2s", got 5`, "PATCH", "/llm_proxy/"+name+"/keys/"+id, `{"interval": 5}`)
+	adminOK(t, 200, "PATCH", "/llm_proxy/"+name+"/keys/"+id, `{"interval": "5s"}`)
+}
