@@ -314,9 +314,10 @@ func TestUpstreamSilentAfterHeaders(t *testing.T) {
 }
 
 // An upstream that goes silent in the middle of a stream is cut off after
-// idle_timeout, and the client's stream ends with an error event in its
-// own format naming idle_timeout, never a clean end; the request log has
-// the error, and the key's slot is free.
+// idle_timeout (keepalive comments to the client notwithstanding), and the
+// client's stream ends with an error event in its own format naming
+// idle_timeout, never a clean end; the request log has the error, and the
+// key's slot is free.
 func TestUpstreamSilentMidStream(t *testing.T) {
 	const oaiKey, gemKey = "sk-midsilent-0001", "AIzaMidSilent0001"
 	oai := fakeupstream.NewOpenAI(t, oaiKey)
@@ -327,6 +328,7 @@ func TestUpstreamSilentMidStream(t *testing.T) {
 		name %s
 		storage memory
 		idle_timeout %s
+		keepalive 50ms
 		upstream oai {
 			provider openai
 			base_url %s
@@ -355,6 +357,11 @@ func TestUpstreamSilentMidStream(t *testing.T) {
 		msg := streamFailure(c.api, a.body)
 		if a.status != 200 || !strings.Contains(msg, "idle_timeout") || !strings.HasPrefix(streamText(c.api, a.body), "echo:") {
 			t.Errorf("%s: %d; want a begun stream ending with an error event naming idle_timeout:\n%s", what, a.status, a.body)
+		}
+		// Keepalives go to the client during the silence; they do not
+		// keep the silent upstream alive.
+		if _, comments := sseEvents(a.body); comments == 0 {
+			t.Errorf("%s: no keepalive during %s of silence", what, a.took)
 		}
 		took(t, what, a, idle)
 		e, _ := logEntry(t, name, func(e gjson.Result) bool {
@@ -448,6 +455,48 @@ func TestCorruptStreamEvent(t *testing.T) {
 		t.Errorf("passthrough: request log %s; want a success with usage", e.Raw)
 	}
 	settled(t, name, "pass", passKey, pool.StateActive, "")
+}
+
+// A client that leaves while the upstream is silent frees the key's slot at
+// once, without waiting for idle_timeout, and the key is not blamed.
+func TestClientLeavesSilentUpstream(t *testing.T) {
+	const key = "sk-leaves-0001"
+	up := fakeupstream.NewOpenAI(t, key)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		idle_timeout 1m
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s {
+				concurrency 1
+			}
+		}
+	}`, name, up.URL, key))
+	for _, stream := range []bool{false, true} {
+		up.SetBehavior(key, fakeupstream.Behavior{Stall: true, StallAfter: 2, Times: 1})
+		client := &http.Client{Timeout: 200 * time.Millisecond}
+		body := fmt.Sprintf(`{"model":"gpt-4o","stream":%t,"messages":[{"role":"user","content":"one two three"}]}`, stream)
+		res, err := client.Post(proxyBase+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err == nil {
+			_, err = io.ReadAll(res.Body)
+			res.Body.Close()
+		}
+		if err == nil {
+			t.Fatalf("stream=%t: the client got a whole answer from a silent upstream", stream)
+		}
+		e, _ := logEntry(t, name, func(e gjson.Result) bool { return e.Get("error").Str != "" })
+		if !strings.Contains(e.Get("error").Str, "client went away") {
+			t.Errorf("stream=%t: request log %s", stream, e.Raw)
+		}
+		settled(t, name, "oai", key, pool.StateActive, "")
+		if a := callAPI(t, "chat", "gpt-4o", stream, "again"); a.status != 200 || a.took > time.Second {
+			t.Errorf("stream=%t: the next request got %d after %s", stream, a.status, a.took)
+		}
+	}
 }
 
 // An answer with status 200 whose body is not JSON (invalid, or cut short
