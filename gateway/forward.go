@@ -204,9 +204,12 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 			return &failure{upstream: up.name, status: o.Status, message: msg, retryAfter: ra}, false
 		}
 		// The request's own fault (400, 404, 422...): the client hears it,
-		// in its own API's shape.
+		// in its own API's shape. A same-format client gets the upstream's
+		// own answer only when that is whole, valid JSON of a sane size:
+		// not an echo of a huge request cut at the read limit, nor an HTML
+		// page from something in between.
 		lease.Done(pool.Outcome{Status: status})
-		if pass {
+		if pass && len(errBody) <= maxPassedError && gjson.ValidBytes(errBody) {
 			copyHeaders(w.Header(), resp.Header)
 			w.Header().Set("Content-Length", strconv.Itoa(len(errBody)))
 			w.WriteHeader(status)
@@ -280,6 +283,10 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	c.rec.Status, c.rec.InputTokens, c.rec.OutputTokens = status, usage.Input, usage.Output
 	return nil, true
 }
+
+// maxPassedError is the largest upstream error answer passed verbatim to
+// a same-format client; real ones are a few hundred bytes.
+const maxPassedError = 64 << 10
 
 // errAnswerTooLarge is an answer past max_answer.
 var errAnswerTooLarge = errors.New("answer too large")

@@ -126,7 +126,7 @@ func (s *Server) antMessages(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	reply := s.antReply(req)
 	if req.stream {
-		s.antStream(w, r, req, reply, b.CutAfter)
+		s.antStream(w, r, req, reply, b)
 		return
 	}
 	resp := obj{
@@ -140,7 +140,7 @@ func (s *Server) antMessages(w http.ResponseWriter, r *http.Request, body []byte
 		{"stop_details", nil},
 		{"usage", antUsage(req.inputTokens, reply.outputTokens)},
 	}
-	writeBody(w, http.StatusOK, "application/json", jsonBytes(resp), b.CutAfter)
+	s.writeAnswer(w, r, "application/json", jsonBytes(resp), b)
 }
 
 func (s *Server) antCountTokens(w http.ResponseWriter, r *http.Request, body []byte, _ Behavior) {
@@ -156,12 +156,16 @@ func (s *Server) antCountTokens(w http.ResponseWriter, r *http.Request, body []b
 	writeBody(w, http.StatusOK, "application/json", jsonBytes(obj{{"input_tokens", req.inputTokens}}), 0)
 }
 
+// antCorrupt is the broken event Behavior.CorruptAfter inserts: a text
+// delta with its closing brace missing.
+var antCorrupt = []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"corrupt\"}\n\n")
+
 // antStream writes the reply as the Messages API streams it: message_start,
 // then per content block content_block_start, deltas and
 // content_block_stop (with a ping after the first start), message_delta and
 // message_stop.
-func (s *Server) antStream(w http.ResponseWriter, r *http.Request, req *antRequest, reply antReply, cutAfter int) {
-	es := startStream(w, r, "text/event-stream; charset=utf-8", cutAfter)
+func (s *Server) antStream(w http.ResponseWriter, r *http.Request, req *antRequest, reply antReply, b Behavior) {
+	es := s.startStream(w, r, "text/event-stream; charset=utf-8", b, antCorrupt)
 	if es == nil {
 		return
 	}

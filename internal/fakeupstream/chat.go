@@ -617,7 +617,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, body []
 	id := fmt.Sprintf("chatcmpl-fakeupstream%08d", s.nextSeq(&s.compSeq))
 	created := time.Now().Unix()
 	if req.stream {
-		s.streamChat(w, r, req, replies, id, created, b.CutAfter)
+		s.streamChat(w, r, req, replies, id, created, b)
 		return
 	}
 
@@ -646,13 +646,17 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request, body []
 		{"service_tier", "default"},
 		{"system_fingerprint", "fp_fakeupstream"},
 	}
-	writeBody(w, http.StatusOK, "application/json", indent(jsonBytes(resp), "  "), b.CutAfter)
+	s.writeAnswer(w, r, "application/json", indent(jsonBytes(resp), "  "), b)
 }
 
+// chatCorrupt is the broken chunk Behavior.CorruptAfter inserts: a content
+// delta with its closing brace missing.
+var chatCorrupt = []byte(`data: {"id":"chatcmpl-corrupt","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"corrupt"}}]` + "\n\n")
+
 // streamChat writes the reply as chat.completion.chunk events, then
-// [DONE]; with cutAfter > 0 it drops the connection after that many chunks.
-func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req *chatRequest, replies []choiceReply, id string, created int64, cutAfter int) {
-	es := startStream(w, r, "text/event-stream; charset=utf-8", cutAfter)
+// [DONE], misbehaving as b says.
+func (s *Server) streamChat(w http.ResponseWriter, r *http.Request, req *chatRequest, replies []choiceReply, id string, created int64, b Behavior) {
+	es := s.startStream(w, r, "text/event-stream; charset=utf-8", b, chatCorrupt)
 	if es == nil {
 		return
 	}

@@ -2,7 +2,9 @@
 // Anthropic and Gemini APIs for the proxy's tests: [httptest.Server]s that
 // speak each provider's wire format faithfully (bodies, streams, error
 // objects, status codes, the validation the real API does) and misbehave per
-// key on demand (errors, Retry-After, delays, dropped streams). All three are
+// key on demand (errors, Retry-After, delays, dropped streams, silence after
+// the headers or mid-stream, slow streams, corrupt events, invalid,
+// truncated and oversized answers). All three are
 // a [*Server] with the same control API (SetBehavior, SetKeyValid, SetModels,
 // Requests, TotalRequests, MaxConcurrent, LastRequest, Reset).
 //
@@ -51,8 +53,9 @@ import (
 )
 
 // Behavior is how the server misbehaves for one key. The zero value is a
-// well-behaved upstream. Delay and Hangup apply first, then Status; CutAfter
-// applies to successful generations only.
+// well-behaved upstream. Delay and Hangup apply first, then Status; the
+// others (CutAfter, Stall, Pause, CorruptAfter, InvalidJSON, Truncate, Pad)
+// apply to successful generations only, streamed or not.
 type Behavior struct {
 	// Status, if non-zero, is answered instead of the real response, with
 	// the provider's error body for that status:
@@ -96,6 +99,35 @@ type Behavior struct {
 	// even if the reply has fewer events. For a non-streaming answer any value
 	// > 0 sends the headers and half of the body, then drops the connection.
 	CutAfter int
+	// Stall makes the upstream go silent once its response headers are out:
+	// no byte of a JSON answer's body, or StallAfter stream events (never
+	// the terminating one), then nothing at all until the request is
+	// cancelled or the server closes. The connection stays open.
+	Stall bool
+	// StallAfter is how many stream events a Stall lets out first.
+	StallAfter int
+	// Pause slows an answer down: it is waited before every stream event
+	// but the first, and between the headers and the body of a JSON
+	// answer (a cancelled request ends the wait and the handler).
+	Pause time.Duration
+	// CorruptAfter, for streams, inserts after that many events one event
+	// whose data is not valid JSON (a chunk of the provider's shape with
+	// its closing brace missing; an unparseable element in a Gemini JSON
+	// array stream); the stream then goes on normally and ends cleanly.
+	CorruptAfter int
+	// InvalidJSON answers a non-streaming generation with status 200 and a
+	// complete body that is not JSON: the real answer with its first ':'
+	// replaced by '='.
+	InvalidJSON bool
+	// Truncate answers a non-streaming generation with status 200 and a
+	// complete response (Content-Length and connection intact) whose body
+	// is the first half of the real answer: unlike CutAfter, no network
+	// error tells the client.
+	Truncate bool
+	// Pad, if > 0, adds a "padding" field holding Pad bytes to a JSON
+	// answer, or to the first event of a stream, which is thus larger than
+	// Pad bytes (and still valid).
+	Pad int
 	// Times limits the behaviour to the key's next Times requests; 0 means
 	// until changed.
 	Times int
@@ -360,17 +392,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 	defer s.begin(key)()
 	b := s.takeBehavior(key)
-	if b.Delay > 0 {
-		t := time.NewTimer(b.Delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-s.done:
-			t.Stop()
-			return
-		}
+	if b.Delay > 0 && !s.wait(r, b.Delay) {
+		return
 	}
 	if b.Hangup {
 		panic(http.ErrAbortHandler)
@@ -404,18 +427,94 @@ func writeBody(w http.ResponseWriter, status int, contentType string, body []byt
 	panic(http.ErrAbortHandler)
 }
 
-// eventStream writes stream events, dropping the connection after cutAfter
-// of them (if > 0).
+// writeAnswer writes a successful generation's JSON answer, misbehaving as
+// b says: Pad, InvalidJSON and Truncate change the body; Pause, Stall and
+// CutAfter how it goes out.
+func (s *Server) writeAnswer(w http.ResponseWriter, r *http.Request, contentType string, body []byte, b Behavior) {
+	if b.Pad > 0 {
+		body = pad(body, b.Pad)
+	}
+	if b.InvalidJSON {
+		if i := bytes.IndexByte(body, ':'); i >= 0 {
+			body = slices.Clone(body)
+			body[i] = '='
+		}
+	}
+	if b.Truncate {
+		body = body[:len(body)/2]
+	}
+	if b.Pause <= 0 && !b.Stall {
+		writeBody(w, http.StatusOK, contentType, body, b.CutAfter)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if http.NewResponseController(w).Flush() != nil {
+		return
+	}
+	if b.Stall {
+		s.wait(r, -1)
+		return
+	}
+	if !s.wait(r, b.Pause) {
+		return
+	}
+	if b.CutAfter > 0 {
+		_, _ = w.Write(body[:len(body)/2])
+		_ = http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	_, _ = w.Write(body)
+}
+
+// wait waits d (forever if d < 0); false if the request was cancelled or
+// the server closed first.
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-timeout:
+		return true
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+	return false
+}
+
+// pad adds a "padding" field of n bytes after the first '{' of b.
+func pad(b []byte, n int) []byte {
+	i := bytes.IndexByte(b, '{')
+	if i < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+n+16)
+	out = append(out, b[:i+1]...)
+	out = append(out, `"padding":"`...)
+	out = append(out, bytes.Repeat([]byte{'x'}, n)...)
+	out = append(out, `",`...)
+	return append(out, b[i+1:]...)
+}
+
+// eventStream writes stream events, misbehaving as its Behavior says.
 type eventStream struct {
-	w        http.ResponseWriter
-	r        *http.Request
-	rc       *http.ResponseController
-	cutAfter int
-	written  int
+	s       *Server
+	w       http.ResponseWriter
+	r       *http.Request
+	rc      *http.ResponseController
+	b       Behavior
+	corrupt []byte // the dialect's broken event, for CorruptAfter
+	written int    // events written, the corrupt one not included
+	spoilt  bool   // the corrupt event is out
 }
 
 // startStream sends the headers of a stream; nil if the client is gone.
-func startStream(w http.ResponseWriter, r *http.Request, contentType string, cutAfter int) *eventStream {
+// corrupt is the event CorruptAfter inserts.
+func (s *Server) startStream(w http.ResponseWriter, r *http.Request, contentType string, b Behavior, corrupt []byte) *eventStream {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-cache")
@@ -423,28 +522,49 @@ func startStream(w http.ResponseWriter, r *http.Request, contentType string, cut
 	if rc.Flush() != nil {
 		return nil
 	}
-	return &eventStream{w: w, r: r, rc: rc, cutAfter: cutAfter}
+	return &eventStream{s: s, w: w, r: r, rc: rc, b: b, corrupt: corrupt}
 }
 
-// send writes one event; false if the client is gone. With final set and a
-// cut pending, the connection is dropped instead: a cut stream never ends
-// cleanly.
+// send writes one event; false if the client is gone. final marks the
+// terminating event, which a pending cut or stall never lets out: a cut
+// or stalled stream never ends cleanly.
 func (es *eventStream) send(event []byte, final bool) bool {
 	if es.r.Context().Err() != nil {
 		return false
 	}
-	if final && es.cutAfter > 0 {
+	b := es.b
+	if final && b.CutAfter > 0 {
 		panic(http.ErrAbortHandler)
 	}
-	if _, err := es.w.Write(event); err != nil {
+	if b.Stall && (final || es.written >= b.StallAfter) {
+		es.s.wait(es.r, -1)
 		return false
 	}
-	if es.rc.Flush() != nil {
+	if es.written > 0 && b.Pause > 0 && !es.s.wait(es.r, b.Pause) {
+		return false
+	}
+	if b.CorruptAfter > 0 && !es.spoilt && (final || es.written >= b.CorruptAfter) {
+		es.spoilt = true
+		if !es.write(es.corrupt) {
+			return false
+		}
+	}
+	if es.written == 0 && b.Pad > 0 {
+		event = pad(event, b.Pad)
+	}
+	if !es.write(event) {
 		return false
 	}
 	es.written++
-	if es.cutAfter > 0 && es.written >= es.cutAfter {
+	if b.CutAfter > 0 && es.written >= b.CutAfter {
 		panic(http.ErrAbortHandler)
 	}
 	return true
+}
+
+func (es *eventStream) write(p []byte) bool {
+	if _, err := es.w.Write(p); err != nil {
+		return false
+	}
+	return es.rc.Flush() == nil
 }

@@ -280,8 +280,8 @@ func gemModelObject(m string) obj {
 	}
 }
 
-func writeGemJSON(w http.ResponseWriter, v any, cut int) {
-	writeBody(w, http.StatusOK, "application/json; charset=UTF-8", indent(jsonBytes(v), "  "), cut)
+func writeGemJSON(w http.ResponseWriter, v any) {
+	writeBody(w, http.StatusOK, "application/json; charset=UTF-8", indent(jsonBytes(v), "  "), 0)
 }
 
 func (s *Server) gemListModels(w http.ResponseWriter, r *http.Request, _ []byte, _ Behavior) {
@@ -317,14 +317,14 @@ func (s *Server) gemListModels(w http.ResponseWriter, r *http.Request, _ []byte,
 	if end < len(models) {
 		resp = append(resp, kv{"nextPageToken", base64.RawURLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(end)))})
 	}
-	writeGemJSON(w, resp, 0)
+	writeGemJSON(w, resp)
 }
 
 func (s *Server) gemGetModel(w http.ResponseWriter, r *http.Request, _ []byte, _ Behavior) {
 	model, _, _ := gemSplitPath(r.URL.Path)
 	for _, m := range s.modelList() {
 		if gemName(m) == gemName(model) {
-			writeGemJSON(w, gemModelObject(m), 0)
+			writeGemJSON(w, gemModelObject(m))
 			return
 		}
 	}

@@ -562,7 +562,7 @@ func (s *Server) gemGenerate(w http.ResponseWriter, r *http.Request, body []byte
 	id := fmt.Sprintf("fakeupstream%011d", s.nextSeq(&s.compSeq))
 
 	if method == "streamGenerateContent" {
-		s.gemStream(w, r, req, reply, id, b.CutAfter)
+		s.gemStream(w, r, req, reply, id, b)
 		return
 	}
 	var parts []any
@@ -575,19 +575,19 @@ func (s *Server) gemGenerate(w http.ResponseWriter, r *http.Request, body []byte
 	case reply.text != "" || parts == nil:
 		parts = append(parts, obj{{"text", reply.text}})
 	}
-	writeGemJSON(w, obj{
+	s.writeAnswer(w, r, "application/json; charset=UTF-8", indent(jsonBytes(obj{
 		{"candidates", gemCandidates(req.candidates, parts, reply.finish)},
 		{"usageMetadata", gemUsage(req, reply, true)},
 		{"modelVersion", model},
 		{"responseId", id},
-	}, b.CutAfter)
+	}), "  "), b)
 }
 
 // gemStream writes the reply in chunks: one per thought word, one per text
 // word or one holding the whole function call; the last carries the
 // finishReason and the full usage. With ?alt=sse as server-sent events,
 // otherwise as a streamed JSON array.
-func (s *Server) gemStream(w http.ResponseWriter, r *http.Request, req *gemRequest, reply gemReply, id string, cutAfter int) {
+func (s *Server) gemStream(w http.ResponseWriter, r *http.Request, req *gemRequest, reply gemReply, id string, b Behavior) {
 	var chunks [][]any
 	for _, p := range reply.thoughtPieces {
 		chunks = append(chunks, []any{obj{{"text", p}, {"thought", true}}})
@@ -607,7 +607,11 @@ func (s *Server) gemStream(w http.ResponseWriter, r *http.Request, req *gemReque
 	if sse {
 		ct = "text/event-stream"
 	}
-	es := startStream(w, r, ct, cutAfter)
+	corrupt := []byte("data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"corrupt\"}]}}]\r\n\r\n")
+	if !sse {
+		corrupt = []byte("\n,\r\n{\"candidates\": [corrupt")
+	}
+	es := s.startStream(w, r, ct, b, corrupt)
 	if es == nil {
 		return
 	}
@@ -675,5 +679,5 @@ func (s *Server) gemCountTokens(w http.ResponseWriter, r *http.Request, body []b
 	writeGemJSON(w, obj{
 		{"totalTokens", req.promptTokens},
 		{"promptTokensDetails", []any{obj{{"modality", "TEXT"}, {"tokenCount", req.promptTokens}}}},
-	}, 0)
+	})
 }
