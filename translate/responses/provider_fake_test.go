@@ -10,6 +10,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
+	"github.com/llmproxy/caddy-llm-proxy/translate/internal/respcheck"
 )
 
 // The provider half against the strict fake Responses API: what the
@@ -86,6 +87,7 @@ func TestReasoningToolLoopAgainstFake(t *testing.T) {
 				}
 				return resp
 			}
+			respcheck.Framing(t, out, true)
 			// Gather the stream into an answer, as the proxy's clients do.
 			d := NewStreamDecoder()
 			rd := translate.NewSSEReader(bytes.NewReader(out))

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
+	"github.com/llmproxy/caddy-llm-proxy/translate/internal/respcheck"
 )
 
 // Tests of the provider half: what an `openai_responses` upstream gets,
@@ -427,5 +429,18 @@ func TestEncodeRequestReadsBack(t *testing.T) {
 	}
 	if got := back.Messages[1].Parts; len(got) != 2 || got[0].Text != "Let me check." || got[1].ToolCallID != "call_1" {
 		t.Errorf("assistant turn read back as %+v", got)
+	}
+}
+
+// The recorded provider streams and the fake's streams follow the rules
+// every Responses stream follows (the encoder's output is held to them
+// too).
+func TestRecordedStreamsFraming(t *testing.T) {
+	for _, name := range []string{"text", "tool", "reasoning"} {
+		rec, err := os.ReadFile("../testdata/streams/responses/" + name + ".sse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		respcheck.Framing(t, rec, true)
 	}
 }
