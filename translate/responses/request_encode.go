@@ -409,7 +409,7 @@ func (ib *inputBuilder) assistant(m *translate.Message, reasoning bool) {
 			}
 			wire := callID(orig)
 			for n := 2; ib.calls[wire]; n++ {
-				wire = callID(orig) + "_" + strconv.Itoa(n)
+				wire = callID(orig + "_" + strconv.Itoa(n))
 			}
 			ib.calls[wire] = true
 			ib.pending = append(ib.pending, pendingCall{orig: orig, wire: wire})
