@@ -1,16 +1,23 @@
 package llmproxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go"
 	anthropicopt "github.com/anthropics/anthropic-sdk-go/option"
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/openai/openai-go/v3/responses"
+	"github.com/openai/openai-go/v3/shared"
+	"github.com/tidwall/sjson"
 	"google.golang.org/genai"
 
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
@@ -39,12 +46,16 @@ type sdkDriver interface {
 
 // TestMatrix drives every inbound API, with its official SDK, against
 // every provider, streamed and not, with plain text and a tool round trip:
-// 4 × 3 × 2 × 2 = 48 cases through a real Caddy, against local upstreams
-// that validate requests as strictly as the real providers.
+// 4 × 4 × 2 × 2 = 64 cases through a real Caddy, against local upstreams
+// that validate requests as strictly as the real providers. The
+// openai_responses column uses a reasoning model, so every client's tool
+// loop also carries OpenAI's encrypted reasoning back to the upstream
+// (which verifies it) where the client's API can hold it.
 func TestMatrix(t *testing.T) {
 	oai := fakeupstream.NewOpenAI(t, "sk-matrix-openai")
 	ant := fakeupstream.NewAnthropic(t, "sk-ant-matrix")
 	gem := fakeupstream.NewGemini(t, "AIzaMatrixGeminiKey")
+	rsp := fakeupstream.NewOpenAI(t, "sk-matrix-responses")
 	startCaddy(t, fmt.Sprintf(`
 	llm_proxy {
 		name %s
@@ -67,7 +78,14 @@ func TestMatrix(t *testing.T) {
 			key AIzaMatrixGeminiKey
 			models gemini-*
 		}
-	}`, instanceName(t), oai.URL, ant.URL, gem.URL))
+		upstream rsp {
+			provider openai_responses
+			base_url %s
+			key sk-matrix-responses
+			models o3-*
+			alias matrix-reasoner o3-mini
+		}
+	}`, instanceName(t), oai.URL, ant.URL, gem.URL, rsp.URL))
 
 	drivers := []struct {
 		name string
@@ -82,6 +100,7 @@ func TestMatrix(t *testing.T) {
 		{"openai", "gpt-4o"},
 		{"anthropic", "claude-sonnet-4-5"},
 		{"gemini", "gemini-2.5-flash"},
+		{"openai_responses", "o3-mini"},
 	}
 	passed := 0
 	for _, d := range drivers {
@@ -113,12 +132,127 @@ func TestMatrix(t *testing.T) {
 					if !strings.HasPrefix(final, "result: ") || !strings.Contains(final, "sunny") {
 						t.Fatalf("after the tool result: %q", final)
 					}
+					// Clients whose API holds a reasoning signature (Anthropic
+					// thinking blocks, Gemini thoughtSignature) hand OpenAI's
+					// encrypted reasoning back; the upstream verified it.
+					if pr.name == "openai_responses" && (d.name == "messages" || d.name == "gemini") &&
+						!strings.Contains(string(rsp.LastRequest().Body), `"type":"reasoning","summary":[],"encrypted_content":"gAAAAA`) {
+						t.Errorf("encrypted reasoning not handed back: %s", rsp.LastRequest().Body)
+					}
 					passed++
 				})
 			}
 		}
 	}
-	t.Logf("matrix: %d/48 passed", passed)
+	t.Logf("matrix: %d/64 passed", passed)
+
+	t.Run("responses_to_openai_responses_passthrough", func(t *testing.T) {
+		responsesPassthrough(t, rsp)
+	})
+}
+
+// responsesPassthrough: a Responses client reaching an openai_responses
+// upstream is relayed byte for byte but for the model (here an alias), so
+// what the proxy cannot translate works there: hosted tools,
+// previous_response_id (the upstream's own stored conversation), and
+// reasoning items handed back by their encrypted content.
+func responsesPassthrough(t *testing.T, rsp *fakeupstream.Server) {
+	var sent []byte // the body the SDK sent the proxy
+	c := openaiClient(option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		sent = b
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		return next(req)
+	}))
+	ctx := context.Background()
+	// relayed checks that the upstream got the client's body untouched
+	// but for the aliased model.
+	relayed := func(what string) {
+		t.Helper()
+		want, err := sjson.SetBytes(bytes.Clone(sent), "model", "o3-mini")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rsp.LastRequest().Body; !bytes.Equal(got, want) {
+			t.Errorf("%s: the upstream got\n%s\nthe client sent\n%s", what, got, sent)
+		}
+	}
+	tools := []responses.ToolUnionParam{
+		{OfWebSearch: &responses.WebSearchToolParam{Type: responses.WebSearchToolTypeWebSearch}},
+		responses.ToolParamOfFunction("lookup", lookupSchema, false),
+	}
+	callOf := func(r *responses.Response) responses.ResponseFunctionToolCall {
+		t.Helper()
+		for _, it := range r.Output {
+			if it.Type == "function_call" {
+				return it.AsFunctionCall()
+			}
+		}
+		t.Fatalf("no function_call in %s", r.RawJSON())
+		return responses.ResponseFunctionToolCall{}
+	}
+	output := func(callID, text string) responses.ResponseInputItemUnionParam {
+		out := responses.ResponseInputItemParamOfFunctionCallOutput(text)
+		out.OfFunctionCallOutput.CallID = openai.String(callID)
+		return out
+	}
+	user := responses.ResponseInputItemParamOfMessage("weather?", responses.EasyInputMessageRoleUser)
+
+	// Stored conversation: the second turn names the first by its id.
+	first, err := c.Responses.New(ctx, responses.ResponseNewParams{Model: "matrix-reasoner", Tools: tools,
+		Input: responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{user}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed("first turn")
+	if !bytes.Contains(rsp.LastRequest().Body, []byte(`"web_search"`)) {
+		t.Errorf("hosted tool not relayed: %s", rsp.LastRequest().Body)
+	}
+	call := callOf(first)
+	second, err := c.Responses.New(ctx, responses.ResponseNewParams{Model: "matrix-reasoner", Tools: tools,
+		PreviousResponseID: openai.String(first.ID),
+		Input:              responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{output(call.CallID, "sunny")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed("previous_response_id turn")
+	if second.OutputText() != "result: sunny" {
+		t.Errorf("after previous_response_id: %s", second.RawJSON())
+	}
+
+	// Stateless: the reasoning goes back by its encrypted content.
+	p := responses.ResponseNewParams{Model: "matrix-reasoner", Tools: tools, Store: openai.Bool(false),
+		Include:   []responses.ResponseIncludable{responses.ResponseIncludableReasoningEncryptedContent},
+		Reasoning: shared.ReasoningParam{Effort: shared.ReasoningEffortLow, Summary: shared.ReasoningSummaryAuto},
+		Input:     responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{user}}}
+	first, err = c.Responses.New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed("stateless first turn")
+	rs := first.Output[0].AsReasoning()
+	if first.Output[0].Type != "reasoning" || rs.EncryptedContent == "" {
+		t.Fatalf("no encrypted reasoning: %s", first.RawJSON())
+	}
+	call = callOf(first)
+	reasoning, _ := json.Marshal(map[string]any{"type": "reasoning", "summary": rs.Summary, "encrypted_content": rs.EncryptedContent})
+	p.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+		user,
+		param.Override[responses.ResponseInputItemUnionParam](json.RawMessage(reasoning)),
+		responses.ResponseInputItemParamOfFunctionCall(call.Arguments, call.CallID, call.Name),
+		output(call.CallID, "sunny"),
+	}}
+	second, err = c.Responses.New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed("stateless second turn")
+	if second.OutputText() != "result: sunny" || !bytes.Contains(rsp.LastRequest().Body, []byte(rs.EncryptedContent)) {
+		t.Errorf("after the reasoning round trip: %s", second.RawJSON())
+	}
 }
 
 type chatDriver struct{ c openai.Client }

@@ -31,6 +31,12 @@ func TestVerdicts(t *testing.T) {
 		{"gemini", 400, `{"error":{"code":400,"message":"contents is required","status":"INVALID_ARGUMENT"}}`, Fault},
 		{"gemini", 429, `{"error":{"details":[{"violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel"}]}]}}`, QuotaSpent},
 		{"gemini", 429, `{"error":{"details":[{"violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel"}]}]}}`, RateLimited},
+		{"openai_responses", 400, `{"error":{"message":"No tool call found for function call output with call_id call_1.","type":"invalid_request_error","param":"input","code":null}}`, Fault},
+		{"openai_responses", 401, `{"error":{"code":"invalid_api_key"}}`, KeyRefused},
+		{"openai_responses", 404, `{"error":{"message":"Previous response with id 'resp_1' not found.","code":"previous_response_not_found"}}`, Fault},
+		{"openai_responses", 429, `{"error":{"code":"rate_limit_exceeded"}}`, RateLimited},
+		{"openai_responses", 429, `{"error":{"code":"insufficient_quota"}}`, QuotaSpent},
+		{"openai_responses", 500, `{}`, Failed},
 	} {
 		p := Lookup(tc.provider)
 		if got := p.Classify(tc.status, []byte(tc.body)); got != tc.want {
@@ -44,7 +50,8 @@ func TestVerdicts(t *testing.T) {
 
 func TestAuthorizeOnTheWholeRequest(t *testing.T) {
 	for name, check := range map[string]func(h http.Header) bool{
-		"openai": func(h http.Header) bool { return h.Get("Authorization") == "Bearer sk-test" },
+		"openai":           func(h http.Header) bool { return h.Get("Authorization") == "Bearer sk-test" },
+		"openai_responses": func(h http.Header) bool { return h.Get("Authorization") == "Bearer sk-test" },
 		"anthropic": func(h http.Header) bool {
 			return h.Get("x-api-key") == "sk-test" && h.Get("anthropic-version") == AnthropicVersion
 		},
@@ -115,6 +122,19 @@ func TestURLs(t *testing.T) {
 	}
 	if got := (OpenAI{}).CountTokensURL("http://o/v1", "m"); got != "" {
 		t.Errorf("openai count URL %q", got)
+	}
+	r := Lookup("openai_responses")
+	if r == nil || r.Format() != "openai-responses" || r.DefaultBaseURL() != "https://api.openai.com/v1" {
+		t.Fatalf("openai_responses: %v", r)
+	}
+	if got := r.GenerateURL("https://api.openai.com/v1/", "gpt-5", true); got != "https://api.openai.com/v1/responses" {
+		t.Errorf("openai_responses URL %q", got)
+	}
+	if r.CountTokensURL("http://o/v1", "m") != "" || r.ModelsURL("http://o/v1") != "http://o/v1/models" {
+		t.Errorf("openai_responses count / models URLs")
+	}
+	if got := r.ParseModels([]byte(`{"object":"list","data":[{"id":"gpt-5"},{"id":"o3"}]}`)); len(got) != 2 || got[0] != "gpt-5" {
+		t.Errorf("openai_responses models %v", got)
 	}
 	if got := (Gemini{}).ParseModels([]byte(`{"models":[{"name":"models/gemini-2.5-pro"},{"name":"models/x"}]}`)); len(got) != 2 || got[0] != "gemini-2.5-pro" {
 		t.Errorf("gemini models %v", got)

@@ -1,6 +1,7 @@
 package translate_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ func BenchmarkRequestChatToAnthropic(b *testing.B) { benchRequest(b, anthropic.E
 func BenchmarkRequestChatToGemini(b *testing.B) { benchRequest(b, gemini.EncodeRequest) }
 
 func BenchmarkRequestChatToChat(b *testing.B) { benchRequest(b, chat.EncodeRequest) }
+
+func BenchmarkRequestChatToResponses(b *testing.B) { benchRequest(b, responses.EncodeRequest) }
 
 func benchRequest(b *testing.B, encode func(*translate.Request) ([]byte, error)) {
 	b.ReportAllocs()
@@ -55,6 +58,11 @@ func BenchmarkResponseChatToResponses(b *testing.B) {
 	benchResponse(b, body, chat.DecodeResponse, responses.EncodeResponse)
 }
 
+func BenchmarkResponseResponsesToChat(b *testing.B) {
+	body := []byte(`{"id":"resp_1","object":"response","created_at":1,"status":"completed","background":false,"error":null,"incomplete_details":null,"instructions":null,"max_output_tokens":null,"model":"gpt-4o","output":[{"id":"msg_1","type":"message","status":"completed","content":[{"type":"output_text","annotations":[],"logprobs":[],"text":"It is sunny and 21C in Paris."}],"role":"assistant"}],"parallel_tool_calls":true,"previous_response_id":null,"reasoning":{"effort":null,"summary":null},"store":false,"temperature":1.0,"text":{"format":{"type":"text"}},"tool_choice":"auto","tools":[],"top_p":1.0,"truncation":"disabled","usage":{"input_tokens":120,"input_tokens_details":{"cached_tokens":0},"output_tokens":12,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":132},"user":null,"metadata":{}}`)
+	benchResponse(b, body, responses.DecodeResponse, chat.EncodeResponse)
+}
+
 func benchResponse(b *testing.B, body []byte, decode func([]byte) (*translate.Response, error), encode func(*translate.Response) []byte) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
@@ -72,12 +80,13 @@ func benchResponse(b *testing.B, body []byte, decode func([]byte) (*translate.Re
 func BenchmarkStream(b *testing.B) {
 	decoders := map[string]func() translate.StreamDecoder{
 		"openai": chat.NewStreamDecoder, "anthropic": anthropic.NewStreamDecoder, "gemini": gemini.NewStreamDecoder,
+		"responses": responses.NewStreamDecoder,
 	}
 	encoders := map[string]func(translate.StreamOptions) translate.StreamEncoder{
 		"chat": chat.NewStreamEncoder, "responses": responses.NewStreamEncoder,
 		"anthropic": anthropic.NewStreamEncoder, "gemini": gemini.NewStreamEncoder,
 	}
-	for _, prov := range []string{"openai", "anthropic", "gemini"} {
+	for _, prov := range []string{"openai", "anthropic", "gemini", "responses"} {
 		rec, err := os.ReadFile(filepath.Join("testdata", "streams", prov, "text.sse"))
 		if err != nil {
 			b.Fatal(err)
@@ -104,5 +113,33 @@ func BenchmarkStream(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkWatch follows each recorded text stream as a passthrough does,
+// with its format's Watch; b.N counts whole streams.
+func BenchmarkWatch(b *testing.B) {
+	for dir, name := range recordedFormats {
+		rec, err := os.ReadFile(filepath.Join("testdata", "streams", dir, "text.sse"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(dir, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(rec)))
+			prov := translate.Provider(name)
+			rd := translate.NewSSEReader(nil)
+			for b.Loop() {
+				rd.Reset(bytes.NewReader(rec), 0)
+				w := prov.NewWatch()
+				for {
+					ev, err := rd.Next()
+					if err != nil {
+						break
+					}
+					w.Observe(ev)
+				}
+			}
+		})
 	}
 }

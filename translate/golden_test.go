@@ -42,6 +42,7 @@ var goldenProviders = []struct {
 	{"openai", chat.NewStreamDecoder},
 	{"anthropic", anthropic.NewStreamDecoder},
 	{"gemini", gemini.NewStreamDecoder},
+	{"responses", responses.NewStreamDecoder},
 }
 
 var goldenInbound = []struct {

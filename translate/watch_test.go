@@ -11,7 +11,7 @@ import (
 )
 
 // The recordings under testdata/streams, by the format they are in.
-var recordedFormats = map[string]string{"openai": "openai-chat", "anthropic": "anthropic", "gemini": "gemini"}
+var recordedFormats = map[string]string{"openai": "openai-chat", "anthropic": "anthropic", "gemini": "gemini", "responses": "openai-responses"}
 
 // The passthrough watch must agree with the format's stream decoder on
 // usage and on whether a stream finished, for every recorded stream, whole
@@ -68,9 +68,10 @@ func TestWatchAgreesWithDecoders(t *testing.T) {
 
 func TestWatchErrors(t *testing.T) {
 	cases := map[string]string{
-		"openai-chat": "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n",
-		"anthropic":   "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"boom\"}}\n\n",
-		"gemini":      "data: {\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}\n\n",
+		"openai-chat":      "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n",
+		"anthropic":        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"boom\"}}\n\n",
+		"gemini":           "data: {\"error\":{\"code\":500,\"message\":\"boom\",\"status\":\"INTERNAL\"}}\n\n",
+		"openai-responses": "event: error\ndata: {\"type\":\"error\",\"sequence_number\":3,\"code\":\"server_error\",\"message\":\"boom\",\"param\":null}\n\n",
 	}
 	for name, in := range cases {
 		ev, _ := translate.NewSSEReader(bytes.NewReader([]byte(in))).Next()

@@ -8,7 +8,10 @@
 // a [*Server] with the same control API (SetBehavior, SetKeyValid, SetModels,
 // Requests, TotalRequests, MaxConcurrent, LastRequest, Reset).
 //
-//   - [NewOpenAI]: api.openai.com Chat Completions and Models (URL ends in /v1);
+//   - [NewOpenAI]: api.openai.com Chat Completions, Responses (POST
+//     /v1/responses, plain and streamed, with the stored responses that
+//     previous_response_id and item ids refer to; see responses.go) and
+//     Models (URL ends in /v1);
 //   - [NewAnthropic]: api.anthropic.com Messages, token counting and Models
 //     (URL is the bare origin; clients use URL+"/v1/messages");
 //   - [NewGemini]: generativelanguage.googleapis.com generateContent,
@@ -23,17 +26,20 @@
 //   - a request offering function tools whose last message is the user's own
 //     text (not a tool result), with a tool choice that allows calls, gets a
 //     call of the first function tool (or the one forced) with arguments
-//     {"q":"<text of the last user message>"}; OpenAI ids are "call_<n>",
-//     Anthropic ids "toolu_<n>", Gemini sends no id (as the real API);
+//     {"q":"<text of the last user message>"}; OpenAI ids are "call_<n>"
+//     (Responses function_call items too), Anthropic ids "toolu_<n>",
+//     Gemini sends no id (as the real API);
 //   - a request whose last message is a tool result gets "result: <content>";
-//   - Anthropic with thinking enabled, and Gemini with
-//     thinkingConfig.includeThoughts, first think "thinking about: <text>".
+//   - Anthropic with thinking enabled, Gemini with
+//     thinkingConfig.includeThoughts, and OpenAI reasoning models on the
+//     Responses API first think "thinking about: <text>" (the last user
+//     message's text, or the tool result's).
 //
 // A model whose name starts with "unknown" is answered with the provider's
 // model-not-found error. Usage is deterministic too: input tokens are
 // (bytes of all message text, tool-call names and arguments and tool results
 // included; for Anthropic and Gemini also the system prompt and the tool
-// definitions)/4 + 1, and each provider's token-counting endpoint answers
+// definitions; for Responses also instructions)/4 + 1, and each provider's token-counting endpoint answers
 // exactly that; output tokens are the number of content deltas a stream of
 // the reply carries: one per word of text or thinking, one per 4-byte
 // fragment of tool-call arguments.
@@ -174,6 +180,10 @@ type Server struct {
 	compSeq   int // completion / message / response ids
 
 	textOnly bool // SetTextOnly (refusals.go)
+	// Responses API state (store left true): the conversation of each
+	// stored response, and the ids of stored items.
+	stored      map[string][]respItem
+	storedItems map[string]respItem
 }
 
 // dialect is what differs between the emulated providers; the counting,
@@ -308,6 +318,8 @@ func (s *Server) resetLocked() {
 	s.last = Recorded{}
 	s.models = slices.Clone(s.d.defaultModels())
 	s.textOnly = false
+	s.stored = make(map[string][]respItem)
+	s.storedItems = make(map[string]respItem)
 }
 
 // begin counts an authenticated request and returns its release.

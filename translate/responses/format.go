@@ -1,7 +1,9 @@
 // Package responses is the OpenAI Responses API wire format,
-// "openai-responses". It has only a client half: clients speak it, no
-// provider here does, so there is a request decoder and response / stream
-// encoders but no request encoder or stream decoder.
+// "openai-responses": clients speaking /v1/responses (the client half:
+// a request decoder, response and stream encoders), and `openai_responses`
+// upstreams (the provider half: a request encoder, response and stream
+// decoders, a watch; see request_encode.go for its mapping notes). OpenAI
+// has no token-counting endpoint, so the format is no translate.Counter.
 //
 // Mapping notes (where the Responses API and the canonical model differ):
 //   - The proxy keeps no conversation state: previous_response_id,
@@ -39,10 +41,13 @@ import (
 // Name is the format's registered name.
 const Name = "openai-responses"
 
-// Format is the format's client half; it is registered under Name.
+// Format is the format, both halves; it is registered under Name.
 type Format struct{}
 
-var _ translate.ClientCodec = Format{}
+var (
+	_ translate.ClientCodec   = Format{}
+	_ translate.ProviderCodec = Format{}
+)
 
 func init() { translate.Register(Format{}) }
 
@@ -65,3 +70,17 @@ func (Format) EncodeResponse(r *translate.Response) []byte { return EncodeRespon
 func (Format) NewStreamEncoder(o translate.StreamOptions) translate.StreamEncoder {
 	return NewStreamEncoder(o)
 }
+
+func (Format) EncodeRequest(r *translate.Request) ([]byte, error) { return EncodeRequest(r) }
+
+func (Format) DecodeResponse(body []byte) (*translate.Response, error) { return DecodeResponse(body) }
+
+func (Format) NewStreamDecoder() translate.StreamDecoder { return NewStreamDecoder() }
+
+func (Format) NewWatch() translate.Watch { return NewWatch() }
+
+func (Format) SetModel(body []byte, model string) ([]byte, error) { return SetModel(body, model) }
+
+func (Format) Patch(body []byte, o translate.Overrides) ([]byte, error) { return Patch(body, o) }
+
+func (Format) ReadUsage(body []byte) (translate.Usage, bool) { return ReadUsage(body) }

@@ -54,6 +54,10 @@ func Framing(t testing.TB, stream []byte, validArgs bool) (events []gjson.Result
 		}
 		oi := d.Get("output_index").Int()
 		key := d.Get("item_id").Str
+		textKey := key
+		if si := d.Get("summary_index"); si.Exists() {
+			textKey += "/" + si.Raw // each summary part has its own text
+		}
 		switch typ {
 		case "response.output_item.added":
 			if _, ok := added[oi]; ok {
@@ -76,10 +80,10 @@ func Framing(t testing.TB, stream []byte, validArgs bool) (events []gjson.Result
 			if added[oi] != key {
 				t.Fatalf("delta for an item not open: %s", ev.Data)
 			}
-			texts[key] += d.Get("delta").Str
+			texts[textKey] += d.Get("delta").Str
 		case "response.output_text.done", "response.reasoning_summary_text.done":
-			if texts[key] != d.Get("text").Str {
-				t.Fatalf("done text %q, deltas %q", d.Get("text").Str, texts[key])
+			if texts[textKey] != d.Get("text").Str {
+				t.Fatalf("done text %q, deltas %q", d.Get("text").Str, texts[textKey])
 			}
 		case "response.function_call_arguments.done":
 			if texts[key] != d.Get("arguments").Str || (validArgs && !json.Valid([]byte(texts[key]))) {

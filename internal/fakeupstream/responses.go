@@ -1,0 +1,770 @@
+package fakeupstream
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// The Responses API, POST /v1/responses, on the OpenAI server: what it
+// validates (the commonly hit subset of what the real API refuses), what
+// it stores (responses made with store left true, for previous_response_id
+// and item ids), and the encrypted reasoning it issues and verifies.
+//
+//   - Reasoning models (o1/o3/o4, gpt-5 but gpt-5-chat) reason before every
+//     answer: a reasoning item comes first, whose text is "thinking about:
+//     <subject>" (the subject of the reply, as for Anthropic), shown as its
+//     summary only when reasoning.summary is set, and counted as
+//     reasoning_tokens either way; its encrypted_content is sent when
+//     include asks for "reasoning.encrypted_content". They refuse
+//     temperature and top_p; other models refuse reasoning parameters and
+//     reasoning input items.
+//   - Input tokens are (bytes of instructions, message text, function call
+//     names and arguments and function outputs)/4 + 1.
+//   - A conversation is the stored chain of previous_response_id, then
+//     input. Every function_call_output must answer a function_call before
+//     it and every function_call must be answered. A reasoning item is
+//     taken back by its encrypted_content (verified) or by the id of a
+//     stored one; an id that is not stored is 404, as the real API answers
+//     it (with store false nothing is stored, so clients drop the ids).
+//   - Function tools are strict unless "strict": false, and a strict
+//     schema must say additionalProperties false and require every
+//     property at every level, as the real API checks.
+//   - background, conversation and prompt are refused with a 400 saying
+//     the fake does not implement them.
+
+// respRequest is a validated POST /v1/responses body.
+type respRequest struct {
+	root         gjson.Result
+	model        string
+	stream       bool
+	obfuscation  bool
+	store        bool
+	reasons      bool   // the model reasons
+	summary      string // reasoning.summary, "" = none
+	encrypted    bool   // include reasoning.encrypted_content
+	maxOutput    int    // 0 = unset
+	items        []respItem
+	promptTokens int
+	lastRole     string // "user", "tool" (a function output) or "assistant"
+	lastUserText string
+	lastToolText string
+	callTool     string
+	previous     string
+}
+
+// respItem is one item of a conversation, as stored.
+type respItem struct {
+	raw  string // the item's JSON
+	typ  string
+	role string
+	id   string
+	call string // call_id
+	text string // message text, function output text
+}
+
+var (
+	respParams = []string{"background", "context_management", "conversation", "include", "input", "instructions",
+		"max_output_tokens", "max_tool_calls", "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt",
+		"prompt_cache_key", "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream",
+		"stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user"}
+	respItemTypes = []string{"message", "reasoning", "function_call", "function_call_output", "item_reference",
+		"file_search_call", "web_search_call", "computer_call", "computer_call_output", "image_generation_call",
+		"code_interpreter_call", "local_shell_call", "local_shell_call_output", "mcp_list_tools", "mcp_approval_request",
+		"mcp_approval_response", "mcp_call", "custom_tool_call", "custom_tool_call_output"}
+	respRoles       = []string{"user", "assistant", "system", "developer"}
+	respInputParts  = []string{"input_text", "input_image", "input_file"}
+	respOutputParts = []string{"output_text", "refusal"}
+	respToolTypes   = []string{"function", "custom", "file_search", "web_search", "web_search_preview", "web_search_2025_08_26",
+		"web_search_preview_2025_03_11", "computer_use_preview", "mcp", "code_interpreter", "image_generation", "local_shell",
+		"shell", "apply_patch"}
+	respIncludes = []string{"code_interpreter_call.outputs", "computer_call_output.output.image_url", "file_search_call.results",
+		"message.input_image.image_url", "message.output_text.logprobs", "reasoning.encrypted_content", "web_search_call.action.sources"}
+	respEfforts   = []string{"none", "minimal", "low", "medium", "high", "xhigh"}
+	respSummaries = []string{"auto", "concise", "detailed"}
+)
+
+// reasoningModel reports the model families that reason.
+func reasoningModel(m string) bool {
+	if strings.HasPrefix(m, "gpt-5-chat") {
+		return false
+	}
+	return strings.HasPrefix(m, "o1") || strings.HasPrefix(m, "o3") || strings.HasPrefix(m, "o4") || strings.HasPrefix(m, "gpt-5")
+}
+
+func errUnsupported(param string) *apiError {
+	return badRequest(fmt.Sprintf("Unsupported parameter: '%s' is not supported with this model.", param), param, "unsupported_parameter")
+}
+
+func errNotFoundItem(id string, store bool) *apiError {
+	msg := fmt.Sprintf("Item with id '%s' not found.", id)
+	if !store {
+		msg += " Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input."
+	}
+	return &apiError{Status: http.StatusNotFound, Message: msg, Type: "invalid_request_error", Param: "input"}
+}
+
+// parseResponses validates a Responses request the way OpenAI does and
+// extracts what the reply needs.
+func (s *Server) parseResponses(body []byte) (*respRequest, *apiError) {
+	root := gjson.ParseBytes(body)
+	if !gjson.ValidBytes(body) || !root.IsObject() {
+		return nil, badRequest("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "+
+			"HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have "+
+			"trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", "", "")
+	}
+	var err *apiError
+	root.ForEach(func(k, _ gjson.Result) bool {
+		if !slices.Contains(respParams, k.Str) {
+			err = badRequest(fmt.Sprintf("Unknown parameter: '%s'.", k.Str), k.Str, "unknown_parameter")
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	req := &respRequest{root: root, store: true, obfuscation: true}
+	model := root.Get("model")
+	switch {
+	case !present(model) || (model.Type == gjson.String && model.Str == ""):
+		return nil, errMissing("model")
+	case model.Type != gjson.String:
+		return nil, errType("model", "a string", model)
+	}
+	req.model = model.Str
+	req.reasons = reasoningModel(req.model)
+
+	for _, f := range []string{"background", "conversation", "prompt"} {
+		if v := root.Get(f); present(v) && v.Type != gjson.False {
+			return nil, badRequest(fmt.Sprintf("'%s' is not implemented by this fake upstream.", f), f, "")
+		}
+	}
+	for _, f := range []string{"store", "stream", "parallel_tool_calls"} {
+		if v := root.Get(f); present(v) && !v.IsBool() {
+			return nil, errType(f, "a boolean", v)
+		}
+	}
+	if v := root.Get("store"); v.Type == gjson.False {
+		req.store = false
+	}
+	req.stream = root.Get("stream").Type == gjson.True
+	if so := root.Get("stream_options"); present(so) {
+		if !req.stream {
+			return nil, badRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options", "")
+		}
+		if !so.IsObject() {
+			return nil, errType("stream_options", "an object", so)
+		}
+		req.obfuscation = so.Get("include_obfuscation").Type != gjson.False
+	}
+	if v := root.Get("instructions"); present(v) && v.Type != gjson.String && !v.IsArray() {
+		return nil, errType("instructions", "a string", v)
+	}
+	for _, f := range []string{"safety_identifier", "user", "prompt_cache_key"} {
+		v := root.Get(f)
+		if !present(v) {
+			continue
+		}
+		if v.Type != gjson.String {
+			return nil, errType(f, "a string", v)
+		}
+		if f != "prompt_cache_key" && len(v.Str) > 64 {
+			return nil, badRequest(fmt.Sprintf("Invalid '%s': string too long. Expected a string with maximum length 64, but got a string with length %d instead.", f, len(v.Str)), f, "string_above_max_length")
+		}
+	}
+	if v := root.Get("max_output_tokens"); present(v) {
+		if !isInteger(v) {
+			return nil, errType("max_output_tokens", "an integer", v)
+		}
+		if v.Int() < 16 {
+			return nil, badRequest(fmt.Sprintf("Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got %s instead.", v.Raw), "max_output_tokens", "integer_below_min_value")
+		}
+		req.maxOutput = int(v.Int())
+	}
+	for _, f := range []struct {
+		name     string
+		min, max float64
+	}{{"temperature", 0, 2}, {"top_p", 0, 1}} {
+		v := root.Get(f.name)
+		if !present(v) {
+			continue
+		}
+		if v.Type != gjson.Number {
+			return nil, errType(f.name, "a decimal", v)
+		}
+		if req.reasons {
+			return nil, errUnsupported(f.name)
+		}
+		switch {
+		case v.Num < f.min:
+			return nil, badRequest(fmt.Sprintf("Invalid '%s': decimal below minimum value. Expected a value >= %g, but got %s instead.", f.name, f.min, v.Raw), f.name, "decimal_below_min_value")
+		case v.Num > f.max:
+			return nil, badRequest(fmt.Sprintf("Invalid '%s': decimal above maximum value. Expected a value <= %g, but got %s instead.", f.name, f.max, v.Raw), f.name, "decimal_above_max_value")
+		}
+	}
+	if e := checkReasoning(req, root.Get("reasoning")); e != nil {
+		return nil, e
+	}
+	if inc := root.Get("include"); present(inc) {
+		if !inc.IsArray() {
+			return nil, errType("include", "an array", inc)
+		}
+		for i, v := range inc.Array() {
+			if !slices.Contains(respIncludes, v.Str) {
+				return nil, errValue(fmt.Sprintf("include[%d]", i), v.String(), respIncludes...)
+			}
+			req.encrypted = req.encrypted || v.Str == "reasoning.encrypted_content"
+		}
+	}
+	if e := checkTextFormat(root.Get("text")); e != nil {
+		return nil, e
+	}
+	firstFunc, funcs, e := checkRespTools(root.Get("tools"))
+	if e != nil {
+		return nil, e
+	}
+	forced, choice, e := checkRespToolChoice(root.Get("tool_choice"), funcs)
+	if e != nil {
+		return nil, e
+	}
+
+	// The conversation: the stored chain, then this input.
+	if v := root.Get("previous_response_id"); present(v) {
+		if v.Type != gjson.String {
+			return nil, errType("previous_response_id", "a string", v)
+		}
+		prev := s.storedResponse(v.Str)
+		if prev == nil {
+			return nil, &apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("Previous response with id '%s' not found.", v.Str),
+				Type: "invalid_request_error", Param: "previous_response_id", Code: "previous_response_not_found"}
+		}
+		req.previous = v.Str
+		req.items = slices.Clone(prev)
+	}
+	nPrev := len(req.items)
+	in := root.Get("input")
+	switch {
+	case !present(in):
+		if req.previous == "" {
+			return nil, errMissing("input")
+		}
+	case in.Type == gjson.String:
+		req.items = append(req.items, respItem{raw: string(jsonBytes(obj{{"type", "message"}, {"role", "user"}, {"content", in.Str}})),
+			typ: "message", role: "user", text: in.Str})
+	case in.IsArray():
+		for i, it := range in.Array() {
+			item, e := s.checkInputItem(req, fmt.Sprintf("input[%d]", i), it)
+			if e != nil {
+				return nil, e
+			}
+			req.items = append(req.items, item)
+		}
+	default:
+		return nil, errType("input", "one of a string or array of input items", in)
+	}
+	if len(req.items) == 0 {
+		return nil, errEmpty("input")
+	}
+	if e := checkCallPairs(req.items); e != nil {
+		return nil, e
+	}
+
+	bytes := len(root.Get("instructions").String())
+	for _, it := range req.items {
+		bytes += len(it.text)
+		if it.typ == "function_call" {
+			g := gjson.Parse(it.raw)
+			bytes += len(g.Get("name").Str) + len(g.Get("arguments").Str)
+		}
+	}
+	req.promptTokens = bytes/4 + 1
+	for i := len(req.items) - 1; i >= 0; i-- {
+		it := req.items[i]
+		if req.lastRole == "" {
+			switch {
+			case it.typ == "function_call_output":
+				req.lastRole, req.lastToolText = "tool", it.text
+			case it.typ == "message" && it.role == "user":
+				req.lastRole = "user"
+			case it.typ == "message" && it.role == "assistant", it.typ == "function_call":
+				req.lastRole = "assistant"
+			}
+		}
+		if it.typ == "message" && it.role == "user" {
+			req.lastUserText = it.text
+			break
+		}
+	}
+	if req.lastRole == "user" && choice != "none" && len(req.items) > nPrev {
+		req.callTool = firstFunc
+		if forced != "" {
+			req.callTool = forced
+		}
+	}
+	if strings.HasPrefix(req.model, "unknown") {
+		e := errModelNotFound(req.model)
+		return nil, &e
+	}
+	return req, nil
+}
+
+func checkReasoning(req *respRequest, r gjson.Result) *apiError {
+	if !present(r) {
+		return nil
+	}
+	if !r.IsObject() {
+		return errType("reasoning", "an object", r)
+	}
+	for _, f := range []struct {
+		name string
+		vals []string
+	}{{"effort", respEfforts}, {"summary", respSummaries}, {"generate_summary", respSummaries}} {
+		v := r.Get(f.name)
+		if !present(v) {
+			continue
+		}
+		if !req.reasons {
+			return errUnsupported("reasoning." + f.name)
+		}
+		if !slices.Contains(f.vals, v.Str) {
+			return errValue("reasoning."+f.name, v.String(), f.vals...)
+		}
+		if f.name != "effort" {
+			req.summary = v.Str
+		}
+	}
+	return nil
+}
+
+func checkTextFormat(t gjson.Result) *apiError {
+	if !present(t) {
+		return nil
+	}
+	if !t.IsObject() {
+		return errType("text", "an object", t)
+	}
+	f := t.Get("format")
+	if !present(f) {
+		return nil
+	}
+	if !f.IsObject() {
+		return errType("text.format", "an object", f)
+	}
+	typ := f.Get("type")
+	if !typ.Exists() {
+		return errMissing("text.format.type")
+	}
+	switch typ.Str {
+	case "text", "json_object":
+	case "json_schema":
+		name := f.Get("name")
+		switch {
+		case !name.Exists():
+			return errMissing("text.format.name")
+		case name.Type != gjson.String:
+			return errType("text.format.name", "a string", name)
+		case !toolNameRegexp.MatchString(name.Str):
+			return badRequest("Invalid 'text.format.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", "text.format.name", "invalid_value")
+		}
+		s := f.Get("schema")
+		switch {
+		case !s.Exists():
+			return errMissing("text.format.schema")
+		case !s.IsObject():
+			return errType("text.format.schema", "an object", s)
+		}
+	default:
+		return errValue("text.format.type", typ.String(), "text", "json_object", "json_schema")
+	}
+	return nil
+}
+
+// checkRespTools validates tools; it returns the first function tool's
+// name and the names of all function tools.
+func checkRespTools(tools gjson.Result) (string, []string, *apiError) {
+	if !present(tools) {
+		return "", nil, nil
+	}
+	if !tools.IsArray() {
+		return "", nil, errType("tools", "an array", tools)
+	}
+	var funcs []string
+	for i, t := range tools.Array() {
+		p := fmt.Sprintf("tools[%d]", i)
+		if !t.IsObject() {
+			return "", nil, errType(p, "an object", t)
+		}
+		typ := t.Get("type")
+		switch {
+		case !typ.Exists():
+			return "", nil, errMissing(p + ".type")
+		case !slices.Contains(respToolTypes, typ.Str):
+			return "", nil, errValue(p+".type", typ.String(), respToolTypes...)
+		}
+		switch typ.Str {
+		case "function", "custom":
+			name := t.Get("name")
+			switch {
+			case !name.Exists():
+				return "", nil, errMissing(p + ".name")
+			case name.Type != gjson.String:
+				return "", nil, errType(p+".name", "a string", name)
+			case !toolNameRegexp.MatchString(name.Str):
+				return "", nil, badRequest(fmt.Sprintf("Invalid '%s.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", p), p+".name", "invalid_value")
+			}
+			if typ.Str == "custom" {
+				continue
+			}
+			params := t.Get("parameters")
+			if present(params) && !params.IsObject() {
+				return "", nil, errType(p+".parameters", "an object", params)
+			}
+			if st := t.Get("strict"); present(st) && !st.IsBool() {
+				return "", nil, errType(p+".strict", "a boolean", st)
+			}
+			if t.Get("strict").Type != gjson.False {
+				if why := strictViolation(params, "()"); why != "" {
+					return "", nil, badRequest(fmt.Sprintf("Invalid schema for function '%s': %s", name.Str, why), p+".parameters", "invalid_function_parameters")
+				}
+			}
+			funcs = append(funcs, name.Str)
+		case "file_search":
+			if !t.Get("vector_store_ids").IsArray() {
+				return "", nil, errMissing(p + ".vector_store_ids")
+			}
+		case "mcp":
+			if t.Get("server_label").Type != gjson.String {
+				return "", nil, errMissing(p + ".server_label")
+			}
+		}
+	}
+	first := ""
+	if len(funcs) > 0 {
+		first = funcs[0]
+	}
+	return first, funcs, nil
+}
+
+// strictViolation is why a schema fails strict mode, "" if it passes: every
+// object schema must say additionalProperties false and require every one
+// of its properties.
+func strictViolation(s gjson.Result, context string) string {
+	if !s.IsObject() {
+		return ""
+	}
+	props := s.Get("properties")
+	if s.Get("type").Str == "object" || props.IsObject() {
+		if s.Get("additionalProperties").Type != gjson.False {
+			return fmt.Sprintf("In context=%s, 'additionalProperties' is required to be supplied and to be false.", context)
+		}
+		req := map[string]bool{}
+		for _, r := range s.Get("required").Array() {
+			req[r.Str] = true
+		}
+		var missing string
+		props.ForEach(func(k, _ gjson.Result) bool {
+			if !req[k.Str] {
+				missing = k.Str
+			}
+			return missing == ""
+		})
+		if missing != "" {
+			return fmt.Sprintf("In context=%s, 'required' is required to be supplied and to be an array including every key in properties. Missing '%s'.", context, missing)
+		}
+	}
+	var why string
+	props.ForEach(func(k, v gjson.Result) bool {
+		why = strictViolation(v, fmt.Sprintf("('properties', '%s')", k.Str))
+		return why == ""
+	})
+	if why == "" {
+		why = strictViolation(s.Get("items"), "('items',)")
+	}
+	return why
+}
+
+// checkRespToolChoice validates tool_choice; it returns the forced function
+// (if any) and the mode.
+func checkRespToolChoice(tc gjson.Result, funcs []string) (string, string, *apiError) {
+	if !present(tc) {
+		return "", "auto", nil
+	}
+	switch {
+	case tc.Type == gjson.String:
+		if !slices.Contains(toolChoices, tc.Str) {
+			return "", "", errValue("tool_choice", tc.Str, toolChoices...)
+		}
+		return "", tc.Str, nil
+	case tc.IsObject():
+		switch typ := tc.Get("type").Str; typ {
+		case "function":
+			name := tc.Get("name")
+			if name.Type != gjson.String {
+				return "", "", errMissing("tool_choice.name")
+			}
+			if !slices.Contains(funcs, name.Str) {
+				return "", "", badRequest(fmt.Sprintf("Tool choice 'function' not found in 'tools' parameter: %s.", name.Str), "tool_choice", "")
+			}
+			return name.Str, "function", nil
+		case "allowed_tools":
+			mode := tc.Get("mode").Str
+			if mode == "" {
+				mode = "auto"
+			}
+			return "", mode, nil
+		default:
+			return "", "hosted", nil
+		}
+	}
+	return "", "", errType("tool_choice", "one of a string or object", tc)
+}
+
+// checkInputItem validates one input item.
+func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (respItem, *apiError) {
+	if !it.IsObject() {
+		return respItem{}, errType(p, "an object", it)
+	}
+	item := respItem{raw: it.Raw, typ: "message"}
+	if typ := it.Get("type"); present(typ) {
+		if typ.Type != gjson.String || !slices.Contains(respItemTypes, typ.Str) {
+			return respItem{}, errValue(p+".type", typ.String(), respItemTypes...)
+		}
+		item.typ = typ.Str
+	}
+	item.id = it.Get("id").Str
+	switch item.typ {
+	case "message":
+		role := it.Get("role")
+		switch {
+		case !role.Exists():
+			return respItem{}, errMissing(p + ".role")
+		case !slices.Contains(respRoles, role.Str):
+			return respItem{}, errValue(p+".role", role.String(), respRoles...)
+		}
+		item.role = role.Str
+		allowed := respInputParts
+		if role.Str == "assistant" {
+			allowed = respOutputParts
+		}
+		text, e := checkRespContent(p+".content", it.Get("content"), allowed)
+		if e != nil {
+			return respItem{}, e
+		}
+		item.text = text
+	case "function_call":
+		for _, f := range []string{"call_id", "name", "arguments"} {
+			v := it.Get(f)
+			switch {
+			case !v.Exists():
+				return respItem{}, errMissing(p + "." + f)
+			case v.Type != gjson.String:
+				return respItem{}, errType(p+"."+f, "a string", v)
+			}
+		}
+		item.call = it.Get("call_id").Str
+	case "function_call_output":
+		id := it.Get("call_id")
+		switch {
+		case !id.Exists():
+			return respItem{}, errMissing(p + ".call_id")
+		case id.Type != gjson.String:
+			return respItem{}, errType(p+".call_id", "a string", id)
+		}
+		item.call = id.Str
+		out := it.Get("output")
+		switch {
+		case !out.Exists():
+			return respItem{}, errMissing(p + ".output")
+		case out.Type == gjson.String:
+			item.text = out.Str
+		case out.IsArray():
+			text, e := checkRespContent(p+".output", out, respInputParts)
+			if e != nil {
+				return respItem{}, e
+			}
+			item.text = text
+		default:
+			return respItem{}, errType(p+".output", "one of a string or array of objects", out)
+		}
+	case "reasoning":
+		if !req.reasons {
+			return respItem{}, badRequest("Reasoning input items can only be provided to a reasoning or computer use model. Remove reasoning items from your input and try again.", p, "")
+		}
+		sum := it.Get("summary")
+		switch {
+		case !sum.Exists():
+			return respItem{}, errMissing(p + ".summary")
+		case !sum.IsArray():
+			return respItem{}, errType(p+".summary", "an array", sum)
+		}
+		enc := it.Get("encrypted_content")
+		switch {
+		case present(enc):
+			if !verifyEncrypted(enc.String()) {
+				what := "The encrypted content"
+				if item.id != "" {
+					what += " for item " + item.id
+				}
+				return respItem{}, badRequest(what+" could not be verified.", p+".encrypted_content", "invalid_encrypted_content")
+			}
+		case item.id == "":
+			return respItem{}, errMissing(p + ".id")
+		}
+		if _, ok := s.storedItem(item.id); item.id != "" && !ok {
+			return respItem{}, errNotFoundItem(item.id, req.store)
+		}
+	case "item_reference":
+		stored, ok := s.storedItem(item.id)
+		if !ok {
+			return respItem{}, errNotFoundItem(item.id, req.store)
+		}
+		return stored, nil
+	}
+	return item, nil
+}
+
+// checkRespContent validates a message's content (a string or an array of
+// parts among allowed) and returns its text, parts joined by a space.
+func checkRespContent(p string, c gjson.Result, allowed []string) (string, *apiError) {
+	switch {
+	case !c.Exists():
+		return "", errMissing(p)
+	case c.Type == gjson.String:
+		return c.Str, nil
+	case !c.IsArray():
+		return "", errType(p, "one of a string or array of objects", c)
+	}
+	var texts []string
+	for j, part := range c.Array() {
+		pp := fmt.Sprintf("%s[%d]", p, j)
+		if !part.IsObject() {
+			return "", errType(pp, "an object", part)
+		}
+		t := part.Get("type")
+		if !t.Exists() {
+			return "", errMissing(pp + ".type")
+		}
+		if !slices.Contains(allowed, t.Str) {
+			return "", errValue(pp+".type", t.String(), allowed...)
+		}
+		switch t.Str {
+		case "input_text", "output_text":
+			v := part.Get("text")
+			switch {
+			case !v.Exists():
+				return "", errMissing(pp + ".text")
+			case v.Type != gjson.String:
+				return "", errType(pp+".text", "a string", v)
+			}
+			texts = append(texts, v.Str)
+		case "refusal":
+			if v := part.Get("refusal"); v.Type != gjson.String {
+				return "", errMissing(pp + ".refusal")
+			}
+		case "input_image":
+			u, f := part.Get("image_url"), part.Get("file_id")
+			if !present(u) && !present(f) {
+				return "", badRequest(fmt.Sprintf("Invalid '%s': one of 'image_url' or 'file_id' must be provided.", pp), pp, "")
+			}
+			if present(u) {
+				if e := checkImageURL(pp+".image_url", u); e != nil {
+					return "", e
+				}
+			}
+			if d := part.Get("detail"); present(d) && !slices.Contains([]string{"low", "high", "auto", "original"}, d.Str) {
+				return "", errValue(pp+".detail", d.String(), "low", "high", "auto", "original")
+			}
+		case "input_file":
+			if !present(part.Get("file_id")) && !present(part.Get("file_data")) && !present(part.Get("file_url")) {
+				return "", badRequest(fmt.Sprintf("Invalid '%s': one of 'file_id', 'file_data' or 'file_url' must be provided.", pp), pp, "")
+			}
+		}
+	}
+	return strings.Join(texts, " "), nil
+}
+
+// checkImageURL accepts an http(s) URL or a base64 data URL of an image.
+func checkImageURL(p string, u gjson.Result) *apiError {
+	if u.Type != gjson.String {
+		return errType(p, "a string", u)
+	}
+	if strings.HasPrefix(u.Str, "https://") || strings.HasPrefix(u.Str, "http://") {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(u.Str, "data:"); ok {
+		meta, data, ok := strings.Cut(rest, ",")
+		if ok && strings.HasSuffix(meta, ";base64") {
+			if raw, ok := decodeBase64(data); ok && sniffImage(raw) != "" {
+				return nil
+			}
+			return badRequest("The image data you provided does not represent a valid image. Please check your input and try again with one of the supported image formats: ['image/jpeg', 'image/png', 'image/gif', 'image/webp'].", p, "invalid_image_format")
+		}
+	}
+	return badRequest(fmt.Sprintf("Invalid '%s'. Expected a valid URL, but got a value with an invalid format.", p), p, "invalid_value")
+}
+
+// checkCallPairs enforces the pairing of function calls and outputs in a
+// conversation.
+func checkCallPairs(items []respItem) *apiError {
+	calls := map[string]bool{} // call_id -> answered
+	var order []string
+	for _, it := range items {
+		switch it.typ {
+		case "function_call":
+			if _, ok := calls[it.call]; !ok {
+				order = append(order, it.call)
+			}
+			calls[it.call] = false
+		case "function_call_output":
+			if _, ok := calls[it.call]; !ok {
+				return badRequest(fmt.Sprintf("No tool call found for function call output with call_id %s.", it.call), "input", "")
+			}
+			calls[it.call] = true
+		}
+	}
+	for _, id := range order {
+		if !calls[id] {
+			return badRequest(fmt.Sprintf("No tool output found for function call %s.", id), "input", "")
+		}
+	}
+	return nil
+}
+
+// The encrypted reasoning the fake issues: a Fernet-shaped token (version
+// byte 0x80, a zero timestamp) carrying the reasoning item's id and a MAC
+// of it, so it verifies on any fake and nowhere else.
+
+func encryptedContent(itemID string) string {
+	raw := []byte{0x80, 0, 0, 0, 0, 0, 0, 0, 0}
+	raw = binary.BigEndian.AppendUint16(raw, uint16(len(itemID)))
+	raw = append(raw, itemID...)
+	raw = append(raw, encryptedMAC(itemID)...)
+	return base64.URLEncoding.EncodeToString(raw)
+}
+
+func encryptedMAC(itemID string) []byte {
+	m := hmac.New(sha256.New, signingKey)
+	m.Write([]byte("responses-reasoning\x00" + itemID))
+	return m.Sum(nil)
+}
+
+func verifyEncrypted(s string) bool {
+	raw, err := base64.URLEncoding.DecodeString(s)
+	if err != nil || len(raw) < 11 || raw[0] != 0x80 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(raw[9:11]))
+	if len(raw) != 11+n+32 {
+		return false
+	}
+	id := string(raw[11 : 11+n])
+	return bytes.Equal(raw[11+n:], encryptedMAC(id))
+}
