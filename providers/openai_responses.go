@@ -1,7 +1,5 @@
 package providers
 
-func init() { Register(OpenAIResponses{}) }
-
 // OpenAIResponses is OpenAI's Responses API, POST {base}/responses, and the
 // services that serve it (Azure OpenAI's v1 API, vLLM and others with
 // /v1/responses). Keys, models and failures are OpenAI's: it embeds OpenAI

@@ -78,12 +78,12 @@ func ClassifyStatus(status int) Verdict {
 }
 
 // registry holds the providers in the order they are listed in messages:
-// the original three first (set before any init runs), then each vendor
+// the built-in ones first (set before any init runs), then each vendor
 // that registers itself from its own file's init.
 var registry = struct {
 	sync.RWMutex
 	list []Provider
-}{list: []Provider{OpenAI{}, Anthropic{}, Gemini{}}}
+}{list: []Provider{OpenAI{}, OpenAIResponses{}, Anthropic{}, Gemini{}}}
 
 // Register makes a provider known under its Name; a vendor's file
 // registers it from init. A repeated name panics.
