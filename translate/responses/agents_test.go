@@ -1,11 +1,15 @@
 package responses
 
 import (
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
@@ -202,4 +206,106 @@ func TestDecodeAgentShapes(t *testing.T) {
 	if ct == nil {
 		t.Fatal("no client tools to restore")
 	}
+}
+
+// A custom tool's call streams its input as custom_tool_call_input
+// deltas, read out of the function arguments the provider streams, however
+// they are cut; namespaced calls carry their namespace.
+func TestStreamCustomToolCall(t *testing.T) {
+	fixNow(t)
+	input := "*** Begin Patch\n*** Add File: \"é😀.txt\"\n+tab\there \\ back\n*** End Patch"
+	args := translate.CustomToolArguments(input)
+	cuts := map[string][]string{
+		"whole":       {args},
+		"bytes":       splitEvery(args, 1),
+		"threes":      splitEvery(args, 3),
+		"spaced":      {`{ "inp`, `ut" `, `: "`, args[len(`{"input":"`):]},
+		"other key":   {`{"cmd":`, strings.TrimPrefix(args, `{"input":`)},
+		"unicode esc": {`{"input":"\u00e9\ud83d`, `\ude00 \n"}`},
+	}
+	wants := map[string]string{"other key": input, "unicode esc": "é😀 \n"}
+	for name, frags := range cuts {
+		want := input
+		if w, ok := wants[name]; ok {
+			want = w
+		}
+		evs := []translate.StreamEvent{
+			{Type: translate.EvStart, ID: "r1", Model: "m"},
+			{Type: translate.EvToolStart, Index: 0, ToolCallID: "call_1", ToolName: "apply_patch", ToolKind: translate.ToolCustom, Namespace: "functions"},
+		}
+		for _, f := range frags {
+			evs = append(evs, translate.StreamEvent{Type: translate.EvToolArgs, Index: 0, Args: f})
+		}
+		evs = append(evs,
+			translate.StreamEvent{Type: translate.EvToolStart, Index: 1, ToolCallID: "call_2", ToolName: "sleep", Namespace: "clock"},
+			translate.StreamEvent{Type: translate.EvToolArgs, Index: 1, Args: `{"ms":1}`},
+			translate.StreamEvent{Type: translate.EvFinish, StopReason: translate.StopToolUse})
+		stream := run(translate.StreamOptions{Model: "m"}, evs)
+		events := checkFraming(t, stream)
+		var deltas strings.Builder
+		var done string
+		for _, e := range events {
+			switch e.Get("type").Str {
+			case "response.custom_tool_call_input.delta":
+				deltas.WriteString(e.Get("delta").Str)
+			case "response.custom_tool_call_input.done":
+				done = e.Get("input").Str
+			}
+		}
+		if deltas.String() != want || done != want {
+			t.Errorf("%s: deltas %q done %q, want %q", name, deltas.String(), done, want)
+		}
+		if name == "bytes" && strings.Count(string(stream), "custom_tool_call_input.delta") < 20 {
+			t.Errorf("%s: the input was not streamed as it came", name)
+		}
+		out := events[len(events)-1].Get("response.output").Array()
+		if len(out) != 2 || out[0].Get("type").Str != "custom_tool_call" || out[0].Get("input").Str != want ||
+			out[0].Get("call_id").Str != "call_1" || out[0].Get("name").Str != "apply_patch" || out[0].Get("namespace").Str != "functions" ||
+			!strings.HasPrefix(out[0].Get("id").Str, "ctc_") || out[1].Get("type").Str != "function_call" || out[1].Get("namespace").Str != "clock" ||
+			out[1].Get("name").Str != "sleep" {
+			t.Errorf("%s: output %s", name, events[len(events)-1].Get("response.output").Raw)
+		}
+		if name == "whole" {
+			// The SDK reads the events and the final response.
+			client := testServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = w.Write(stream)
+			})
+			s := client.Responses.NewStreaming(context.Background(), responses.ResponseNewParams{Model: "m", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("q")}})
+			var sdkDeltas strings.Builder
+			var final responses.Response
+			for s.Next() {
+				switch ev := s.Current(); ev.Type {
+				case "response.custom_tool_call_input.delta":
+					sdkDeltas.WriteString(ev.AsResponseCustomToolCallInputDelta().Delta)
+				case "response.completed":
+					final = ev.AsResponseCompleted().Response
+				}
+			}
+			if s.Err() != nil || sdkDeltas.String() != want {
+				t.Fatalf("SDK: %v, deltas %q", s.Err(), sdkDeltas.String())
+			}
+			ct := final.Output[0].AsCustomToolCall()
+			if ct.Input != want || ct.CallID != "call_1" || ct.Name != "apply_patch" {
+				t.Errorf("SDK custom call %+v", ct)
+			}
+			// The whole answer says the same.
+			whole := EncodeResponse(&translate.Response{ID: "r1", Model: "m", StopReason: translate.StopToolUse, Parts: []translate.Part{
+				{Type: translate.PartToolCall, ToolCallID: "call_1", ToolName: "apply_patch", ToolKind: translate.ToolCustom, Namespace: "functions", Arguments: args},
+				{Type: translate.PartToolCall, ToolCallID: "call_2", ToolName: "sleep", Namespace: "clock", Arguments: `{"ms":1}`},
+			}})
+			if string(whole) != final.RawJSON() {
+				t.Errorf("whole\n%s\nstreamed\n%s", whole, final.RawJSON())
+			}
+		}
+	}
+}
+
+func splitEvery(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
 }
