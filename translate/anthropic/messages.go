@@ -59,6 +59,9 @@ func buildMessages(r *translate.Request) []message {
 	for mi := range r.Messages {
 		m := &r.Messages[mi]
 		var results, blocks []block
+		if m.Role == translate.RoleSystem {
+			continue // folded into the system prompt (see systemText)
+		}
 		if m.Role == translate.RoleAssistant {
 			for pi := range m.Parts {
 				p := &m.Parts[pi]

@@ -100,7 +100,13 @@ func decodeGenerate(r *translate.Request, root gjson.Result) error {
 	if err := decodeToolConfig(r, field(root, "toolConfig", "tool_config")); err != nil {
 		return err
 	}
-	return decodeGenerationConfig(r, field(root, "generationConfig", "generation_config"))
+	if err := decodeGenerationConfig(r, field(root, "generationConfig", "generation_config")); err != nil {
+		return err
+	}
+	// Gemini allows dots and colons in function names, other providers
+	// do not.
+	translate.NameTools(r)
+	return nil
 }
 
 func decodeContents(r *translate.Request, contents gjson.Result) error {
