@@ -62,6 +62,9 @@ func agentRequests(t *testing.T) []agentRequest {
 		{"claude-followup-system", "anthropic", withSystem, translate.DecodeOptions{}, ""},
 		{"gemini-cli-first", "gemini", read("gemini-cli-first.json"), gem, "update_topic"},
 		{"gemini-cli-followup", "gemini", read("gemini-cli-followup.json"), gem, ""},
+		// Sent back after an answer of Anthropic's through an earlier proxy,
+		// which handed Gemini CLI the bare Anthropic signature.
+		{"gemini-cli-followup-from-anthropic", "gemini", read("gemini-cli-followup-from-anthropic.json"), gem, ""},
 	}
 }
 
@@ -97,9 +100,6 @@ func TestAgentRequestsThroughEveryProvider(t *testing.T) {
 					name += "/stream"
 				}
 				t.Run(name, func(t *testing.T) {
-					if ar.name == "gemini-cli-followup" && tg.provider == "anthropic" {
-						t.Skip("known failure: Gemini CLI sends back only the thoughtSignature, which Anthropic cannot verify")
-					}
 					canon, err := client.DecodeRequest(ar.body, ar.opts)
 					if err != nil {
 						t.Fatal(err)
@@ -273,4 +273,79 @@ func joinArrays(raws []string) string {
 		}
 	}
 	return "[" + strings.Join(items, ",") + "]"
+}
+
+// Gemini CLI through Anthropic with thinking, over a tool round trip: the
+// CLI keeps only the functionCall part and its thoughtSignature (it drops
+// thought parts), so that signature must bring back the thinking text
+// Anthropic signed (the e2e suite's gemini/anthropic/tools cell).
+func TestGeminiCLIThinkingThroughAnthropic(t *testing.T) {
+	const key = "k-sig"
+	fake := fakeupstream.NewAnthropic(t, key)
+	prov := providers.Lookup("anthropic")
+	codec := translate.Provider("anthropic")
+	client := translate.Client("gemini")
+	first, err := os.ReadFile(filepath.Join("testdata", "agents", "gemini-cli-first.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(body []byte, stream bool) []byte {
+		t.Helper()
+		canon, err := client.DecodeRequest(body, translate.DecodeOptions{Model: "gemini-2.5-flash", Stream: stream})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := *canon
+		req.Model, req.Stream = "claude-sonnet-4-5-20250929", stream
+		providers.Fit(&req, 0)
+		up, err := codec.EncodeRequest(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !gjson.GetBytes(up, "thinking").Exists() {
+			t.Fatalf("thinking turned off: %.500s", up)
+		}
+		hr, _ := http.NewRequest("POST", prov.GenerateURL(fake.URL, req.Model, stream), bytes.NewReader(up))
+		prov.Authorize(hr, key)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		answer, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("Anthropic refused: %s", answer)
+		}
+		if stream {
+			return translateStream(t, codec, client.NewStreamEncoder(translate.StreamOptions{}), answer)
+		}
+		r, err := codec.DecodeResponse(answer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client.EncodeResponse(r)
+	}
+	for _, stream := range []bool{false, true} {
+		out := send(first, stream)
+		// The model turn as Gemini CLI keeps it: the functionCall part with
+		// its signature, no thought parts.
+		var call string
+		for _, line := range strings.Split(string(out), "\n") {
+			line = strings.TrimPrefix(line, "data: ")
+			for _, p := range gjson.Get(line, "candidates.0.content.parts").Array() {
+				if p.Get("functionCall").Exists() {
+					call = p.Raw
+				}
+			}
+		}
+		if !gjson.Get(call, "thoughtSignature").Exists() {
+			t.Fatalf("stream %v: no signed call in %s", stream, out)
+		}
+		follow, _ := sjson.SetRawBytes(first, "contents.-1", []byte(`{"role":"model","parts":[`+call+`]}`))
+		follow, _ = sjson.SetRawBytes(follow, "contents.-1", []byte(`{"role":"user","parts":[{"functionResponse":{"id":`+
+			gjson.Get(call, "functionCall.id").Raw+`,"name":"update_topic","response":{"output":"ok"}}}]}`))
+		if out := send(follow, stream); !strings.Contains(string(out), "result: ") {
+			t.Fatalf("stream %v: follow-up answer %s", stream, out)
+		}
+	}
 }

@@ -80,6 +80,11 @@ type Part struct {
 	// Redacted marks an Anthropic redacted_thinking part; its opaque
 	// payload is in Data.
 	Redacted bool `json:"redacted,omitempty"`
+	// SignatureFormat is the wire format of the provider that issued
+	// Signature ("anthropic", "gemini"), "" when unknown. A signature only
+	// means something to its issuer: encoders leave out another
+	// provider's (an unknown one is sent, as before).
+	SignatureFormat string `json:"signature_format,omitempty"`
 
 	// ToolKind and Namespace describe a PartToolCall the way the client
 	// declared its tool (see Tool): a custom tool's call still carries
@@ -306,6 +311,9 @@ type StreamEvent struct {
 
 	Text     string // EvText, EvThinking, EvSignature (the signature), EvError (message)
 	Redacted bool   // EvSignature of redacted thinking
+	// SignatureFormat is the wire format of the provider that issued an
+	// EvSignature (see Part.SignatureFormat); stream decoders set it.
+	SignatureFormat string
 
 	Index      int    // EvToolStart, EvToolArgs
 	ToolCallID string // EvToolStart
@@ -446,6 +454,11 @@ func (e *RequestError) Error() string { return e.Message }
 func Errorf(format string, args ...any) *RequestError {
 	return &RequestError{Message: fmt.Sprintf(format, args...)}
 }
+
+// SignatureFor reports whether a signature issued by the provider of
+// wire format issuer ("" = unknown) may be sent to a provider of wire
+// format to.
+func SignatureFor(issuer, to string) bool { return issuer == "" || issuer == to }
 
 // MakeToolCallID makes a tool-call id for an API that has none (Gemini),
 // stable for the same seed and position, in the style the target API uses

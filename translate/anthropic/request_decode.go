@@ -428,11 +428,11 @@ func decodeMessage(r *translate.Request, out []translate.Message, m gjson.Result
 		case "thinking":
 			// Thinking only belongs to assistant turns; elsewhere it is dropped.
 			if role == translate.RoleAssistant {
-				parts = append(parts, translate.Part{Type: translate.PartThinking, Text: b.Get("thinking").String(), Signature: b.Get("signature").String()})
+				parts = append(parts, translate.Part{Type: translate.PartThinking, Text: b.Get("thinking").String(), Signature: b.Get("signature").String(), SignatureFormat: Name})
 			}
 		case "redacted_thinking":
 			if role == translate.RoleAssistant {
-				parts = append(parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: b.Get("data").String()})
+				parts = append(parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: b.Get("data").String(), SignatureFormat: Name})
 			}
 		case "mid_conv_system":
 			system, _, err = decodeSystemMessage(r, system, b, bp, false)

@@ -29,8 +29,8 @@ func TestDecodeRequest(t *testing.T) {
 				{Type: translate.PartImage, URL: "https://example.com/map.jpg"},
 			}},
 			{Role: translate.RoleAssistant, Parts: []translate.Part{
-				{Type: translate.PartThinking, Text: "Need the weather tool.", Signature: "EqQBsig"},
-				{Type: translate.PartThinking, Redacted: true, Data: "EmwKAhgBredacted"},
+				{Type: translate.PartThinking, Text: "Need the weather tool.", Signature: "EqQBsig", SignatureFormat: Name},
+				{Type: translate.PartThinking, Redacted: true, Data: "EmwKAhgBredacted", SignatureFormat: Name},
 				{Type: translate.PartText, Text: "Checking."},
 				{Type: translate.PartToolCall, ToolCallID: "toolu_01A", ToolName: "get_weather", Arguments: `{"city": "Paris"}`},
 				{Type: translate.PartToolCall, ToolCallID: "toolu_01B", ToolName: "get_time", Arguments: `{}`},

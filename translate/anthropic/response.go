@@ -32,9 +32,9 @@ func DecodeResponse(body []byte) (*translate.Response, error) {
 				r.Parts = append(r.Parts, translate.Part{Type: translate.PartText, Text: t})
 			}
 		case "thinking":
-			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Text: c.Get("thinking").String(), Signature: c.Get("signature").String()})
+			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Text: c.Get("thinking").String(), Signature: c.Get("signature").String(), SignatureFormat: Name})
 		case "redacted_thinking":
-			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: c.Get("data").String()})
+			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: c.Get("data").String(), SignatureFormat: Name})
 		case "tool_use":
 			args := "{}"
 			if in := c.Get("input"); in.IsObject() {

@@ -249,7 +249,7 @@ func appendMessageParts(b []byte, m *translate.Message, mi int, callSeen *bool) 
 		case translate.PartThinking:
 			// Thought text is never sent back (Gemini asks not to); the
 			// signature goes on the next part.
-			if assistant && !p.Redacted && p.Signature != "" && sigValid(p.Signature) {
+			if assistant && !p.Redacted && p.Signature != "" && translate.SignatureFor(p.SignatureFormat, Name) && sigValid(p.Signature) {
 				sig = p.Signature
 			}
 		case translate.PartText:

@@ -436,15 +436,28 @@ func decodeReasoning(r *translate.Request, it gjson.Result, param string) error 
 	p := translate.Part{Type: translate.PartThinking, Text: strings.Join(texts, "\n\n")}
 	enc := it.Get("encrypted_content").String()
 	if s, ok := strings.CutPrefix(enc, sigPrefix); ok {
-		p.Signature = s
+		p.SignatureFormat, p.Signature = signatureIssuer(s)
 	} else if d, ok := strings.CutPrefix(enc, redactedPrefix); ok && d != "" {
-		p = translate.Part{Type: translate.PartThinking, Redacted: true, Data: d}
+		p = translate.Part{Type: translate.PartThinking, Redacted: true}
+		p.SignatureFormat, p.Data = signatureIssuer(d)
 	}
 	if p.Text == "" && p.Signature == "" && !p.Redacted {
 		return nil
 	}
 	appendParts(r, translate.RoleAssistant, p)
 	return nil
+}
+
+// signatureIssuer splits what follows the proxy's prefix in
+// encrypted_content: the issuer's wire format, when the proxy recorded it
+// (signatures are base64, without colons), and the signature.
+func signatureIssuer(s string) (format, sig string) {
+	for _, f := range [...]string{"anthropic", "gemini"} {
+		if rest, ok := strings.CutPrefix(s, f+":"); ok {
+			return f, rest
+		}
+	}
+	return "", s
 }
 
 // decodeTools reads tools, the tools additional_tools items declared,

@@ -38,7 +38,7 @@ func EncodeResponse(r *translate.Response) []byte {
 		case translate.PartText:
 			text.WriteString(p.Text)
 		case translate.PartThinking:
-			enc := encrypted(p.Signature, p.Redacted, p.Data)
+			enc := encrypted(p.Signature, p.Redacted, p.Data, p.SignatureFormat)
 			if p.Text == "" && enc == "" {
 				continue
 			}
@@ -167,13 +167,18 @@ func itemID(prefix, respID string, n int) string {
 	return translate.MakeToolCallID(prefix, respID, n)
 }
 
-// encrypted is the encrypted_content carrying a reasoning signature.
-func encrypted(sig string, redacted bool, data string) string {
+// encrypted is the encrypted_content carrying a reasoning signature:
+// "llmproxy:sig:" (or "llmproxy:redacted:" for redacted thinking), the
+// issuer's wire format and a colon when known, and the signature.
+func encrypted(sig string, redacted bool, data, format string) string {
+	if format != "" {
+		format += ":"
+	}
 	switch {
 	case redacted && data != "":
-		return redactedPrefix + data
+		return redactedPrefix + format + data
 	case sig != "":
-		return sigPrefix + sig
+		return sigPrefix + format + sig
 	}
 	return ""
 }

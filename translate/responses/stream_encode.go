@@ -122,7 +122,7 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 		dst = translate.AppendJSONString(dst, ev.Text)
 		dst = endEvent(dst)
 	case translate.EvSignature:
-		enc := encrypted(ev.Text, ev.Redacted, ev.Text)
+		enc := encrypted(ev.Text, ev.Redacted, ev.Text, ev.SignatureFormat)
 		if enc == "" {
 			return dst
 		}
