@@ -349,3 +349,64 @@ func TestGeminiCLIThinkingThroughAnthropic(t *testing.T) {
 		}
 	}
 }
+
+// A Gemini client's OpenAPI schemas (upper-case types, nullable, int64
+// bounds as strings) reach OpenAI as JSON Schema, in tools and in
+// response_format; and a JSON Schema with "$schema" reaches Gemini without
+// it.
+func TestSchemasAcrossProviders(t *testing.T) {
+	canon, err := translate.Client("gemini").DecodeRequest([]byte(`{"contents":[{"role":"user","parts":[{"text":"q"}]}],
+		"tools":[{"functionDeclarations":[{"name":"find","parameters":{"type":"OBJECT","properties":{"q":{"type":"STRING"},"n":{"type":"INTEGER","nullable":true,"maxLength":"3"}},"required":["q"],"propertyOrdering":["q","n"]}}]}],
+		"generationConfig":{"responseMimeType":"application/json","responseSchema":{"type":"ARRAY","items":{"type":"OBJECT","properties":{"a":{"type":"NUMBER"}}}}}}`),
+		translate.DecodeOptions{Model: "gemini-2.5-flash"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := *canon
+	req.Model = "gpt-4o"
+	providers.Fit(&req, 0)
+	body, err := translate.Provider("openai-chat").EncodeRequest(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := gjson.ParseBytes(body)
+	p := j.Get("tools.0.function.parameters")
+	if p.Get("type").Str != "object" || p.Get("properties.q.type").Str != "string" || p.Get("properties.n.type").Raw != `["integer","null"]` ||
+		p.Get("properties.n.maxLength").Raw != "3" || p.Get("propertyOrdering").Exists() {
+		t.Errorf("parameters %s", p.Raw)
+	}
+	if s := j.Get("response_format.json_schema.schema"); s.Get("type").Str != "array" || s.Get("items.type").Str != "object" || s.Get("items.properties.a.type").Str != "number" {
+		t.Errorf("response format %s", j.Get("response_format").Raw)
+	}
+	fake := fakeupstream.NewOpenAI(t, "k")
+	hr, _ := http.NewRequest("POST", fake.URL+"/chat/completions", bytes.NewReader(body))
+	hr.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("OpenAI refused: %d", resp.StatusCode)
+	}
+
+	// Claude Code's tools declare JSON Schema draft 2020-12.
+	claude, err := os.ReadFile(filepath.Join("testdata", "agents", "claude-first.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err = translate.Client("anthropic").DecodeRequest(claude, translate.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = *canon
+	req.Model = "gemini-2.5-flash"
+	providers.Fit(&req, 0)
+	body, err = translate.Provider("gemini").EncodeRequest(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(claude), `"$schema"`) || strings.Contains(string(body), `"$schema"`) {
+		t.Errorf("$schema reached Gemini")
+	}
+}
