@@ -19,6 +19,16 @@ import (
 // ClientName) and give it a name and a JSON Schema every provider takes
 // (NameTools, CustomToolParameters); the answer's calls get the client's
 // names and kinds back through ClientTools.
+//
+// What the engine does with a translated request (the client's decoded
+// canonical request canon, for one upstream):
+//
+//	tools := translate.NewClientTools(canon)       // once, after decoding; nil = nothing to restore
+//	log canon.Dropped as a warning                   // hosted tools and items left out
+//	req := *canon; req.Model = ...; overrides.Apply(&req)
+//	providers.Fit(&req, upstream.MaxOutputTokens)  // then EncodeRequest
+//	tools.RestoreResponse(resp)                     // whole answer, before EncodeResponse
+//	enc = tools.Wrap(client.NewStreamEncoder(opts)) // streams (and a whole answer streamed)
 
 // DefaultNamespace is the Responses namespace whose tools are plain
 // functions: Codex declares its own tools in it.
