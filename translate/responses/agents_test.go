@@ -309,3 +309,18 @@ func splitEvery(s string, n int) []string {
 	}
 	return append(out, s)
 }
+
+// A tool declared again (an additional_tools item repeating one, the
+// default namespace being the top level) is declared once, as last
+// declared.
+func TestDecodeToolsDeclaredAgain(t *testing.T) {
+	r, err := DecodeRequest([]byte(`{"model":"m","tools":[{"type":"function","name":"f","description":"old"}],"input":[
+		{"type":"additional_tools","tools":[{"type":"namespace","name":"functions","tools":[{"type":"function","name":"f","description":"ns"}]},{"type":"function","name":"f","description":"new"}]},
+		{"role":"user","content":"q"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Tools) != 1 || r.Tools[0].Description != "new" || r.Tools[0].Name != "f" {
+		t.Errorf("tools %+v", r.Tools)
+	}
+}

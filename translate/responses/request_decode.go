@@ -471,7 +471,7 @@ func (d *decoder) decodeTools(root gjson.Result) error {
 		}
 		r.Tools = append(r.Tools, list...)
 	}
-	r.Tools = append(r.Tools, d.additional...)
+	r.Tools = dedupeTools(append(r.Tools, d.additional...))
 
 	// The tool choice names a tool as the client declared it.
 	var choiceNS, choiceName string
@@ -538,6 +538,33 @@ func (d *decoder) decodeTools(root gjson.Result) error {
 		}
 	}
 	return nil
+}
+
+// dedupeTools keeps the last declaration of each tool (a tool that
+// additional_tools items declare again, or anew; the default namespace is
+// the top level): providers refuse a name declared twice.
+func dedupeTools(tools []translate.Tool) []translate.Tool {
+	type key struct{ ns, name string }
+	keyOf := func(t *translate.Tool) key {
+		if t.Namespace == translate.DefaultNamespace {
+			return key{"", t.Name}
+		}
+		return key{t.Namespace, t.Name}
+	}
+	last := map[key]int{}
+	for i := range tools {
+		last[keyOf(&tools[i])] = i
+	}
+	if len(last) == len(tools) {
+		return tools
+	}
+	out := tools[:0]
+	for i := range tools {
+		if last[keyOf(&tools[i])] == i {
+			out = append(out, tools[i])
+		}
+	}
+	return out
 }
 
 // decodeToolList reads an array of tool declarations: function and custom
