@@ -29,7 +29,7 @@ const (
 	// system messages), which apply from there on. Encoders put them where
 	// their provider can take them: a system message in place (Chat,
 	// Responses), else the system prompt (Gemini, Anthropic); see
-	// SystemText and WithoutSystemMessages.
+	// SystemText.
 	RoleSystem Role = "system"
 )
 
