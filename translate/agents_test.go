@@ -2,6 +2,7 @@ package translate_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -78,6 +79,7 @@ var agentTargets = []struct{ provider, model string }{
 	{"gemini", "gemini-2.5-flash"},
 	{"gemini", "gemini-2.5-pro"},
 	{"gemini", "gemini-2.0-flash"},
+	{"gemini", "gemini-3-pro-preview"},
 }
 
 func TestAgentRequestsThroughEveryProvider(t *testing.T) {
@@ -408,5 +410,111 @@ func TestSchemasAcrossProviders(t *testing.T) {
 	}
 	if !strings.Contains(string(claude), `"$schema"`) || strings.Contains(string(body), `"$schema"`) {
 		t.Errorf("$schema reached Gemini")
+	}
+}
+
+// Claude Code through Gemini 3, over a tool round trip: Claude Code sends
+// thinking blocks back as it got them, so the Gemini signature it got
+// (marked with its issuer) must reach Gemini again, which verifies it, and
+// never Anthropic.
+func TestClaudeCodeThinkingThroughGemini3(t *testing.T) {
+	const key = "k-g3"
+	fake := fakeupstream.NewGemini(t, key)
+	prov := providers.Lookup("gemini")
+	codec := translate.Provider("gemini")
+	client := translate.Client("anthropic")
+	first, err := os.ReadFile(filepath.Join("testdata", "agents", "claude-first.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const model = "gemini-3-pro-preview"
+	send := func(body []byte) (up, out []byte) {
+		t.Helper()
+		canon, err := client.DecodeRequest(body, translate.DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := *canon
+		req.Model, req.Stream = model, true
+		providers.Fit(&req, 0)
+		if up, err = codec.EncodeRequest(&req); err != nil {
+			t.Fatal(err)
+		}
+		hr, _ := http.NewRequest("POST", prov.GenerateURL(fake.URL, model, true), bytes.NewReader(up))
+		prov.Authorize(hr, key)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		answer, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("Gemini refused: %s", answer)
+		}
+		return up, translateStream(t, codec, client.NewStreamEncoder(translate.StreamOptions{}), answer)
+	}
+	_, out := send(first)
+	// The assistant turn as Claude Code keeps it, from the stream.
+	var blocks []string
+	var cur map[string]any
+	for _, line := range strings.Split(string(out), "\n") {
+		d := gjson.Parse(strings.TrimPrefix(line, "data: "))
+		switch d.Get("type").Str {
+		case "content_block_start":
+			cur = d.Get("content_block").Value().(map[string]any)
+			if cur["type"] == "tool_use" {
+				cur["input"] = ""
+			}
+		case "content_block_delta":
+			switch dl := d.Get("delta"); dl.Get("type").Str {
+			case "thinking_delta":
+				cur["thinking"] = cur["thinking"].(string) + dl.Get("thinking").Str
+			case "signature_delta":
+				cur["signature"] = dl.Get("signature").Str
+			case "input_json_delta":
+				cur["input"] = cur["input"].(string) + dl.Get("partial_json").Str
+			}
+		case "content_block_stop":
+			if cur["type"] == "tool_use" {
+				var in any
+				_ = json.Unmarshal([]byte(cur["input"].(string)), &in)
+				cur["input"] = in
+			}
+			b, _ := json.Marshal(cur)
+			blocks = append(blocks, string(b))
+		}
+	}
+	var sig, id string
+	for _, b := range blocks {
+		if s := gjson.Get(b, "signature").Str; s != "" {
+			sig = s
+		}
+		if gjson.Get(b, "type").Str == "tool_use" {
+			id = gjson.Get(b, "id").Str
+		}
+	}
+	if !strings.HasPrefix(sig, "llmproxy:gemini:") || id == "" {
+		t.Fatalf("signature %q, tool id %q in %s", sig, id, blocks)
+	}
+	follow, _ := sjson.SetRawBytes(first, "messages.-1", []byte(`{"role":"assistant","content":[`+strings.Join(blocks, ",")+`]}`))
+	follow, _ = sjson.SetRawBytes(follow, "messages.-1", []byte(`{"role":"user","content":[{"type":"tool_result","tool_use_id":"`+id+`","content":"ok"}]}`))
+	up, out := send(follow)
+	if !strings.Contains(string(up), `"thoughtSignature":"`+strings.TrimPrefix(sig, "llmproxy:gemini:")+`"`) {
+		t.Errorf("Gemini's own signature not sent back: %.3000s", up)
+	}
+	if !strings.Contains(string(out), "result: ") {
+		t.Errorf("follow-up answer %s", out)
+	}
+	// To Anthropic, the same history carries no thinking Anthropic would refuse.
+	canon, err := client.DecodeRequest(follow, translate.DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := *canon
+	req.Model = "claude-sonnet-4-5-20250929"
+	providers.Fit(&req, 0)
+	b, _ := translate.Provider("anthropic").EncodeRequest(&req)
+	if strings.Contains(string(b), "llmproxy") || strings.Contains(string(b), strings.TrimPrefix(sig, "llmproxy:gemini:")) {
+		t.Errorf("Gemini's signature sent to Anthropic: %.2000s", b)
 	}
 }

@@ -428,7 +428,9 @@ func decodeMessage(r *translate.Request, out []translate.Message, m gjson.Result
 		case "thinking":
 			// Thinking only belongs to assistant turns; elsewhere it is dropped.
 			if role == translate.RoleAssistant {
-				parts = append(parts, translate.Part{Type: translate.PartThinking, Text: b.Get("thinking").String(), Signature: b.Get("signature").String(), SignatureFormat: Name})
+				p := translate.Part{Type: translate.PartThinking, Text: b.Get("thinking").String()}
+				p.SignatureFormat, p.Signature = readSignature(b.Get("signature").String())
+				parts = append(parts, p)
 			}
 		case "redacted_thinking":
 			if role == translate.RoleAssistant {
