@@ -13,8 +13,9 @@ import (
 // encodes from it, so N APIs cost N codecs rather than N×N translators.
 // Requests, whole responses and stream events each have one canonical form.
 
-// Role is who speaks a message. System prompts are not messages: they live
-// in Request.System.
+// Role is who speaks a message. The system prompt is not a message: it
+// lives in Request.System; only instructions given partway through the
+// conversation are RoleSystem messages.
 type Role string
 
 const (
@@ -23,6 +24,13 @@ const (
 	// RoleTool messages carry only PartToolResult parts: the answers to the
 	// tool calls of the assistant message before them.
 	RoleTool Role = "tool"
+	// RoleSystem messages carry only PartText parts: system instructions
+	// given at that point of the conversation (Anthropic mid-conversation
+	// system messages), which apply from there on. Encoders put them where
+	// their provider can take them: a system message in place (Chat,
+	// Responses), else the system prompt (Gemini, Anthropic); see
+	// SystemText.
+	RoleSystem Role = "system"
 )
 
 // PartType is the kind of a message part.
@@ -72,6 +80,20 @@ type Part struct {
 	// Redacted marks an Anthropic redacted_thinking part; its opaque
 	// payload is in Data.
 	Redacted bool `json:"redacted,omitempty"`
+	// SignatureFormat is the wire format of the provider that issued
+	// Signature ("anthropic", "gemini"), "" when unknown. A signature only
+	// means something to its issuer: encoders leave out another
+	// provider's (an unknown one is sent, as before).
+	SignatureFormat string `json:"signature_format,omitempty"`
+
+	// ToolKind and Namespace describe a PartToolCall the way the client
+	// declared its tool (see Tool): a custom tool's call still carries
+	// Arguments {"input": text} everywhere in the canonical model. In a
+	// Request, ToolName is the name providers see (flattened); in a
+	// Response, after ClientTools.RestoreResponse, it is the client's own
+	// name within Namespace.
+	ToolKind  ToolKind `json:"tool_kind,omitempty"`
+	Namespace string   `json:"namespace,omitempty"`
 }
 
 // Message is one turn of the conversation.
@@ -80,12 +102,43 @@ type Message struct {
 	Parts []Part `json:"parts"`
 }
 
+// ToolKind is how a client declared a tool.
+type ToolKind string
+
+const (
+	// ToolFunction is a function with JSON object arguments (every API).
+	ToolFunction ToolKind = ""
+	// ToolCustom is a tool whose input is free text, optionally held to a
+	// grammar (Responses `custom` tools: Codex's exec and apply_patch).
+	// Providers without custom tools get a function of one string
+	// argument, "input" (CustomToolParameters), so its calls carry
+	// Arguments {"input": text}; CustomToolInput reads the text back.
+	ToolCustom ToolKind = "custom"
+)
+
 // Tool is a function the model may call.
 type Tool struct {
+	// Name is the name every provider sees: the client's own, unless it
+	// had to change (a namespaced tool, or a name some provider refuses;
+	// see ProviderToolName), in which case ClientName keeps the client's.
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
 	// Parameters is the JSON Schema of the arguments (an object schema).
 	Parameters json.RawMessage `json:"parameters,omitempty"`
+
+	// Kind is ToolFunction or ToolCustom.
+	Kind ToolKind `json:"kind,omitempty"`
+	// Format is a custom tool's input format as the client declared it
+	// (Responses: {"type":"text"} or {"type":"grammar","syntax":"lark",
+	// "definition":...}); nil for free text. Its description is also in
+	// Description, for providers that cannot enforce it.
+	Format json.RawMessage `json:"format,omitempty"`
+	// Namespace is the namespace the client declared the tool in
+	// (Responses namespace tools), "" for none.
+	Namespace string `json:"namespace,omitempty"`
+	// ClientName is the tool's name as the client declared it (within
+	// Namespace), when it differs from Name; "" otherwise.
+	ClientName string `json:"client_name,omitempty"`
 }
 
 // ToolChoice says whether and which tool the model must call.
@@ -112,6 +165,11 @@ type Reasoning struct {
 	Budget int `json:"budget,omitempty"`
 	// Off asks for no reasoning at all.
 	Off bool `json:"off,omitempty"`
+	// EffortOnly says the provider takes only an effort level for this
+	// model, no token budget (Claude Opus 4.7 and later: thinking
+	// {"type":"adaptive"} with output_config.effort). providers.Fit sets
+	// it from the model family.
+	EffortOnly bool `json:"effort_only,omitempty"`
 }
 
 // Thinking budgets for the efforts, as the contract fixes them.
@@ -177,7 +235,21 @@ type Request struct {
 	// IncludeUsage: an OpenAI Chat client asked for the usage chunk.
 	IncludeUsage bool `json:"include_usage,omitempty"`
 	// User is an end-user id for abuse monitoring, where the API has one.
+	// Encoders fit it to their provider's limits (a stable hash when it
+	// is too long; see FitUserID).
 	User string `json:"user,omitempty"`
+
+	// MaxOutput is the most output tokens (thinking included) the
+	// provider may be asked for, 0 when unknown. The engine sets it from
+	// the model family's limit or the upstream's max_output_tokens
+	// (providers.Fit); encoders that choose max tokens themselves
+	// (Anthropic requires one) stay within it.
+	MaxOutput int `json:"max_output,omitempty"`
+	// Dropped lists what the decoder left out because no provider but the
+	// client's own could use it (hosted tools such as web_search, items
+	// the client's provider produced), each as "<param>: <what>", for the
+	// engine to log as a warning. Same-format passthrough drops nothing.
+	Dropped []string `json:"dropped,omitempty"`
 }
 
 // StopReason is why generation ended.
@@ -239,11 +311,18 @@ type StreamEvent struct {
 
 	Text     string // EvText, EvThinking, EvSignature (the signature), EvError (message)
 	Redacted bool   // EvSignature of redacted thinking
+	// SignatureFormat is the wire format of the provider that issued an
+	// EvSignature (see Part.SignatureFormat); stream decoders set it.
+	SignatureFormat string
 
 	Index      int    // EvToolStart, EvToolArgs
 	ToolCallID string // EvToolStart
 	ToolName   string // EvToolStart
-	Args       string // EvToolArgs
+	Args       string // EvToolArgs (JSON fragments, also for a custom tool's call)
+	// EvToolStart: the kind and namespace of the tool called, as the client
+	// declared it (set by ClientTools.Wrap; see Part.ToolKind).
+	ToolKind  ToolKind
+	Namespace string
 
 	Usage Usage // EvUsage
 
@@ -375,6 +454,11 @@ func (e *RequestError) Error() string { return e.Message }
 func Errorf(format string, args ...any) *RequestError {
 	return &RequestError{Message: fmt.Sprintf(format, args...)}
 }
+
+// SignatureFor reports whether a signature issued by the provider of
+// wire format issuer ("" = unknown) may be sent to a provider of wire
+// format to.
+func SignatureFor(issuer, to string) bool { return issuer == "" || issuer == to }
 
 // MakeToolCallID makes a tool-call id for an API that has none (Gemini),
 // stable for the same seed and position, in the style the target API uses

@@ -52,11 +52,23 @@ var goldenInbound = []struct {
 }{
 	{"chat", chat.NewStreamEncoder, goldenChat},
 	{"responses", responses.NewStreamEncoder, goldenResponses},
+	// Codex's view: the recorded tool is one of its custom tools (in its
+	// "functions" namespace), so calls come back as custom_tool_call items
+	// whose input is the arguments' text.
+	{"responses-codex", codexEncoder, goldenResponses},
 	{"anthropic", anthropic.NewStreamEncoder, goldenAnthropic},
 	{"gemini", gemini.NewStreamEncoder, goldenGemini},
 }
 
 var goldenScenarios = []string{"text", "tool", "reasoning"}
+
+// codexEncoder is a Responses stream encoder for a Codex client that
+// declared get_weather as a custom tool of its "functions" namespace.
+func codexEncoder(o translate.StreamOptions) translate.StreamEncoder {
+	r := &translate.Request{Tools: []translate.Tool{{Name: "get_weather", Namespace: "functions", Kind: translate.ToolCustom}}}
+	translate.NameTools(r)
+	return translate.NewClientTools(r).Wrap(responses.NewStreamEncoder(o))
+}
 
 // goldenContent is what a stream says, whatever its format.
 type goldenContent struct {
@@ -331,11 +343,11 @@ func goldenResponses(t *testing.T, out []byte) goldenContent {
 		case "response.reasoning_summary_text.delta":
 			c.Thinking += ev.Delta
 		case "response.output_item.added":
-			if it := ev.AsResponseOutputItemAdded().Item; it.Type == "function_call" {
+			if it := ev.AsResponseOutputItemAdded().Item; it.Type == "function_call" || it.Type == "custom_tool_call" {
 				names[it.ID] = it.Name
 				ids = append(ids, it.ID)
 			}
-		case "response.function_call_arguments.delta":
+		case "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":
 			args[ev.ItemID] += ev.Delta
 		case "response.completed", "response.incomplete":
 			r := ev.Response
@@ -557,7 +569,7 @@ func TestEncodersErrorEnd(t *testing.T) {
 			switch ib.name {
 			case "chat":
 				ok = d.Get("error.message").Str == "upstream reset"
-			case "responses":
+			case "responses", "responses-codex":
 				ok = d.Get("type").Str == "response.failed" && d.Get("response.error.message").Str == "upstream reset"
 			case "anthropic":
 				ok = string(last.Name) == "error" && d.Get("error.message").Str == "upstream reset"

@@ -5,18 +5,30 @@
 // Mapping decisions where the APIs differ:
 //
 //   - Inbound, server tools (tools with a `type` other than "custom", such
-//     as web_search_*, bash_*, text_editor_*, code_execution_*) and content
-//     blocks other than text, image, tool_use, tool_result, thinking and
-//     redacted_thinking (document, search_result, server_tool_use, ...) are
-//     rejected with a 400: they cannot be translated, and dropping them
-//     silently would change what the model is asked. cache_control,
-//     citations, container, mcp_servers, service_tier and
-//     context_management are dropped. A system given as an array of text
-//     blocks is joined with blank lines.
+//     as web_search_*, bash_*, text_editor_*, code_execution_*) run at
+//     Anthropic only: they are dropped and recorded in Request.Dropped for
+//     the engine to log. Content blocks other than text, image, tool_use,
+//     tool_result, thinking, redacted_thinking and mid_conv_system
+//     (document, search_result, server_tool_use, ...) are rejected with a
+//     400: dropping them silently would change what the model is asked.
+//     cache_control (anywhere), citations, container, mcp_servers,
+//     service_tier, context_management, thinking.display and defer_loading
+//     are dropped (a deferred tool is an ordinary one elsewhere, and a
+//     tool_reference result reads "Tool available: <name>"). A system given
+//     as an array of text blocks is joined with blank lines.
+//   - Inbound, mid-conversation system messages (role "system", and
+//     mid_conv_system blocks, which follow their message) become RoleSystem
+//     messages in place; one with clear_at "next_user_message" that a user
+//     message follows is left out, its non-text blocks are recorded as
+//     dropped, and output_config.effort on one sets the effort from there
+//     on (the last one wins). Outbound (a client of another API), system
+//     messages are appended to the system prompt.
 //   - Inbound, a user message holding tool_result blocks becomes a tool
 //     message (the results) followed by a user message (its other blocks).
 //   - Inbound, thinking {type: adaptive} becomes effort "medium" (or
-//     output_config.effort when given); {type: disabled} turns reasoning off.
+//     output_config.effort when given: xhigh and max read as high); a bare
+//     output_config.effort is an effort too; {type: disabled} turns
+//     reasoning off.
 //   - Outbound, messages strictly alternate user/assistant: tool results
 //     open the next user message, consecutive messages of the same role are
 //     merged, empty and whitespace-only text blocks are dropped, trailing
@@ -33,10 +45,12 @@
 //     without a result gets an is_error tool_result saying no result was
 //     recorded, since the API rejects both.
 //   - Outbound, max_tokens is the client's, else min(family max, 8192); the
-//     family maxima are claude-3-haiku/opus/sonnet 4096, claude-3-5-* 8192,
-//     claude-opus-4 and claude-opus-4-1 32000, claude-3-7-* and other Claude 4+
-//     models 64000 (unknown models: no cap). A max above a known family's
-//     maximum is lowered to it.
+//     family maximum is Request.MaxOutput when the engine set it (from
+//     providers' model table or the upstream's max_output_tokens), else
+//     this package's own: claude-3-haiku/opus/sonnet 4096, claude-3-5-*
+//     8192, claude-opus-4 and claude-opus-4-1 32000, claude-3-7-* and other
+//     Claude 4+ models 64000 (unknown models: no cap). A max above it is
+//     lowered to it.
 //   - Outbound, reasoning becomes thinking {type: enabled, budget_tokens:
 //     max(1024, budget)}; a default max_tokens gets the budget added, a
 //     client's max_tokens is kept when it exceeds the budget and otherwise
@@ -49,7 +63,12 @@
 //     user message without tool results) does not start with a signed
 //     thinking block - clients of other APIs cannot send signatures back,
 //     and the API answers 400 to such a request. Thinking parts without a
-//     signature (from providers without signatures) are dropped from history.
+//     signature (from providers without signatures), or signed by another
+//     provider (Part.SignatureFormat), are dropped from history. For a model
+//     that takes only an effort (Reasoning.EffortOnly, from providers.Fit:
+//     Opus 4.7 and later), thinking is {type: adaptive} with
+//     output_config.effort instead of a budget.
+//   - Outbound, metadata.user_id over 256 bytes becomes a stable hash.
 //   - Outbound, temperature is clamped to [0, 1] (OpenAI allows up to 2),
 //     whitespace-only stop sequences are dropped, images in assistant
 //     messages are dropped, tool_choice and disable_parallel_tool_use are

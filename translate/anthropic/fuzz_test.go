@@ -17,6 +17,14 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"a.b","name":"f","input":{"x":1}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"zz","content":[{"type":"text","text":"r"}]}]}],"thinking":{"type":"enabled","budget_tokens":99999}}`))
 	f.Add([]byte(`{"model":"claude-opus-4-1","max_tokens":1,"system":[{"type":"text","text":""}],"messages":[{"role":"assistant","content":"   "}],"thinking":{"type":"adaptive"},"tool_choice":{"type":"none"}}`))
 	f.Add([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"data:image/png;base64,xx"}}]}],"output_format":{"type":"json_schema","schema":{}}}`))
+	// Claude Code's current shapes: mid-conversation system messages,
+	// adaptive thinking with effort, deferred tools, server tools.
+	f.Add([]byte(`{"model":"claude-opus-4-8","max_tokens":9,"thinking":{"type":"adaptive","display":"omitted"},"output_config":{"effort":"xhigh"},"context_management":{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]},
+		"tools":[{"name":"T","input_schema":{"type":"object"},"defer_loading":true,"cache_control":{"type":"ephemeral"}},{"type":"web_search_20250305","name":"web_search"}],
+		"messages":[{"role":"user","content":[{"type":"text","text":"q","cache_control":{"type":"ephemeral"}},{"type":"mid_conv_system","content":[{"type":"text","text":"s"}]}]},
+		{"role":"system","content":"x","clear_at":"next_user_message"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"T","input":{}}]},
+		{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"tool_reference","tool_name":"T"}]}]},
+		{"role":"system","content":[],"output_config":{"effort":"low"}},{"role":"system","content":[{"type":"text","text":"now"},{"type":"tool_reference","tool_name":"T"}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeRequest(body)
 		if err != nil {

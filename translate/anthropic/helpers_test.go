@@ -58,7 +58,16 @@ func checkRequest(t *testing.T, body []byte, count bool) {
 	}
 	if th := root.Get("thinking"); th.Exists() {
 		budget := th.Get("budget_tokens").Int()
-		if th.Get("type").Str != "enabled" || budget < 1024 {
+		switch th.Get("type").Str {
+		case "adaptive":
+			if th.Raw != `{"type":"adaptive"}` || !root.Get("output_config.effort").Exists() {
+				t.Errorf("bad adaptive thinking %s, output_config %s", th.Raw, root.Get("output_config").Raw)
+			}
+		case "enabled":
+			if budget < 1024 {
+				t.Errorf("bad thinking %s", th.Raw)
+			}
+		default:
 			t.Errorf("bad thinking %s", th.Raw)
 		}
 		if !count && root.Get("max_tokens").Int() <= budget {

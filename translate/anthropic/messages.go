@@ -59,6 +59,9 @@ func buildMessages(r *translate.Request) []message {
 	for mi := range r.Messages {
 		m := &r.Messages[mi]
 		var results, blocks []block
+		if m.Role == translate.RoleSystem {
+			continue // folded into the system prompt (see systemText)
+		}
 		if m.Role == translate.RoleAssistant {
 			for pi := range m.Parts {
 				p := &m.Parts[pi]
@@ -74,11 +77,15 @@ func buildMessages(r *translate.Request) []message {
 					}
 					blocks = append(blocks, block{kind: blockToolUse, id: toolID(id), part: p})
 				case translate.PartThinking:
-					if p.Redacted {
+					// Another provider's signature (a Gemini thought
+					// signature) means nothing here, and Anthropic refuses it.
+					switch {
+					case !translate.SignatureFor(p.SignatureFormat, Name):
+					case p.Redacted:
 						if p.Data != "" {
 							blocks = append(blocks, block{kind: blockRedacted, part: p})
 						}
-					} else if p.Signature != "" {
+					case p.Signature != "":
 						blocks = append(blocks, block{kind: blockThinking, part: p})
 					}
 				}

@@ -98,10 +98,11 @@ func decodeRequest(body []byte, messagesAPI bool) (*translate.Request, error) {
 	if r.System, err = decodeSystem(system); err != nil {
 		return nil, err
 	}
-	if r.Messages, err = decodeMessages(messages); err != nil {
+	var turnEffort string
+	if r.Messages, turnEffort, err = decodeMessages(r, messages); err != nil {
 		return nil, err
 	}
-	if r.Tools, err = decodeTools(tools); err != nil {
+	if r.Tools, err = decodeTools(r, tools); err != nil {
 		return nil, err
 	}
 	if toolChoice.Exists() && toolChoice.Type != gjson.Null {
@@ -144,6 +145,15 @@ func decodeRequest(body []byte, messagesAPI bool) (*translate.Request, error) {
 		if r.Reasoning, err = decodeThinking(thinking, outConfig); err != nil {
 			return nil, err
 		}
+	} else if e := effortLevel(outConfig.Get("effort").Str); e != "" {
+		// Effort without thinking settings (Claude 4.6 and later think
+		// adaptively by default): how hard to think.
+		r.Reasoning = &translate.Reasoning{Effort: e}
+	}
+	// A mid-conversation effort change (an effort-only system message)
+	// sets the effort from there on.
+	if turnEffort != "" && (r.Reasoning == nil || !r.Reasoning.Off) {
+		r.Reasoning = &translate.Reasoning{Effort: turnEffort}
 	}
 	if metadata.IsObject() {
 		if u := metadata.Get("user_id"); u.Type == gjson.String {
@@ -162,7 +172,20 @@ func decodeRequest(body []byte, messagesAPI bool) (*translate.Request, error) {
 		}
 	}
 	translate.ResolveToolNames(r)
+	translate.NameTools(r)
 	return r, nil
+}
+
+// effortLevel is the canonical effort of an output_config.effort ("" for
+// none or unknown).
+func effortLevel(e string) string {
+	switch e {
+	case "low", "medium", "high":
+		return e
+	case "xhigh", "max":
+		return "high"
+	}
+	return ""
 }
 
 // integer reads an integer (a JSON number without a fractional part).
@@ -221,31 +244,104 @@ func decodeSystem(v gjson.Result) (string, error) {
 	return "", fieldErr("system", "Input should be a valid string or a list of text blocks")
 }
 
-func decodeMessages(v gjson.Result) ([]translate.Message, error) {
+// decodeMessages reads the conversation. Besides user and assistant
+// messages it takes mid-conversation system messages (role "system", and
+// mid_conv_system content blocks), which become RoleSystem messages in
+// place; effort is the last effort such a message sets ("" for none).
+func decodeMessages(r *translate.Request, v gjson.Result) (out []translate.Message, effort string, err error) {
 	if !v.Exists() {
-		return nil, fieldErr("messages", "Field required")
+		return nil, "", fieldErr("messages", "Field required")
 	}
 	if !v.IsArray() {
-		return nil, fieldErr("messages", "Input should be a valid list")
+		return nil, "", fieldErr("messages", "Input should be a valid list")
 	}
-	var out []translate.Message
-	var err error
-	i := 0
-	v.ForEach(func(_, m gjson.Result) bool {
-		out, err = decodeMessage(out, m, i)
-		i++
-		return err == nil
-	})
-	if err != nil {
-		return nil, err
+	list := v.Array()
+	// lastUser is the index of the last user message: a system message
+	// before it with clear_at "next_user_message" is already cleared.
+	lastUser := -1
+	for i, m := range list {
+		if m.Get("role").Str == "user" {
+			lastUser = i
+		}
 	}
-	if i == 0 {
-		return nil, fieldErr("messages", "at least one message is required")
+	for i, m := range list {
+		param := "messages." + strconv.Itoa(i)
+		if m.IsObject() && m.Get("role").Str == "system" {
+			var e string
+			if out, e, err = decodeSystemMessage(r, out, m, param, i < lastUser); err != nil {
+				return nil, "", err
+			}
+			if e != "" {
+				effort = e
+			}
+			continue
+		}
+		if out, err = decodeMessage(r, out, m, i); err != nil {
+			return nil, "", err
+		}
 	}
-	return out, nil
+	if len(list) == 0 {
+		return nil, "", fieldErr("messages", "at least one message is required")
+	}
+	for _, m := range out {
+		if m.Role != translate.RoleSystem {
+			return out, effort, nil
+		}
+	}
+	return nil, "", fieldErr("messages", "at least one user or assistant message is required")
 }
 
-func decodeMessage(out []translate.Message, m gjson.Result, i int) ([]translate.Message, error) {
+// decodeSystemMessage reads a mid-conversation system message: its text
+// (a string or text blocks; cache_control is the API's business) becomes
+// a RoleSystem message, its output_config.effort the effort from there on.
+// One cleared before the last user message (clear_at
+// "next_user_message") no longer applies; blocks other than text (tool
+// changes) mean nothing to other providers and are recorded as dropped.
+func decodeSystemMessage(r *translate.Request, out []translate.Message, m gjson.Result, param string, userFollows bool) ([]translate.Message, string, error) {
+	effort := ""
+	if oc := m.Get("output_config"); oc.IsObject() {
+		effort = effortLevel(oc.Get("effort").Str)
+	}
+	if userFollows && m.Get("clear_at").Str == "next_user_message" {
+		return out, effort, nil
+	}
+	var parts []translate.Part
+	content := m.Get("content")
+	switch {
+	case !content.Exists() || content.Type == gjson.Null:
+	case content.Type == gjson.String:
+		parts = append(parts, translate.Part{Type: translate.PartText, Text: content.Str})
+	case content.IsArray():
+		j := 0
+		var err error
+		content.ForEach(func(_, b gjson.Result) bool {
+			bp := param + ".content." + strconv.Itoa(j)
+			j++
+			if b.Get("type").Str != "text" {
+				r.Dropped = append(r.Dropped, bp+": "+strconv.Quote(b.Get("type").String())+" block of a system message")
+				return true
+			}
+			t := b.Get("text")
+			if t.Type != gjson.String {
+				err = fieldErr(bp+".text", "Input should be a valid string")
+				return false
+			}
+			parts = append(parts, translate.Part{Type: translate.PartText, Text: t.Str})
+			return true
+		})
+		if err != nil {
+			return out, "", err
+		}
+	default:
+		return out, "", fieldErr(param+".content", "Input should be a valid string or list")
+	}
+	if len(parts) == 0 {
+		return out, effort, nil
+	}
+	return append(out, translate.Message{Role: translate.RoleSystem, Parts: parts}), effort, nil
+}
+
+func decodeMessage(r *translate.Request, out []translate.Message, m gjson.Result, i int) ([]translate.Message, error) {
 	param := "messages." + strconv.Itoa(i)
 	if !m.IsObject() {
 		return out, fieldErr(param, "Input should be a valid dictionary")
@@ -259,7 +355,7 @@ func decodeMessage(out []translate.Message, m gjson.Result, i int) ([]translate.
 	case rv.Type == gjson.String && rv.Str == "assistant":
 		role = translate.RoleAssistant
 	default:
-		return out, fieldErr(param+".role", "Input should be 'user' or 'assistant'")
+		return out, fieldErr(param+".role", "Input should be 'user', 'assistant' or 'system'")
 	}
 	content := m.Get("content")
 	switch {
@@ -271,6 +367,7 @@ func decodeMessage(out []translate.Message, m gjson.Result, i int) ([]translate.
 		return out, fieldErr(param+".content", "Input should be a valid string or list")
 	}
 	var parts, results []translate.Part
+	var system []translate.Message // mid_conv_system blocks, which follow the message
 	var err error
 	j := 0
 	content.ForEach(func(_, b gjson.Result) bool {
@@ -331,12 +428,17 @@ func decodeMessage(out []translate.Message, m gjson.Result, i int) ([]translate.
 		case "thinking":
 			// Thinking only belongs to assistant turns; elsewhere it is dropped.
 			if role == translate.RoleAssistant {
-				parts = append(parts, translate.Part{Type: translate.PartThinking, Text: b.Get("thinking").String(), Signature: b.Get("signature").String()})
+				p := translate.Part{Type: translate.PartThinking, Text: b.Get("thinking").String()}
+				p.SignatureFormat, p.Signature = readSignature(b.Get("signature").String())
+				parts = append(parts, p)
 			}
 		case "redacted_thinking":
 			if role == translate.RoleAssistant {
-				parts = append(parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: b.Get("data").String()})
+				parts = append(parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: b.Get("data").String(), SignatureFormat: Name})
 			}
+		case "mid_conv_system":
+			system, _, err = decodeSystemMessage(r, system, b, bp, false)
+			return err == nil
 		default:
 			err = fieldErr(bp+".type", "content block type %q is not supported by this proxy", typ.Str)
 			return false
@@ -351,12 +453,16 @@ func decodeMessage(out []translate.Message, m gjson.Result, i int) ([]translate.
 		if len(parts) > 0 {
 			out = append(out, translate.Message{Role: translate.RoleUser, Parts: parts})
 		}
-		return out, nil
+		return append(out, system...), nil
 	}
 	if parts == nil {
 		parts = []translate.Part{}
 	}
-	return append(out, translate.Message{Role: role, Parts: parts}), nil
+	if len(parts) == 0 && len(system) > 0 {
+		return append(out, system...), nil
+	}
+	out = append(out, translate.Message{Role: role, Parts: parts})
+	return append(out, system...), nil
 }
 
 func decodeImage(b gjson.Result, param string) (translate.Part, error) {
@@ -414,6 +520,10 @@ func decodeToolResult(b gjson.Result, param string) (translate.Part, error) {
 					return false
 				}
 				p.Content = append(p.Content, ip)
+			case "tool_reference":
+				// A tool search result naming a deferred tool (advanced tool
+				// use): other providers get every tool up front.
+				p.Content = append(p.Content, translate.Part{Type: translate.PartText, Text: "Tool available: " + cb.Get("tool_name").String()})
 			default:
 				err = fieldErr(cp+".type", "tool_result content type %q is not supported by this proxy", cb.Get("type").String())
 				return false
@@ -429,7 +539,12 @@ func decodeToolResult(b gjson.Result, param string) (translate.Part, error) {
 	return p, nil
 }
 
-func decodeTools(v gjson.Result) ([]translate.Tool, error) {
+// decodeTools reads the tool definitions. Server tools (web_search,
+// code_execution, tool search...) run at Anthropic only: they are dropped
+// and recorded. defer_loading tools are sent to other providers like the
+// others (none loads tools later), so a tool search result that names one
+// finds it there; cache_control and strict are the API's business.
+func decodeTools(r *translate.Request, v gjson.Result) ([]translate.Tool, error) {
 	if !v.Exists() || v.Type == gjson.Null {
 		return nil, nil
 	}
@@ -447,8 +562,8 @@ func decodeTools(v gjson.Result) ([]translate.Tool, error) {
 			return false
 		}
 		if typ := t.Get("type"); typ.Exists() && typ.Type != gjson.Null && typ.Str != "custom" {
-			err = fieldErr(param+".type", "server tool %q is not supported by this proxy; only custom tools (name, description, input_schema) are", typ.String())
-			return false
+			r.Dropped = append(r.Dropped, param+": server tool "+strconv.Quote(typ.String())+" (runs at Anthropic only)")
+			return true
 		}
 		name := t.Get("name")
 		if name.Type != gjson.String || name.Str == "" {
@@ -510,11 +625,8 @@ func decodeThinking(v, outConfig gjson.Result) (*translate.Reasoning, error) {
 	case "disabled":
 		return &translate.Reasoning{Off: true}, nil
 	case "adaptive":
-		switch e := outConfig.Get("effort").Str; e {
-		case "low", "medium", "high":
+		if e := effortLevel(outConfig.Get("effort").Str); e != "" {
 			return &translate.Reasoning{Effort: e}, nil
-		case "max":
-			return &translate.Reasoning{Effort: "high"}, nil
 		}
 		return &translate.Reasoning{Effort: "medium"}, nil
 	}

@@ -33,6 +33,9 @@ func EncodeCountTokens(r *translate.Request) ([]byte, error) {
 func encodeRequest(r *translate.Request, count bool) []byte {
 	msgs := buildMessages(r)
 	family := familyMax(r.Model)
+	if r.MaxOutput > 0 {
+		family = r.MaxOutput // the engine's limit (model table or configuration)
+	}
 	hasTools := len(r.Tools) > 0
 
 	// Thinking, and whether it can be on.
@@ -134,21 +137,32 @@ func encodeRequest(r *translate.Request, count bool) []byte {
 			b = append(b, `,"stream":true`...)
 		}
 	}
-	if budget > 0 {
+	switch {
+	case budget > 0 && r.Reasoning.EffortOnly:
+		// Models that take no budget (Opus 4.7 and later) think
+		// adaptively, as hard as the effort says.
+		b = append(b, `,"thinking":{"type":"adaptive"},"output_config":{"effort":`...)
+		b = translate.AppendJSONString(b, r.Reasoning.EffortLevel())
+		b = append(b, '}')
+	case budget > 0:
 		b = append(b, `,"thinking":{"type":"enabled","budget_tokens":`...)
 		b = strconv.AppendInt(b, int64(budget), 10)
 		b = append(b, '}')
 	}
 	if !count && r.User != "" {
 		b = append(b, `,"metadata":{"user_id":`...)
-		b = translate.AppendJSONString(b, r.User)
+		b = translate.AppendJSONString(b, translate.FitUserID(r.User, maxUserID))
 		b = append(b, '}')
 	}
 	return append(b, '}')
 }
 
+// systemText is the system prompt: the request's, with its
+// mid-conversation system messages appended (only some Claude models take
+// them in place, and only from Anthropic's own clients, whose requests pass
+// through), and a JSON instruction for a response format.
 func systemText(r *translate.Request) string {
-	sys := r.System
+	sys := translate.SystemText(r)
 	if f := r.ResponseFormat; f != nil && (f.Type == "json_object" || f.Type == "json_schema") {
 		ins := "Answer with only a JSON object: no other text, no code fences."
 		if f.Type == "json_schema" && len(f.Schema) > 0 && gjson.ValidBytes(f.Schema) {
@@ -192,6 +206,9 @@ func appendToolChoice(b []byte, r *translate.Request) []byte {
 	}
 	return append(b, '}')
 }
+
+// maxUserID is the longest metadata.user_id the API takes.
+const maxUserID = 256
 
 // maxTokens picks max_tokens, and the thinking budget that fits in it
 // (0 = thinking off).

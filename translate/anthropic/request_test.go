@@ -29,8 +29,8 @@ func TestDecodeRequest(t *testing.T) {
 				{Type: translate.PartImage, URL: "https://example.com/map.jpg"},
 			}},
 			{Role: translate.RoleAssistant, Parts: []translate.Part{
-				{Type: translate.PartThinking, Text: "Need the weather tool.", Signature: "EqQBsig"},
-				{Type: translate.PartThinking, Redacted: true, Data: "EmwKAhgBredacted"},
+				{Type: translate.PartThinking, Text: "Need the weather tool.", Signature: "EqQBsig", SignatureFormat: Name},
+				{Type: translate.PartThinking, Redacted: true, Data: "EmwKAhgBredacted", SignatureFormat: Name},
 				{Type: translate.PartText, Text: "Checking."},
 				{Type: translate.PartToolCall, ToolCallID: "toolu_01A", ToolName: "get_weather", Arguments: `{"city": "Paris"}`},
 				{Type: translate.PartToolCall, ToolCallID: "toolu_01B", ToolName: "get_time", Arguments: `{}`},
@@ -143,9 +143,11 @@ func TestDecodeRequestErrors(t *testing.T) {
 		{"no model", `{"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, "model: Field required"},
 		{"no messages", `{"model":"m","max_tokens":5}`, "messages: Field required"},
 		{"empty messages", `{"model":"m","max_tokens":5,"messages":[]}`, "at least one message"},
-		{"bad role", `{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"hi"}]}`, "messages.0.role"},
+		{"bad role", `{"model":"m","max_tokens":5,"messages":[{"role":"robot","content":"hi"}]}`, "messages.0.role: Input should be 'user', 'assistant' or 'system'"},
+		{"only system", `{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"hi"}]}`, "messages: at least one user or assistant message"},
+		{"bad system text", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"system","content":[{"type":"text","text":5}]}]}`, "messages.1.content.0.text: Input should be a valid string"},
+		{"bad system content", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"q"},{"role":"system","content":5}]}`, "messages.1.content: Input should be"},
 		{"document", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"x"}}]}]}`, `"document" is not supported`},
-		{"server tool", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"web_search_20250305","name":"web_search"}]}`, `server tool "web_search_20250305"`},
 		{"tool_use in user", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_use","id":"a","name":"f","input":{}}]}]}`, "only allowed in assistant"},
 		{"tool_result in assistant", `{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_result","tool_use_id":"a"}]}]}`, "only allowed in user"},
 		{"bad tool_choice", `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"tool_choice":{"type":"sometimes"}}`, "tool_choice.type"},
@@ -163,6 +165,11 @@ func TestDecodeRequestErrors(t *testing.T) {
 			}
 			if !strings.Contains(re.Message, tt.msg) {
 				t.Errorf("message %q does not contain %q", re.Message, tt.msg)
+			}
+			// The engine names the parameter only when the message does
+			// not start with it.
+			if re.Param != "" && !strings.HasPrefix(re.Message, re.Param+": ") {
+				t.Errorf("message %q does not start with its param %q", re.Message, re.Param)
 			}
 		})
 	}

@@ -32,9 +32,11 @@ func DecodeResponse(body []byte) (*translate.Response, error) {
 				r.Parts = append(r.Parts, translate.Part{Type: translate.PartText, Text: t})
 			}
 		case "thinking":
-			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Text: c.Get("thinking").String(), Signature: c.Get("signature").String()})
+			p := translate.Part{Type: translate.PartThinking, Text: c.Get("thinking").String()}
+			p.SignatureFormat, p.Signature = readSignature(c.Get("signature").String()) // (an upstream may be another proxy)
+			r.Parts = append(r.Parts, p)
 		case "redacted_thinking":
-			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: c.Get("data").String()})
+			r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Redacted: true, Data: c.Get("data").String(), SignatureFormat: Name})
 		case "tool_use":
 			args := "{}"
 			if in := c.Get("input"); in.IsObject() {
@@ -124,6 +126,11 @@ func EncodeResponse(r *translate.Response) []byte {
 				if p.Text == "" && p.Signature == "" {
 					continue
 				}
+				if sig := clientSignature(p.SignatureFormat, p.Signature); sig != p.Signature {
+					cp := *p
+					cp.Signature = sig
+					p = &cp
+				}
 				blk = block{kind: blockThinking, part: p}
 			}
 		case translate.PartToolCall:
@@ -153,4 +160,30 @@ func EncodeResponse(r *translate.Response) []byte {
 	b = append(b, `,"usage":`...)
 	b = appendUsage(b, r.Usage, true)
 	return append(b, '}')
+}
+
+// Prefix of the signature of a thinking block another provider signed
+// (Gemini): Anthropic clients send thinking blocks back as they got them,
+// and the issuer recorded in it keeps the signature away from Anthropic,
+// which would refuse it, and takes it back to its issuer.
+const foreignSigPrefix = "llmproxy:"
+
+// clientSignature is the signature an Anthropic client gets: Anthropic's
+// own (or one of unknown issuer) as is, another provider's marked with it.
+func clientSignature(format, sig string) string {
+	if sig == "" || format == "" || format == Name {
+		return sig
+	}
+	return foreignSigPrefix + format + ":" + sig
+}
+
+// readSignature is the issuer and the signature of a thinking block an
+// Anthropic client sent.
+func readSignature(sig string) (format, raw string) {
+	if rest, ok := strings.CutPrefix(sig, foreignSigPrefix); ok {
+		if f, s, ok := strings.Cut(rest, ":"); ok && f != "" {
+			return f, s
+		}
+	}
+	return Name, sig
 }

@@ -23,8 +23,8 @@ func TestDecodeResponse(t *testing.T) {
 	want := &translate.Response{
 		ID: "msg_01Aq9w938a90dw8q", Model: "claude-sonnet-4-5-20250929",
 		Parts: []translate.Part{
-			{Type: translate.PartThinking, Text: "Let me see.", Signature: "EqQBsig"},
-			{Type: translate.PartThinking, Redacted: true, Data: "EmwKred"},
+			{Type: translate.PartThinking, Text: "Let me see.", Signature: "EqQBsig", SignatureFormat: Name},
+			{Type: translate.PartThinking, Redacted: true, Data: "EmwKred", SignatureFormat: Name},
 			{Type: translate.PartText, Text: "I'll look it up."},
 			{Type: translate.PartToolCall, ToolCallID: "toolu_01A09q90qw90lq917835lq9", ToolName: "get_weather", Arguments: `{"location":"San Francisco, CA"}`},
 		},

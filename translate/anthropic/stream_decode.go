@@ -72,7 +72,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 				dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
 			}
 		case "redacted_thinking":
-			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Redacted: true, Text: cb.Get("data").String()})
+			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Redacted: true, Text: cb.Get("data").String(), SignatureFormat: Name})
 		case "tool_use":
 			if _, dup := d.toolBlocks[idx]; dup {
 				break
@@ -98,7 +98,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 				dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
 			}
 		case "signature_delta":
-			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: delta.Get("signature").String()})
+			dst = append(dst, signatureEvent(delta.Get("signature").String()))
 		case "input_json_delta":
 			if ti, ok := d.toolBlocks[root.Get("index").Int()]; ok {
 				if a := delta.Get("partial_json").String(); a != "" {
@@ -145,4 +145,12 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		d.finished = true
 	}
 	return dst, nil
+}
+
+// signatureEvent is the EvSignature of a signature_delta (whose issuer is
+// Anthropic, unless another proxy in front recorded another).
+func signatureEvent(sig string) translate.StreamEvent {
+	ev := translate.StreamEvent{Type: translate.EvSignature}
+	ev.SignatureFormat, ev.Text = readSignature(sig)
+	return ev
 }

@@ -157,7 +157,7 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 			dst = e.openBlock(dst, openThinking, []byte(`{"type":"thinking","thinking":"","signature":""}`))
 		}
 		if ev.Text != "" {
-			dst = e.delta(dst, `{"type":"signature_delta","signature":`, ev.Text)
+			dst = e.delta(dst, `{"type":"signature_delta","signature":`, clientSignature(ev.SignatureFormat, ev.Text))
 		}
 		return e.closeBlock(dst)
 	case translate.EvToolStart:

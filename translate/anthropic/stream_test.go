@@ -46,7 +46,7 @@ func TestStreamDecoderRecordings(t *testing.T) {
 			{Type: translate.EvThinking, Text: "The user wants 27 * 453. Let me"},
 			{Type: translate.EvThinking, Text: " work it out: 27 * 453 = 27 * 400 + 27 * 53 = 10800 + 1431"},
 			{Type: translate.EvThinking, Text: " = 12231."},
-			{Type: translate.EvSignature, Text: sig},
+			{Type: translate.EvSignature, Text: sig, SignatureFormat: Name},
 			{Type: translate.EvText, Text: "27 × 453 = **12,231**"},
 			{Type: translate.EvText, Text: "\n\n(27 × 400 = 10,800 and 27 × 53 = 1,431.)"},
 			{Type: translate.EvUsage, Usage: translate.Usage{Input: 2060, Cached: 2048, Output: 142}},
@@ -105,7 +105,7 @@ func TestStreamDecoderEdges(t *testing.T) {
 	}
 	want := []translate.StreamEvent{
 		{Type: translate.EvStart},
-		{Type: translate.EvSignature, Redacted: true, Text: "EmwKAhgB"},
+		{Type: translate.EvSignature, Redacted: true, Text: "EmwKAhgB", SignatureFormat: Name},
 		{Type: translate.EvToolStart, Index: 0, ToolCallID: "t1", ToolName: "a"},
 		{Type: translate.EvToolArgs, Index: 0, Args: "{}"},
 		{Type: translate.EvToolStart, Index: 1, ToolCallID: "t2", ToolName: "b"},

@@ -131,6 +131,7 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 		r.MaxTokens = maxTokens
 	}
 	translate.ResolveToolNames(r)
+	translate.NameTools(r)
 	return r, nil
 }
 

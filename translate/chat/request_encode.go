@@ -39,6 +39,14 @@ func EncodeRequest(r *translate.Request) ([]byte, error) {
 		case translate.RoleAssistant:
 			sep()
 			b = appendAssistant(b, m)
+		case translate.RoleSystem:
+			// Instructions given partway through: a system message in place.
+			if text := joinText(m.Parts, "\n\n"); strings.TrimSpace(text) != "" {
+				sep()
+				b = append(b, `{"role":"system","content":`...)
+				b = translate.AppendJSONString(b, text)
+				b = append(b, '}')
+			}
 		default: // user and tool: tool results become tool messages, the rest one user message
 			var images []translate.Part
 			for pi := range m.Parts {
@@ -183,8 +191,10 @@ func EncodeRequest(r *translate.Request) ([]byte, error) {
 		b = append(b, `,"stream":true,"stream_options":{"include_usage":true}`...)
 	}
 	if r.User != "" {
+		// OpenAI refuses a user over 64 characters (Claude Code's
+		// metadata.user_id is a 150-byte JSON object).
 		b = append(b, `,"user":`...)
-		b = translate.AppendJSONString(b, r.User)
+		b = translate.AppendJSONString(b, translate.FitUserID(r.User, maxUser))
 	}
 	return append(b, '}'), nil
 }
@@ -319,6 +329,9 @@ func appendAssistant(b []byte, m *translate.Message) []byte {
 	}
 	return append(b, '}')
 }
+
+// maxUser is the longest user OpenAI takes.
+const maxUser = 64
 
 // maxToolIDLen is OpenAI's limit on tool call ids in requests
 // ("string_above_max_length").

@@ -25,6 +25,10 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"system_instruction":"plain","contents":[{"role":"function","parts":[{"function_response":{"id":"x","name":"g","response":{"error":{"code":1}}}}]}]}`))
 	f.Add([]byte(`{"contents":[{"role":"model","parts":[{"thoughtSignature":"AAAA"}]}],"generationConfig":{"thinkingConfig":{"thinkingLevel":"low"}}}`))
 	f.Add([]byte(`{"contents":[1,null,{"parts":null}]}`))
+	// Gemini CLI sending back another provider's signature the proxy
+	// wrapped with its thinking text.
+	f.Add([]byte(`{"contents":[{"role":"user","parts":[{"text":"q"}]},{"role":"model","parts":[{"functionCall":{"id":"c","name":"f","args":{}},"thoughtSignature":"` +
+		wrapSignature("anthropic", "sig", "thinking") + `"}]},{"role":"user","parts":[{"functionResponse":{"id":"c","name":"f","response":{"output":"ok"}}}]}],"tools":[{"functionDeclarations":[{"name":"f.g:h"}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := DecodeRequest(body, "m")
 		if err != nil {

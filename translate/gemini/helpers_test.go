@@ -100,3 +100,10 @@ func recorded(t *testing.T, name string) []byte {
 	}
 	return b
 }
+
+// wrapped reports whether a thoughtSignature (raw bytes, as genai holds
+// it) is the proxy's wrapping of another provider's signature sig of text.
+func wrapped(raw []byte, format, sig, text string) bool {
+	p := thoughtPart(base64.StdEncoding.EncodeToString(raw))
+	return p.Signature == sig && p.Text == text && p.SignatureFormat == format
+}

@@ -100,7 +100,13 @@ func decodeGenerate(r *translate.Request, root gjson.Result) error {
 	if err := decodeToolConfig(r, field(root, "toolConfig", "tool_config")); err != nil {
 		return err
 	}
-	return decodeGenerationConfig(r, field(root, "generationConfig", "generation_config"))
+	if err := decodeGenerationConfig(r, field(root, "generationConfig", "generation_config")); err != nil {
+		return err
+	}
+	// Gemini allows dots and colons in function names, other providers
+	// do not.
+	translate.NameTools(r)
+	return nil
 }
 
 func decodeContents(r *translate.Request, contents gjson.Result) error {
@@ -182,16 +188,20 @@ func appendMessage(msgs []translate.Message, m translate.Message) []translate.Me
 
 // addSignature records a thought signature found on a part, just before
 // that part: it closes the thinking part right before it when that one has
-// no signature yet, and is a signature-only thinking part otherwise.
-func addSignature(parts []translate.Part, sig string) []translate.Part {
-	if sig == "" {
+// no signature yet, and is a signature-only thinking part otherwise. sig
+// is the thinking part the signature stands for (see thoughtPart).
+func addSignature(parts []translate.Part, sig translate.Part) []translate.Part {
+	if sig.Signature == "" {
 		return parts
 	}
 	if n := len(parts); n > 0 && parts[n-1].Type == translate.PartThinking && parts[n-1].Signature == "" && !parts[n-1].Redacted {
-		parts[n-1].Signature = sig
+		parts[n-1].Signature, parts[n-1].SignatureFormat = sig.Signature, sig.SignatureFormat
+		if parts[n-1].Text == "" {
+			parts[n-1].Text = sig.Text
+		}
 		return parts
 	}
-	return append(parts, translate.Part{Type: translate.PartThinking, Signature: sig})
+	return append(parts, sig)
 }
 
 func decodeModelContent(c, parts gjson.Result, ci int, pending []pendingCall) (translate.Message, []pendingCall, error) {
@@ -209,14 +219,19 @@ func decodeModelContent(c, parts gjson.Result, ci int, pending []pendingCall) (t
 			err = badf(param, "%s must be an object", param)
 			return false
 		}
-		sig := field(p, "thoughtSignature", "thought_signature").String()
-		if sig == skipSignature {
-			sig = "" // our own placeholder, sent in an earlier turn
+		var sig translate.Part
+		if s := field(p, "thoughtSignature", "thought_signature").String(); s != "" && s != skipSignature { // skip...: our own placeholder
+			sig = thoughtPart(s)
 		}
 		if t := p.Get("text"); t.Exists() {
 			if p.Get("thought").Bool() {
-				if t.String() != "" || sig != "" {
-					m.Parts = append(m.Parts, translate.Part{Type: translate.PartThinking, Text: t.String(), Signature: sig})
+				if t.String() != "" || sig.Signature != "" {
+					th := sig
+					th.Type = translate.PartThinking
+					if t.String() != "" {
+						th.Text = t.String()
+					}
+					m.Parts = append(m.Parts, th)
 				}
 				return true
 			}

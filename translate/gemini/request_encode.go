@@ -53,6 +53,9 @@ func appendRequestFields(b []byte, r *translate.Request, count bool) ([]byte, er
 	callSeen := false
 	for mi := range r.Messages {
 		m := &r.Messages[mi]
+		if m.Role == translate.RoleSystem {
+			continue // in systemInstruction, after the system prompt
+		}
 		want := "user"
 		if m.Role == translate.RoleAssistant {
 			want = "model"
@@ -92,9 +95,11 @@ func appendRequestFields(b []byte, r *translate.Request, count bool) ([]byte, er
 	if contents == 0 {
 		return nil, &translate.RequestError{Message: "the request has no message content to send", Param: "messages"}
 	}
-	if r.System != "" {
+	// Gemini has no system instructions partway through the conversation:
+	// they join the system instruction.
+	if sys := translate.SystemText(r); sys != "" {
 		b = append(b, `,"systemInstruction":{"parts":[{"text":`...)
-		b = translate.AppendJSONString(b, r.System)
+		b = translate.AppendJSONString(b, sys)
 		b = append(b, `}]}`...)
 	}
 	if len(r.Tools) > 0 {
@@ -118,7 +123,7 @@ func appendRequestFields(b []byte, r *translate.Request, count bool) ([]byte, er
 					return nil, &translate.RequestError{Message: fmt.Sprintf("the parameters of tool %q are not a JSON object", t.Name), Param: "tools"}
 				}
 				b = append(b, `,"parametersJsonSchema":`...)
-				b = compact(b, t.Parameters)
+				b = compact(b, geminiSchema(t.Parameters))
 			}
 			b = append(b, '}')
 		}
@@ -194,7 +199,7 @@ func appendGenerationConfig(b []byte, r *translate.Request) []byte {
 			b = append(b, `"responseMimeType":"application/json"`...)
 			if s := bytes.TrimSpace(rf.Schema); len(s) > 0 && gjson.ValidBytes(s) {
 				b = append(b, `,"responseJsonSchema":`...)
-				b = compact(b, s)
+				b = compact(b, geminiSchema(s))
 			}
 		}
 	}
@@ -244,7 +249,7 @@ func appendMessageParts(b []byte, m *translate.Message, mi int, callSeen *bool) 
 		case translate.PartThinking:
 			// Thought text is never sent back (Gemini asks not to); the
 			// signature goes on the next part.
-			if assistant && !p.Redacted && p.Signature != "" && sigValid(p.Signature) {
+			if assistant && !p.Redacted && p.Signature != "" && translate.SignatureFor(p.SignatureFormat, Name) && sigValid(p.Signature) {
 				sig = p.Signature
 			}
 		case translate.PartText:
@@ -398,6 +403,52 @@ func appendMedia(b []byte, p *translate.Part, param string) ([]byte, error) {
 	b = append(b, `,"fileUri":`...)
 	b = translate.AppendJSONString(b, p.URL)
 	return append(b, '}'), nil
+}
+
+// geminiSchema is a JSON Schema as Gemini takes it: without the "$schema"
+// keyword, which it refuses (Claude Code and MCP tools declare draft
+// 2020-12). Any other keyword is left to Gemini.
+func geminiSchema(js []byte) []byte {
+	if !bytes.Contains(js, []byte(`"$schema"`)) {
+		return js
+	}
+	var v any
+	if err := json.Unmarshal(js, &v); err != nil {
+		return js
+	}
+	dropKey(v, "$schema")
+	out, err := json.Marshal(v)
+	if err != nil {
+		return js
+	}
+	return out
+}
+
+// dropKey removes key from every object in v, except where it names a
+// property.
+func dropKey(v any, key string) {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, key)
+		for k, e := range x {
+			switch k {
+			case "enum", "const", "default", "example", "examples":
+				continue
+			case "properties", "patternProperties", "$defs", "definitions":
+				if m, ok := e.(map[string]any); ok {
+					for _, sub := range m {
+						dropKey(sub, key)
+					}
+					continue
+				}
+			}
+			dropKey(e, key)
+		}
+	case []any:
+		for _, e := range x {
+			dropKey(e, key)
+		}
+	}
 }
 
 // compact appends JSON without insignificant whitespace (a raw newline

@@ -125,7 +125,7 @@ func TestDecodeRequest(t *testing.T) {
 			Messages: []translate.Message{
 				{Role: translate.RoleUser, Parts: []translate.Part{{Type: translate.PartText, Text: "q"}}},
 				{Role: translate.RoleAssistant, Parts: []translate.Part{
-					{Type: translate.PartThinking, Text: "planning...", Signature: sigA},
+					{Type: translate.PartThinking, Text: "planning...", Signature: sigA, SignatureFormat: Name},
 					{Type: translate.PartToolCall, ToolCallID: translate.MakeToolCallID("call_", callSeed(1, `{"role":"model","parts":[{"text":"planning...","thought":true},{"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"`+sigA+`"},{"functionCall":{"name":"f","args":{"a":2}}}]}`), 0), ToolName: "f", Arguments: `{"a":1}`},
 					{Type: translate.PartToolCall, ToolCallID: translate.MakeToolCallID("call_", callSeed(1, `{"role":"model","parts":[{"text":"planning...","thought":true},{"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"`+sigA+`"},{"functionCall":{"name":"f","args":{"a":2}}}]}`), 1), ToolName: "f", Arguments: `{"a":2}`},
 				}},
@@ -134,9 +134,9 @@ func TestDecodeRequest(t *testing.T) {
 					{Type: translate.PartToolResult, ToolCallID: translate.MakeToolCallID("call_", callSeed(1, `{"role":"model","parts":[{"text":"planning...","thought":true},{"functionCall":{"name":"f","args":{"a":1}},"thoughtSignature":"`+sigA+`"},{"functionCall":{"name":"f","args":{"a":2}}}]}`), 1), ToolName: "f", Content: []translate.Part{{Type: translate.PartText, Text: "two"}}},
 				}},
 				{Role: translate.RoleAssistant, Parts: []translate.Part{
-					{Type: translate.PartThinking, Signature: sigB},
+					{Type: translate.PartThinking, Signature: sigB, SignatureFormat: Name},
 					{Type: translate.PartText, Text: "Done."},
-					{Type: translate.PartThinking, Signature: sigA},
+					{Type: translate.PartThinking, Signature: sigA, SignatureFormat: Name},
 					{Type: translate.PartToolCall, ToolCallID: "x", ToolName: "f", Arguments: `{}`},
 				}},
 				{Role: translate.RoleTool, Parts: []translate.Part{{Type: translate.PartToolResult, ToolCallID: "x", ToolName: "f", Content: []translate.Part{{Type: translate.PartText, Text: "ok"}}}}},
@@ -491,7 +491,7 @@ func TestRequestRoundTrip(t *testing.T) {
 		System: "sys",
 		Messages: []translate.Message{
 			{Role: translate.RoleUser, Parts: []translate.Part{{Type: translate.PartText, Text: "hi"}, {Type: translate.PartImage, MediaType: "image/png", URL: "https://x/y.png"}}},
-			{Role: translate.RoleAssistant, Parts: []translate.Part{{Type: translate.PartThinking, Signature: sigA}, {Type: translate.PartText, Text: "calling"}, {Type: translate.PartToolCall, ToolCallID: "c1", ToolName: "f", Arguments: `{"a":1}`}, {Type: translate.PartToolCall, ToolCallID: "c2", ToolName: "g", Arguments: `{}`}}},
+			{Role: translate.RoleAssistant, Parts: []translate.Part{{Type: translate.PartThinking, Signature: sigA, SignatureFormat: Name}, {Type: translate.PartText, Text: "calling"}, {Type: translate.PartToolCall, ToolCallID: "c1", ToolName: "f", Arguments: `{"a":1}`}, {Type: translate.PartToolCall, ToolCallID: "c2", ToolName: "g", Arguments: `{}`}}},
 			{Role: translate.RoleTool, Parts: []translate.Part{
 				{Type: translate.PartToolResult, ToolCallID: "c1", ToolName: "f", Content: []translate.Part{{Type: translate.PartText, Text: "one"}}},
 				{Type: translate.PartToolResult, ToolCallID: "c2", ToolName: "g", IsError: true, Content: []translate.Part{{Type: translate.PartText, Text: "bad"}}},

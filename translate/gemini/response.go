@@ -39,11 +39,18 @@ func DecodeResponse(body []byte) (*translate.Response, error) {
 	seed := idSeed(r.ID, cand.Raw)
 	calls := 0
 	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
-		sig := p.Get("thoughtSignature").String()
+		var sig translate.Part
+		if s := p.Get("thoughtSignature").String(); s != "" {
+			sig = thoughtPart(s)
+		}
 		if t := p.Get("text"); t.Exists() {
 			if p.Get("thought").Bool() {
-				if t.Str != "" || sig != "" {
-					r.Parts = append(r.Parts, translate.Part{Type: translate.PartThinking, Text: t.Str, Signature: sig})
+				if t.Str != "" || sig.Signature != "" {
+					sig.Type = translate.PartThinking
+					if t.Str != "" {
+						sig.Text = t.Str
+					}
+					r.Parts = append(r.Parts, sig)
 				}
 				return true
 			}
@@ -150,10 +157,8 @@ func appendResponseParts(b []byte, parts []translate.Part) ([]byte, int) {
 			if p.Text != "" {
 				b = appendTextPart(b, &n, p.Text, true, &sig)
 			}
-			if p.Signature != "" {
-				if s := sigStd(p.Signature); s != "" {
-					sig = s
-				}
+			if s := wrapSignature(p.SignatureFormat, p.Signature, p.Text); s != "" {
+				sig = s
 			}
 		case translate.PartText:
 			if p.Text != "" {

@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"io"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/gjson"
 	"google.golang.org/genai"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
@@ -25,7 +25,7 @@ func TestDecodeResponse(t *testing.T) {
 			"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":8,"totalTokenCount":47,"cachedContentTokenCount":4,"thoughtsTokenCount":29},
 			"modelVersion":"gemini-2.5-flash","responseId":"BmcPafuSOIej2roP08fp6AI"}`,
 		want: translate.Response{ID: "BmcPafuSOIej2roP08fp6AI", Model: "gemini-2.5-flash", StopReason: translate.StopEnd,
-			Parts: []translate.Part{{Type: translate.PartThinking, Text: "Thinking about it.", Signature: sigA}, {Type: translate.PartText, Text: "Hello there!"}},
+			Parts: []translate.Part{{Type: translate.PartThinking, Text: "Thinking about it.", Signature: sigA, SignatureFormat: Name}, {Type: translate.PartText, Text: "Hello there!"}},
 			Usage: translate.Usage{Input: 10, Output: 37, Cached: 4, Reasoning: 29}},
 	}, {
 		name: "function calls",
@@ -33,7 +33,7 @@ func TestDecodeResponse(t *testing.T) {
 			"usageMetadata":{"promptTokenCount":50,"candidatesTokenCount":17,"totalTokenCount":119,"thoughtsTokenCount":52},"modelVersion":"gemini-2.5-flash","responseId":"J3YPafGkDK3H1e8Pv57FgAQ"}`,
 		want: translate.Response{ID: "J3YPafGkDK3H1e8Pv57FgAQ", Model: "gemini-2.5-flash", StopReason: translate.StopToolUse,
 			Parts: []translate.Part{
-				{Type: translate.PartThinking, Signature: sigB},
+				{Type: translate.PartThinking, Signature: sigB, SignatureFormat: Name},
 				{Type: translate.PartToolCall, ToolCallID: translate.MakeToolCallID("call_", "J3YPafGkDK3H1e8Pv57FgAQ", 0), ToolName: "get_weather", Arguments: `{"city":"shanghai"}`},
 				{Type: translate.PartToolCall, ToolCallID: "given", ToolName: "get_time", Arguments: `{}`},
 			},
@@ -136,10 +136,12 @@ func TestEncodeResponseGenai(t *testing.T) {
 	if !parts[0].Thought || parts[0].Text != "Let me think." || parts[0].ThoughtSignature != nil {
 		t.Errorf("thought part: %+v", parts[0])
 	}
-	if parts[1].Text != "Paris is sunny." || string(parts[1].ThoughtSignature) != "signature-A: opaque bytes \x00\x01\x02 from gemini" {
+	// Another provider's signatures, wrapped with their thinking text.
+	if parts[1].Text != "Paris is sunny." || !wrapped(parts[1].ThoughtSignature, "", sigA, "Let me think.") {
 		t.Errorf("text part: %+v", parts[1])
 	}
-	if fc := parts[2].FunctionCall; fc == nil || fc.ID != "call_1" || fc.Name != "get_weather" || fc.Args["city"] != "Rome" || string(parts[2].ThoughtSignature) != "url-safe sig??>>" {
+	if fc := parts[2].FunctionCall; fc == nil || fc.ID != "call_1" || fc.Name != "get_weather" || fc.Args["city"] != "Rome" ||
+		!wrapped(parts[2].ThoughtSignature, "", base64.RawURLEncoding.EncodeToString([]byte("url-safe sig??>>")), "") {
 		t.Errorf("call part: %+v %+v", parts[2], fc)
 	}
 	if fc := parts[3].FunctionCall; fc == nil || fc.Name != "broken" || len(fc.Args) != 0 {
@@ -175,7 +177,7 @@ func TestEncodeResponseGenai(t *testing.T) {
 	if len(req.Tools) != 1 || string(req.Tools[0].Parameters) != `{"properties":{"city":{"type":"string"}},"required":["city"],"type":"object"}` {
 		t.Errorf("tools: %s", jsonOf(t, req.Tools))
 	}
-	if len(req.Messages) != 3 || req.Messages[1].Parts[0].Signature != base64.StdEncoding.EncodeToString([]byte("sig")) ||
+	if len(req.Messages) != 3 || req.Messages[1].Parts[0].Signature != base64.StdEncoding.EncodeToString([]byte("sig")) || req.Messages[1].Parts[0].SignatureFormat != Name ||
 		req.Messages[2].Role != translate.RoleTool || req.Messages[2].Parts[0].ToolCallID != req.Messages[1].Parts[1].ToolCallID ||
 		req.Messages[2].Parts[0].Content[0].Text != "sunny" {
 		t.Errorf("messages: %s", jsonOf(t, req.Messages))
@@ -187,11 +189,12 @@ func TestEncodeResponseShapes(t *testing.T) {
 	b := EncodeResponse(&translate.Response{StopReason: translate.StopContentFilter})
 	sameJSON(t, b, []byte(`{"candidates":[{"content":{"role":"model"},"finishReason":"SAFETY","index":0}],"usageMetadata":{"promptTokenCount":0,"candidatesTokenCount":0,"totalTokenCount":0}}`))
 	// A signature with nothing after it rides on an empty text part.
-	b = EncodeResponse(&translate.Response{StopReason: translate.StopMaxTokens, Parts: []translate.Part{{Type: translate.PartThinking, Text: "hmm", Signature: sigA}}, Usage: translate.Usage{Input: 1, Output: 5, Reasoning: 5}})
-	sameJSON(t, b, []byte(`{"candidates":[{"content":{"parts":[{"text":"hmm","thought":true},{"text":"","thoughtSignature":"`+sigA+`"}],"role":"model"},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":0,"totalTokenCount":6,"thoughtsTokenCount":5}}`))
-	// A signature that is not base64 is dropped rather than break the SDK.
+	b = EncodeResponse(&translate.Response{StopReason: translate.StopMaxTokens, Parts: []translate.Part{{Type: translate.PartThinking, Text: "hmm", Signature: sigA, SignatureFormat: "anthropic"}}, Usage: translate.Usage{Input: 1, Output: 5, Reasoning: 5}})
+	sameJSON(t, b, []byte(`{"candidates":[{"content":{"parts":[{"text":"hmm","thought":true},{"text":"","thoughtSignature":"`+wrapSignature("anthropic", sigA, "hmm")+`"}],"role":"model"},"finishReason":"MAX_TOKENS","index":0}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":0,"totalTokenCount":6,"thoughtsTokenCount":5}}`))
+	// A signature that is not base64 is wrapped (base64) like any other,
+	// which the SDK takes.
 	b = EncodeResponse(&translate.Response{Parts: []translate.Part{{Type: translate.PartThinking, Signature: "not base64!"}, {Type: translate.PartText, Text: "x"}}})
-	if bytes.Contains(b, []byte("thoughtSignature")) {
-		t.Errorf("invalid signature kept: %s", b)
+	if s := gjson.GetBytes(b, "candidates.0.content.parts.0.thoughtSignature").Str; !sigValid(s) || thoughtPart(s).Signature != "not base64!" {
+		t.Errorf("signature %q: %s", s, b)
 	}
 }

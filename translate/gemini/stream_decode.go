@@ -52,19 +52,21 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 	}
 	cand := root.Get("candidates.0")
 	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
-		sig := p.Get("thoughtSignature").String()
+		// Gemini's own signature, or one a proxy in front wrapped.
+		sp := thoughtPart(p.Get("thoughtSignature").String())
+		sig, sigFormat := sp.Signature, sp.SignatureFormat
 		if t := p.Get("text"); t.Exists() {
 			if p.Get("thought").Bool() {
 				if t.Str != "" {
 					dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t.Str})
 				}
 				if sig != "" {
-					dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig})
+					dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
 				}
 				return true
 			}
 			if sig != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig})
+				dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
 			}
 			if t.Str != "" {
 				dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
@@ -72,7 +74,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 			return true
 		}
 		if sig != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig})
+			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
 		}
 		if fc := p.Get("functionCall"); fc.IsObject() {
 			id := fc.Get("id").String()

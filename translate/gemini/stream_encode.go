@@ -23,6 +23,7 @@ type streamEncoder struct {
 	usage       translate.Usage
 	hasUsage    bool
 	sig         string
+	thought     []byte // thinking text since the last signature
 	tools       []toolBuf
 	done        bool
 	parts       []byte
@@ -43,6 +44,9 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 			return dst
 		}
 		dst = e.flushTools(dst)
+		if ev.Type == translate.EvThinking {
+			e.thought = append(e.thought, ev.Text...)
+		}
 		n := 0
 		e.parts = appendTextPart(e.parts[:0], &n, ev.Text, ev.Type == translate.EvThinking, &e.sig)
 		dst = e.chunk(dst, e.parts, "")
@@ -51,9 +55,10 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 			return dst
 		}
 		dst = e.flushTools(dst)
-		if s := sigStd(ev.Text); s != "" {
+		if s := wrapSignature(ev.SignatureFormat, ev.Text, string(e.thought)); s != "" {
 			e.sig = s
 		}
+		e.thought = e.thought[:0]
 	case translate.EvToolStart:
 		e.tools = append(e.tools, toolBuf{index: ev.Index, id: ev.ToolCallID, name: ev.ToolName})
 	case translate.EvToolArgs:

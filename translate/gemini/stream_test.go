@@ -40,7 +40,7 @@ func TestStreamDecoderRecorded(t *testing.T) {
 		},
 		"tool.sse": {
 			{Type: translate.EvStart, ID: "4xAqaZL1Dqe41e8Pw8ebgQk", Model: "gemini-2.5-flash"},
-			{Type: translate.EvSignature, Text: sigTool},
+			{Type: translate.EvSignature, Text: sigTool, SignatureFormat: Name},
 			{Type: translate.EvText, Text: "I'll look up the current weather in Paris for you."},
 			{Type: translate.EvToolStart, Index: 0, ToolCallID: toolID, ToolName: "get_weather"},
 			{Type: translate.EvToolArgs, Index: 0, Args: `{"city": "Paris","unit": "celsius"}`},
@@ -51,7 +51,7 @@ func TestStreamDecoderRecorded(t *testing.T) {
 			{Type: translate.EvStart, ID: "Ty0qaYTtC5_Yz7IPv7KzsQ4", Model: "gemini-2.5-flash"},
 			{Type: translate.EvThinking, Text: "**Calculating the product**\n\nI'm multiplying 17 by 23. Breaking it down: 17 times 20 is 340 and 17 times 3 is 51.\n\n\n"},
 			{Type: translate.EvThinking, Text: "**Confirming the sum**\n\nAdding 340 and 51 gives 391. A quick check with 23 times 17 agrees, so the answer is 391.\n\n\n"},
-			{Type: translate.EvSignature, Text: sigReason},
+			{Type: translate.EvSignature, Text: sigReason, SignatureFormat: Name},
 			{Type: translate.EvText, Text: "17 × 23 = **391**."},
 			{Type: translate.EvText, Text: "\n\n(17 × 20 = 340, 17 × 3 = 51, and 340 + 51 = 391.)"},
 			{Type: translate.EvUsage, Usage: translate.Usage{Input: 21, Output: 285, Reasoning: 247}},
@@ -132,7 +132,7 @@ func TestStreamEncoderFraming(t *testing.T) {
 		out = enc.Encode(out, &ev)
 	}
 	want := "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hmm\",\"thought\":true}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gemini-pro-alias\",\"responseId\":\"r1\"}\r\n\r\n" +
-		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\\nthere\",\"thoughtSignature\":\"" + sigA + "\"}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gemini-pro-alias\",\"responseId\":\"r1\"}\r\n\r\n" +
+		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\\nthere\",\"thoughtSignature\":\"" + wrapSignature("", sigA, "hmm") + "\"}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"gemini-pro-alias\",\"responseId\":\"r1\"}\r\n\r\n" +
 		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"id\":\"call_1\",\"name\":\"f\",\"args\":{\"a\":1}}},{\"functionCall\":{\"id\":\"call_2\",\"name\":\"g\",\"args\":{}}}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":7,\"totalTokenCount\":12,\"thoughtsTokenCount\":2},\"modelVersion\":\"gemini-pro-alias\",\"responseId\":\"r1\"}\r\n\r\n"
 	if string(out) != want {
 		t.Fatalf("got\n%s\nwant\n%s", out, want)
@@ -278,7 +278,8 @@ func TestStreamEncoderGenai(t *testing.T) {
 }
 
 // A tool call followed by more content is written out before it, with a
-// pending signature on the call; errors carry Google's status names.
+// pending signature on the call (another provider's signatures are
+// wrapped, whatever they look like); errors carry Google's status names.
 func TestStreamEncoderToolThenText(t *testing.T) {
 	enc := NewStreamEncoder(translate.StreamOptions{})
 	var out []byte
@@ -292,8 +293,8 @@ func TestStreamEncoderToolThenText(t *testing.T) {
 	} {
 		out = enc.Encode(out, &ev)
 	}
-	want := "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"id\":\"c1\",\"name\":\"f\",\"args\":{\"x\":1}},\"thoughtSignature\":\"" + sigA + "\"}],\"role\":\"model\"},\"index\":0}]}\r\n\r\n" +
-		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"done\"}],\"role\":\"model\"},\"index\":0}]}\r\n\r\n" +
+	want := "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"id\":\"c1\",\"name\":\"f\",\"args\":{\"x\":1}},\"thoughtSignature\":\"" + wrapSignature("", sigA, "") + "\"}],\"role\":\"model\"},\"index\":0}]}\r\n\r\n" +
+		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"done\",\"thoughtSignature\":\"" + wrapSignature("", "!!not base64!!", "") + "\"}],\"role\":\"model\"},\"index\":0}]}\r\n\r\n" +
 		"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":0,\"candidatesTokenCount\":0,\"totalTokenCount\":0}}\r\n\r\n"
 	if string(out) != want {
 		t.Fatalf("got\n%s\nwant\n%s", out, want)

@@ -9,16 +9,36 @@
 //   - The proxy keeps no conversation state: previous_response_id,
 //     conversation, background mode, stored prompts and item_reference
 //     items are refused (400) rather than silently answered out of context.
+//     An error's message starts with the parameter it names.
 //   - store, metadata, truncation, include, service_tier, prompt_cache_key,
-//     top_logprobs, max_tool_calls, stream_options, text.verbosity and
-//     reasoning.summary are accepted and ignored.
+//     client_metadata, top_logprobs, max_tool_calls, stream_options,
+//     text.verbosity, reasoning.summary and reasoning.context are accepted
+//     and ignored; so are item ids and statuses.
 //   - instructions and system/developer messages (wherever they appear in
 //     input) become the system prompt, instructions first, joined by blank
 //     lines.
-//   - Only function tools are forwarded; hosted tools (web_search,
-//     file_search, computer use, code interpreter, MCP, custom tools...) are
-//     refused. A tool's strict flag is dropped (the canonical model has no
-//     per-tool strict mode); text.format's strict is kept.
+//   - Tools (Codex CLI's shapes): function and custom tools, top-level, in
+//     namespaces, or in additional_tools input items (tools declared
+//     partway through the conversation: for providers, the conversation's
+//     tools). A namespaced tool reaches providers as "<namespace>__<name>"
+//     (Codex's default namespace "functions" adds nothing), a name some
+//     provider refuses gets a valid one (translate.NameTools); a custom tool
+//     (free text, or a Lark/regex grammar: Codex's exec and apply_patch)
+//     becomes a function of one string argument "input", its grammar in the
+//     description. Answers give calls back the client's name, namespace and
+//     kind (translate.ClientTools, which the engine applies): custom tools'
+//     calls come back as custom_tool_call items with
+//     response.custom_tool_call_input.delta / .done events, the input
+//     streamed as the provider streams the arguments. custom_tool_call and
+//     custom_tool_call_output items in history are read like function calls.
+//   - Hosted tools (web_search, file_search, image_generation,
+//     code_interpreter, mcp, tool_search, local_shell, ...) run at the
+//     client's own provider only: they are dropped, and so are the items
+//     they produced (web_search_call, compaction, ...) and item types newer
+//     than this proxy, each recorded in Request.Dropped for the engine to
+//     log. (A same-format openai_responses upstream gets the body as is.)
+//     A tool's strict and defer_loading flags are dropped; text.format's
+//     strict is kept.
 //   - Reasoning items come back as reasoning output items whose summary is
 //     the provider's reasoning text. A provider's reasoning signature
 //     (Anthropic thinking signature, Gemini thoughtSignature, redacted

@@ -2,8 +2,12 @@ package responses
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 	"github.com/llmproxy/caddy-llm-proxy/translate/internal/respcheck"
@@ -18,6 +22,11 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"model":"m","input":"q","previous_response_id":"resp_1"}`,
 		`{"model":"m","input":[{"type":"item_reference","id":"x"}]}`,
 		`{"model":"m","input":[{"type":"reasoning","summary":[],"encrypted_content":"llmproxy:redacted:"}]}`,
+		// Codex's shapes: tools in an additional_tools item, namespaces,
+		// custom tools, custom calls in history, hosted tools and items.
+		`{"model":"m","input":[{"type":"additional_tools","role":"developer","tools":[{"type":"namespace","name":"functions","tools":[{"type":"custom","name":"exec","format":{"type":"grammar","syntax":"lark","definition":"start: /.+/"}},{"type":"function","name":"wait","strict":false,"parameters":{"type":"object"}}]}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"q"}]}],"reasoning":{"effort":"low","context":"all_turns"},"text":{"verbosity":"low"},"prompt_cache_key":"k","client_metadata":{"a":"b"}}`,
+		`{"model":"m","input":[{"role":"user","content":"q"},{"type":"custom_tool_call","call_id":"c","name":"exec","namespace":"functions","input":"ls"},{"type":"custom_tool_call_output","call_id":"c","output":[{"type":"input_text","text":"r"}]},{"type":"web_search_call","id":"w"},{"type":"compaction","encrypted_content":"x"}]}`,
+		`{"model":"m","input":"q","tools":[{"type":"namespace","name":"ns","tools":[{"type":"function","name":"a.b"},{"type":"web_search"}]},{"type":"web_search","external_web_access":false}],"tool_choice":{"type":"function","name":"a.b","namespace":"ns"}}`,
 		`{}`, `[]`, `null`, ``,
 	} {
 		f.Add([]byte(s))
@@ -38,6 +47,47 @@ func FuzzDecodeRequest(f *testing.F) {
 			if len(m.Parts) == 0 {
 				t.Fatalf("empty message from %s", body)
 			}
+		}
+		// Every tool is named as every provider takes it, once.
+		seen := map[string]bool{}
+		for _, tl := range r.Tools {
+			if !providerName.MatchString(tl.Name) {
+				t.Fatalf("tool name %q from %s", tl.Name, body)
+			}
+			if seen[tl.Name] && tl.ClientName == "" && tl.Namespace == "" {
+				continue // the client declared it twice
+			}
+			seen[tl.Name] = true
+		}
+	})
+}
+
+var providerName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]{0,63}$`)
+
+// A custom tool call's input streams right whatever the arguments'
+// fragments: the deltas add up to the done input (respcheck), which is
+// what the whole arguments say.
+func FuzzStreamCustomInput(f *testing.F) {
+	f.Add(`{"input":"a\"b\u00e9\ud83d\ude00 c"}`, uint8(3))
+	f.Add(`{ "input" : "x" , "more": 1}`, uint8(1))
+	f.Add(`{"q":"echo"}`, uint8(2))
+	f.Add(`{"input":"unterminated`, uint8(5))
+	f.Add(`{"input":"\ud800\u0041"}`, uint8(1))
+	f.Fuzz(func(t *testing.T, args string, cut uint8) {
+		fixNow(t)
+		n := int(cut%16) + 1
+		evs := []translate.StreamEvent{{Type: translate.EvToolStart, ToolCallID: "c", ToolName: "exec", ToolKind: translate.ToolCustom}}
+		for s := args; s != ""; {
+			k := min(n, len(s))
+			evs = append(evs, translate.StreamEvent{Type: translate.EvToolArgs, Args: s[:k]})
+			s = s[k:]
+		}
+		evs = append(evs, translate.StreamEvent{Type: translate.EvFinish, StopReason: translate.StopToolUse})
+		events := respcheck.Framing(t, run(translate.StreamOptions{}, evs), false)
+		got := events[len(events)-1].Get("response.output.0.input").Str
+		// Arguments that are not JSON (a cut stream) keep what was streamed.
+		if want := translate.CustomToolInput(args); gjson.Valid(args) && got != want && utf8.ValidString(want) {
+			t.Fatalf("input %q, want %q", got, want)
 		}
 	})
 }

@@ -40,7 +40,7 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 		return nil, &translate.RequestError{Message: "background mode is not supported by this proxy", Param: "background"}
 	}
 	if v := root.Get("prompt"); present(v) {
-		return nil, &translate.RequestError{Message: "stored prompts (prompt) are not supported by this proxy; send instructions and input instead", Param: "prompt"}
+		return nil, &translate.RequestError{Message: "prompt (a stored prompt) is not supported by this proxy; send instructions and input instead", Param: "prompt"}
 	}
 
 	r := &translate.Request{}
@@ -60,6 +60,7 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 		}
 	}
 
+	d := &decoder{r: r}
 	in := root.Get("input")
 	switch {
 	case in.Type == gjson.String:
@@ -69,7 +70,7 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 		r.Messages = append(r.Messages, translate.Message{Role: translate.RoleUser, Parts: []translate.Part{{Type: translate.PartText, Text: in.Str}}})
 	case in.IsArray():
 		var err error
-		if system, err = decodeInput(r, in, system); err != nil {
+		if system, err = d.decodeInput(in, system); err != nil {
 			return nil, err
 		}
 	case !present(in):
@@ -83,7 +84,7 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 	r.System = strings.Join(system, "\n\n")
 	translate.ResolveToolNames(r)
 
-	if err := decodeTools(r, root); err != nil {
+	if err := d.decodeTools(root); err != nil {
 		return nil, err
 	}
 	if err := decodeSettings(r, root); err != nil {
@@ -92,12 +93,38 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 	return r, nil
 }
 
+// decoder holds what reading a request's parts shares: the tools that
+// additional_tools items declare, which follow the top-level ones.
+type decoder struct {
+	r          *translate.Request
+	additional []translate.Tool
+}
+
+// drop records something left out of the translation (see
+// translate.Request.Dropped).
+func (d *decoder) drop(param, what string) {
+	d.r.Dropped = append(d.r.Dropped, param+": "+what)
+}
+
 // present reports whether a field is set to something other than null.
 func present(v gjson.Result) bool { return v.Exists() && v.Type != gjson.Null }
 
+// Input items that only the client's own provider can use: calls of its
+// hosted tools and their results, and its compaction summaries. They are
+// left out (and recorded in Dropped) when translating.
+var providerItems = map[string]bool{
+	"web_search_call": true, "file_search_call": true, "image_generation_call": true,
+	"code_interpreter_call": true, "computer_call": true, "computer_call_output": true,
+	"local_shell_call": true, "local_shell_call_output": true, "shell_call": true, "shell_call_output": true,
+	"apply_patch_call": true, "apply_patch_call_output": true, "mcp_call": true, "mcp_list_tools": true,
+	"mcp_approval_request": true, "mcp_approval_response": true, "tool_search_call": true,
+	"tool_search_output": true, "compaction": true, "compaction_summary": true,
+}
+
 // decodeInput reads the input items into r's messages; system and
 // developer messages are appended to system.
-func decodeInput(r *translate.Request, in gjson.Result, system []string) ([]string, error) {
+func (d *decoder) decodeInput(in gjson.Result, system []string) ([]string, error) {
+	r := d.r
 	var err error
 	i := -1
 	in.ForEach(func(_, it gjson.Result) bool {
@@ -115,19 +142,33 @@ func decodeInput(r *translate.Request, in gjson.Result, system []string) ([]stri
 		switch typ.Str {
 		case "message", "":
 			system, err = decodeMessage(r, it, param, system)
-		case "function_call":
-			err = decodeFunctionCall(r, it, param)
-		case "function_call_output":
+		case "function_call", "custom_tool_call":
+			err = decodeCall(r, it, param, typ.Str == "custom_tool_call")
+		case "function_call_output", "custom_tool_call_output":
 			err = decodeFunctionOutput(r, it, param)
 		case "reasoning":
 			err = decodeReasoning(r, it, param)
+		case "additional_tools":
+			// Tools declared partway through the conversation (Codex): for
+			// providers, the tool list is the conversation's.
+			var tools []translate.Tool
+			if tools, err = d.decodeToolList(it.Get("tools"), param+".tools"); err == nil {
+				d.additional = append(d.additional, tools...)
+			}
 		case "item_reference":
 			err = &translate.RequestError{
 				Message: param + ": item_reference is not supported: this proxy keeps no conversation state; send the items themselves",
 				Param:   param,
 			}
 		default:
-			err = &translate.RequestError{Message: param + ": input item type " + strconv.Quote(typ.Str) + " is not supported by this proxy", Param: param + ".type"}
+			// The client's provider's own items (hosted tool calls,
+			// compactions), and item types newer than this proxy: no other
+			// provider can read them.
+			what := typ.Str + " item"
+			if !providerItems[typ.Str] {
+				what = "unknown item type " + strconv.Quote(typ.Str)
+			}
+			d.drop(param, what)
 		}
 		return err == nil
 	})
@@ -214,7 +255,7 @@ func systemText(content gjson.Result, param string) (string, error) {
 	var b strings.Builder
 	for _, p := range parts {
 		if p.Type != translate.PartText {
-			return "", &translate.RequestError{Message: param + ": system and developer messages may only hold text", Param: param + ".content"}
+			return "", &translate.RequestError{Message: param + ".content: system and developer messages may only hold text", Param: param + ".content"}
 		}
 		if b.Len() > 0 {
 			b.WriteByte('\n')
@@ -277,13 +318,13 @@ func contentPart(c gjson.Result, param string, images bool) (translate.Part, err
 		u := c.Get("image_url")
 		if u.Type != gjson.String || u.Str == "" {
 			if present(c.Get("file_id")) {
-				return translate.Part{}, &translate.RequestError{Message: param + ": file_id images are not supported by this proxy; send image_url (a data URL or an http(s) URL)", Param: param + ".file_id"}
+				return translate.Part{}, &translate.RequestError{Message: param + ".file_id: file_id images are not supported by this proxy; send image_url (a data URL or an http(s) URL)", Param: param + ".file_id"}
 			}
 			return translate.Part{}, &translate.RequestError{Message: param + ".image_url is required", Param: param + ".image_url"}
 		}
 		return imagePart(u.Str, param+".image_url")
 	default:
-		return translate.Part{}, &translate.RequestError{Message: param + ": content type " + strconv.Quote(typ) + " is not supported by this proxy", Param: param + ".type"}
+		return translate.Part{}, &translate.RequestError{Message: param + ".type: content type " + strconv.Quote(typ) + " is not supported by this proxy", Param: param + ".type"}
 	}
 }
 
@@ -303,7 +344,11 @@ func imagePart(u, param string) (translate.Part, error) {
 	return translate.Part{}, &translate.RequestError{Message: param + " must be a base64 data URL or an http(s) URL", Param: param}
 }
 
-func decodeFunctionCall(r *translate.Request, it gjson.Result, param string) error {
+// decodeCall reads a function_call or custom_tool_call item. Its
+// namespace, if any, stays on the part until translate.NameTools gives it
+// the name providers see; a custom call's input becomes the arguments
+// {"input": text} of the function its tool becomes.
+func decodeCall(r *translate.Request, it gjson.Result, param string, custom bool) error {
 	id, name := it.Get("call_id"), it.Get("name")
 	if id.Type != gjson.String || id.Str == "" {
 		return &translate.RequestError{Message: param + ".call_id is required", Param: param + ".call_id"}
@@ -311,15 +356,28 @@ func decodeFunctionCall(r *translate.Request, it gjson.Result, param string) err
 	if name.Type != gjson.String || name.Str == "" {
 		return &translate.RequestError{Message: param + ".name is required", Param: param + ".name"}
 	}
-	args := it.Get("arguments")
-	if present(args) && args.Type != gjson.String {
-		return &translate.RequestError{Message: param + ".arguments must be a string", Param: param + ".arguments"}
+	ns := it.Get("namespace")
+	if present(ns) && ns.Type != gjson.String {
+		return &translate.RequestError{Message: param + ".namespace must be a string", Param: param + ".namespace"}
 	}
-	a := args.Str
-	if strings.TrimSpace(a) == "" {
-		a = "{}"
+	p := translate.Part{Type: translate.PartToolCall, ToolCallID: id.Str, ToolName: name.Str, Namespace: ns.Str}
+	if custom {
+		in := it.Get("input")
+		if present(in) && in.Type != gjson.String {
+			return &translate.RequestError{Message: param + ".input must be a string", Param: param + ".input"}
+		}
+		p.ToolKind, p.Arguments = translate.ToolCustom, translate.CustomToolArguments(in.Str)
+	} else {
+		args := it.Get("arguments")
+		if present(args) && args.Type != gjson.String {
+			return &translate.RequestError{Message: param + ".arguments must be a string", Param: param + ".arguments"}
+		}
+		p.Arguments = args.Str
+		if strings.TrimSpace(p.Arguments) == "" {
+			p.Arguments = "{}"
+		}
 	}
-	appendParts(r, translate.RoleAssistant, translate.Part{Type: translate.PartToolCall, ToolCallID: id.Str, ToolName: name.Str, Arguments: a})
+	appendParts(r, translate.RoleAssistant, p)
 	return nil
 }
 
@@ -378,9 +436,10 @@ func decodeReasoning(r *translate.Request, it gjson.Result, param string) error 
 	p := translate.Part{Type: translate.PartThinking, Text: strings.Join(texts, "\n\n")}
 	enc := it.Get("encrypted_content").String()
 	if s, ok := strings.CutPrefix(enc, sigPrefix); ok {
-		p.Signature = s
+		p.SignatureFormat, p.Signature = signatureIssuer(s)
 	} else if d, ok := strings.CutPrefix(enc, redactedPrefix); ok && d != "" {
-		p = translate.Part{Type: translate.PartThinking, Redacted: true, Data: d}
+		p = translate.Part{Type: translate.PartThinking, Redacted: true}
+		p.SignatureFormat, p.Data = signatureIssuer(d)
 	}
 	if p.Text == "" && p.Signature == "" && !p.Redacted {
 		return nil
@@ -389,49 +448,33 @@ func decodeReasoning(r *translate.Request, it gjson.Result, param string) error 
 	return nil
 }
 
-func decodeTools(r *translate.Request, root gjson.Result) error {
-	tools := root.Get("tools")
-	if present(tools) {
-		if !tools.IsArray() {
-			return &translate.RequestError{Message: "tools must be an array", Param: "tools"}
+// signatureIssuer splits what follows the proxy's prefix in
+// encrypted_content: the issuer's wire format, when the proxy recorded it
+// (signatures are base64, without colons), and the signature.
+func signatureIssuer(s string) (format, sig string) {
+	for _, f := range [...]string{"anthropic", "gemini"} {
+		if rest, ok := strings.CutPrefix(s, f+":"); ok {
+			return f, rest
 		}
-		var err error
-		i := -1
-		tools.ForEach(func(_, t gjson.Result) bool {
-			i++
-			param := "tools[" + strconv.Itoa(i) + "]"
-			if !t.IsObject() {
-				err = &translate.RequestError{Message: param + " must be an object", Param: param}
-				return false
-			}
-			if typ := t.Get("type").String(); typ != "function" {
-				err = &translate.RequestError{
-					Message: param + ": tool type " + strconv.Quote(typ) + " is not supported by this proxy; only function tools are",
-					Param:   param + ".type",
-				}
-				return false
-			}
-			name := t.Get("name")
-			if name.Type != gjson.String || name.Str == "" {
-				err = &translate.RequestError{Message: param + ".name is required", Param: param + ".name"}
-				return false
-			}
-			tool := translate.Tool{Name: name.Str, Description: t.Get("description").String()}
-			if p := t.Get("parameters"); present(p) {
-				if !p.IsObject() {
-					err = &translate.RequestError{Message: param + ".parameters must be a JSON Schema object", Param: param + ".parameters"}
-					return false
-				}
-				tool.Parameters = []byte(p.Raw)
-			}
-			r.Tools = append(r.Tools, tool)
-			return true
-		})
+	}
+	return "", s
+}
+
+// decodeTools reads tools, the tools additional_tools items declared,
+// tool_choice and parallel_tool_calls, and names the tools for providers.
+func (d *decoder) decodeTools(root gjson.Result) error {
+	r := d.r
+	if tools := root.Get("tools"); present(tools) {
+		list, err := d.decodeToolList(tools, "tools")
 		if err != nil {
 			return err
 		}
+		r.Tools = append(r.Tools, list...)
 	}
+	r.Tools = dedupeTools(append(r.Tools, d.additional...))
 
+	// The tool choice names a tool as the client declared it.
+	var choiceNS, choiceName string
 	tc := root.Get("tool_choice")
 	switch {
 	case !present(tc):
@@ -443,15 +486,30 @@ func decodeTools(r *translate.Request, root gjson.Result) error {
 			return &translate.RequestError{Message: "tool_choice must be auto, none, required or a function", Param: "tool_choice"}
 		}
 	case tc.IsObject():
-		typ := tc.Get("type").String()
-		if typ != "function" {
-			return &translate.RequestError{Message: "tool_choice type " + strconv.Quote(typ) + " is not supported by this proxy; use auto, none, required or a function", Param: "tool_choice"}
+		switch typ := tc.Get("type").String(); typ {
+		case "function", "custom":
+			name := tc.Get("name").String()
+			if name == "" {
+				return &translate.RequestError{Message: "tool_choice.name is required", Param: "tool_choice.name"}
+			}
+			choiceNS, choiceName = tc.Get("namespace").String(), name
+			r.ToolChoice = &translate.ToolChoice{Mode: "tool"}
+		case "allowed_tools":
+			// The restriction to some tools has no counterpart elsewhere;
+			// its mode does.
+			mode := tc.Get("mode").String()
+			if mode != "required" {
+				mode = "auto"
+			}
+			r.ToolChoice = &translate.ToolChoice{Mode: mode}
+		case "":
+			return &translate.RequestError{Message: "tool_choice.type is required", Param: "tool_choice.type"}
+		default:
+			// A hosted tool (web_search, file_search, mcp...): dropped with
+			// the tool itself.
+			r.ToolChoice = &translate.ToolChoice{Mode: "auto"}
+			d.drop("tool_choice", "forces the "+typ+" tool")
 		}
-		name := tc.Get("name").String()
-		if name == "" {
-			return &translate.RequestError{Message: "tool_choice.name is required", Param: "tool_choice.name"}
-		}
-		r.ToolChoice = &translate.ToolChoice{Mode: "tool", Name: name}
 	default:
 		return &translate.RequestError{Message: "tool_choice must be a string or an object", Param: "tool_choice"}
 	}
@@ -463,7 +521,146 @@ func decodeTools(r *translate.Request, root gjson.Result) error {
 		b := v.Bool()
 		r.ParallelToolCalls = &b
 	}
+
+	translate.NameTools(r)
+	if choiceName != "" {
+		r.ToolChoice.Name = translate.ProviderToolName(choiceNS, choiceName)
+		for i := range r.Tools {
+			t := &r.Tools[i]
+			client := t.ClientName
+			if client == "" {
+				client = t.Name
+			}
+			if client == choiceName && (t.Namespace == choiceNS || choiceNS == "" && t.Namespace == translate.DefaultNamespace) {
+				r.ToolChoice.Name = t.Name
+				break
+			}
+		}
+	}
 	return nil
+}
+
+// dedupeTools keeps the last declaration of each tool (a tool that
+// additional_tools items declare again, or anew; the default namespace is
+// the top level): providers refuse a name declared twice.
+func dedupeTools(tools []translate.Tool) []translate.Tool {
+	type key struct{ ns, name string }
+	keyOf := func(t *translate.Tool) key {
+		if t.Namespace == translate.DefaultNamespace {
+			return key{"", t.Name}
+		}
+		return key{t.Namespace, t.Name}
+	}
+	last := map[key]int{}
+	for i := range tools {
+		last[keyOf(&tools[i])] = i
+	}
+	if len(last) == len(tools) {
+		return tools
+	}
+	out := tools[:0]
+	for i := range tools {
+		if last[keyOf(&tools[i])] == i {
+			out = append(out, tools[i])
+		}
+	}
+	return out
+}
+
+// decodeToolList reads an array of tool declarations: function and custom
+// tools, and namespaces holding them. Hosted tools (web_search,
+// file_search, image_generation, code_interpreter, mcp, tool_search,
+// local_shell...) run at the client's own provider only: they are dropped,
+// and recorded in Dropped.
+func (d *decoder) decodeToolList(tools gjson.Result, param string) ([]translate.Tool, error) {
+	if !tools.IsArray() {
+		return nil, &translate.RequestError{Message: param + " must be an array", Param: param}
+	}
+	var out []translate.Tool
+	var err error
+	i := -1
+	tools.ForEach(func(_, t gjson.Result) bool {
+		i++
+		p := param + "[" + strconv.Itoa(i) + "]"
+		if !t.IsObject() {
+			err = &translate.RequestError{Message: p + " must be an object", Param: p}
+			return false
+		}
+		switch typ := t.Get("type").String(); typ {
+		case "function", "custom":
+			var tool translate.Tool
+			if tool, err = decodeTool(t, p, typ, ""); err == nil {
+				out = append(out, tool)
+			}
+		case "namespace":
+			ns := t.Get("name")
+			if ns.Type != gjson.String || ns.Str == "" {
+				err = &translate.RequestError{Message: p + ".name is required", Param: p + ".name"}
+				return false
+			}
+			inner := t.Get("tools")
+			if !inner.IsArray() {
+				err = &translate.RequestError{Message: p + ".tools must be an array", Param: p + ".tools"}
+				return false
+			}
+			j := -1
+			inner.ForEach(func(_, it gjson.Result) bool {
+				j++
+				ip := p + ".tools[" + strconv.Itoa(j) + "]"
+				switch ityp := it.Get("type").String(); ityp {
+				case "function", "custom":
+					var tool translate.Tool
+					if tool, err = decodeTool(it, ip, ityp, ns.Str); err == nil {
+						out = append(out, tool)
+					}
+				default:
+					d.drop(ip, hostedTool(ityp))
+				}
+				return err == nil
+			})
+		default:
+			d.drop(p, hostedTool(typ))
+		}
+		return err == nil
+	})
+	return out, err
+}
+
+func hostedTool(typ string) string {
+	if typ == "" {
+		return "tool without a type"
+	}
+	return typ + " tool (hosted by the client's provider)"
+}
+
+// decodeTool reads a function or custom tool declared in namespace ns.
+// A custom tool becomes a function of one string argument, "input", whose
+// description gives the input format.
+func decodeTool(t gjson.Result, param, typ, ns string) (translate.Tool, error) {
+	name := t.Get("name")
+	if name.Type != gjson.String || name.Str == "" {
+		return translate.Tool{}, &translate.RequestError{Message: param + ".name is required", Param: param + ".name"}
+	}
+	tool := translate.Tool{Name: name.Str, Description: t.Get("description").String(), Namespace: ns}
+	if typ == "custom" {
+		tool.Kind = translate.ToolCustom
+		if f := t.Get("format"); present(f) {
+			if !f.IsObject() {
+				return translate.Tool{}, &translate.RequestError{Message: param + ".format must be an object", Param: param + ".format"}
+			}
+			tool.Format = []byte(f.Raw)
+		}
+		tool.Description = translate.CustomToolDescription(tool.Description, tool.Format)
+		tool.Parameters = []byte(translate.CustomToolParameters)
+		return tool, nil
+	}
+	if p := t.Get("parameters"); present(p) {
+		if !p.IsObject() {
+			return translate.Tool{}, &translate.RequestError{Message: param + ".parameters must be a JSON Schema object", Param: param + ".parameters"}
+		}
+		tool.Parameters = []byte(p.Raw)
+	}
+	return tool, nil
 }
 
 func decodeSettings(r *translate.Request, root gjson.Result) error {

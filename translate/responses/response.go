@@ -38,7 +38,7 @@ func EncodeResponse(r *translate.Response) []byte {
 		case translate.PartText:
 			text.WriteString(p.Text)
 		case translate.PartThinking:
-			enc := encrypted(p.Signature, p.Redacted, p.Data)
+			enc := encrypted(p.Signature, p.Redacted, p.Data, p.SignatureFormat)
 			if p.Text == "" && enc == "" {
 				continue
 			}
@@ -51,11 +51,16 @@ func EncodeResponse(r *translate.Response) []byte {
 			if callID == "" {
 				callID = translate.MakeToolCallID("call_", o.id, n)
 			}
+			if p.ToolKind == translate.ToolCustom {
+				o.output = append(o.output, customItem(nil, itemID("ctc_", o.id, n), "completed",
+					translate.CustomToolInput(p.Arguments), callID, p.ToolName, p.Namespace))
+				continue
+			}
 			args := p.Arguments
 			if args == "" {
 				args = "{}"
 			}
-			o.output = append(o.output, functionItem(nil, itemID("fc_", o.id, n), "completed", args, callID, p.ToolName))
+			o.output = append(o.output, functionItem(nil, itemID("fc_", o.id, n), "completed", args, callID, p.ToolName, p.Namespace))
 		}
 	}
 	flush()
@@ -162,13 +167,18 @@ func itemID(prefix, respID string, n int) string {
 	return translate.MakeToolCallID(prefix, respID, n)
 }
 
-// encrypted is the encrypted_content carrying a reasoning signature.
-func encrypted(sig string, redacted bool, data string) string {
+// encrypted is the encrypted_content carrying a reasoning signature:
+// "llmproxy:sig:" (or "llmproxy:redacted:" for redacted thinking), the
+// issuer's wire format and a colon when known, and the signature.
+func encrypted(sig string, redacted bool, data, format string) string {
+	if format != "" {
+		format += ":"
+	}
 	switch {
 	case redacted && data != "":
-		return redactedPrefix + data
+		return redactedPrefix + format + data
 	case sig != "":
-		return sigPrefix + sig
+		return sigPrefix + format + sig
 	}
 	return ""
 }
@@ -211,7 +221,7 @@ func summaryText(b []byte, text string) []byte {
 	return append(b, '}')
 }
 
-func functionItem(b []byte, id, status, args, callID, name string) []byte {
+func functionItem(b []byte, id, status, args, callID, name, ns string) []byte {
 	b = append(b, `{"id":`...)
 	b = translate.AppendJSONString(b, id)
 	b = append(b, `,"type":"function_call","status":"`...)
@@ -222,5 +232,31 @@ func functionItem(b []byte, id, status, args, callID, name string) []byte {
 	b = translate.AppendJSONString(b, callID)
 	b = append(b, `,"name":`...)
 	b = translate.AppendJSONString(b, name)
+	return appendNamespace(b, ns)
+}
+
+// customItem is a custom_tool_call output item: a custom tool's call with
+// its free-text input.
+func customItem(b []byte, id, status, input, callID, name, ns string) []byte {
+	b = append(b, `{"id":`...)
+	b = translate.AppendJSONString(b, id)
+	b = append(b, `,"type":"custom_tool_call","status":"`...)
+	b = append(b, status...)
+	b = append(b, `","call_id":`...)
+	b = translate.AppendJSONString(b, callID)
+	b = append(b, `,"input":`...)
+	b = translate.AppendJSONString(b, input)
+	b = append(b, `,"name":`...)
+	b = translate.AppendJSONString(b, name)
+	return appendNamespace(b, ns)
+}
+
+// appendNamespace closes a call item, with the namespace of its tool if
+// the client declared one.
+func appendNamespace(b []byte, ns string) []byte {
+	if ns != "" {
+		b = append(b, `,"namespace":`...)
+		b = translate.AppendJSONString(b, ns)
+	}
 	return append(b, '}')
 }

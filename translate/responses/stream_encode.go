@@ -2,6 +2,9 @@ package responses
 
 import (
 	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
@@ -12,6 +15,7 @@ const (
 	itemReasoning
 	itemMessage
 	itemFunction
+	itemCustom // a custom tool's call: its arguments' "input" streamed as text
 )
 
 type streamEncoder struct {
@@ -29,7 +33,9 @@ type streamEncoder struct {
 	tool   int    // the canonical Index of the open function call
 	callID string
 	name   string
-	tools  []int // canonical tool indexes already opened
+	ns     string // the namespace of the open call's tool
+	tools  []int  // canonical tool indexes already opened
+	input  inputStream
 }
 
 // NewStreamEncoder makes a stream encoder for a Responses client.
@@ -116,7 +122,7 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 		dst = translate.AppendJSONString(dst, ev.Text)
 		dst = endEvent(dst)
 	case translate.EvSignature:
-		enc := encrypted(ev.Text, ev.Redacted, ev.Text)
+		enc := encrypted(ev.Text, ev.Redacted, ev.Text, ev.SignatureFormat)
 		if enc == "" {
 			return dst
 		}
@@ -143,8 +149,12 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 		dst = e.closeItem(dst, "completed")
 		n := len(e.obj.output)
 		e.kind, e.itemID, e.tool = itemFunction, itemID("fc_", e.obj.id, n), ev.Index
+		if ev.ToolKind == translate.ToolCustom {
+			e.kind, e.itemID = itemCustom, itemID("ctc_", e.obj.id, n)
+			e.input = inputStream{}
+		}
 		e.text = e.text[:0]
-		e.callID, e.name = ev.ToolCallID, ev.ToolName
+		e.callID, e.name, e.ns = ev.ToolCallID, ev.ToolName, ev.Namespace
 		if e.callID == "" {
 			e.callID = translate.MakeToolCallID("call_", e.obj.id, ev.Index)
 		}
@@ -153,10 +163,13 @@ func (e *streamEncoder) Encode(dst []byte, ev *translate.StreamEvent) []byte {
 	case translate.EvToolArgs:
 		// Arguments of a call already closed (another item came in
 		// between) cannot be sent any more; no provider interleaves them.
-		if e.kind != itemFunction || e.tool != ev.Index || ev.Args == "" {
+		if (e.kind != itemFunction && e.kind != itemCustom) || e.tool != ev.Index || ev.Args == "" {
 			return dst
 		}
 		e.text = append(e.text, ev.Args...)
+		if e.kind == itemCustom {
+			return e.customDelta(dst, e.input.feed(ev.Args))
+		}
 		dst = e.event(dst, "response.function_call_arguments.delta")
 		dst = e.itemFields(dst)
 		dst = append(dst, `,"delta":`...)
@@ -228,8 +241,23 @@ func (e *streamEncoder) itemAdded(b []byte) []byte {
 		b = translate.AppendJSONString(b, e.itemID)
 		b = append(b, `,"type":"message","status":"in_progress","content":[],"role":"assistant"}`...)
 	case itemFunction:
-		b = functionItem(b, e.itemID, "in_progress", "", e.callID, e.name)
+		b = functionItem(b, e.itemID, "in_progress", "", e.callID, e.name, e.ns)
+	case itemCustom:
+		b = customItem(b, e.itemID, "in_progress", "", e.callID, e.name, e.ns)
 	}
+	return endEvent(b)
+}
+
+// customDelta sends a piece of a custom tool call's input.
+func (e *streamEncoder) customDelta(b []byte, delta string) []byte {
+	if delta == "" {
+		return b
+	}
+	e.input.sent += delta
+	b = e.event(b, "response.custom_tool_call_input.delta")
+	b = e.itemFields(b)
+	b = append(b, `,"delta":`...)
+	b = translate.AppendJSONString(b, delta)
 	return endEvent(b)
 }
 
@@ -322,7 +350,181 @@ func (e *streamEncoder) closeItem(b []byte, status string) []byte {
 		b = append(b, `,"arguments":`...)
 		b = translate.AppendJSONString(b, args)
 		b = endEvent(b)
-		return e.itemDone(b, functionItem(nil, e.itemID, "completed", args, e.callID, e.name))
+		return e.itemDone(b, functionItem(nil, e.itemID, "completed", args, e.callID, e.name, e.ns))
+	case itemCustom:
+		// The whole input, read from the whole arguments; what was not
+		// streamed yet (arguments that did not start with "input") goes
+		// out now.
+		input := translate.CustomToolInput(string(e.text))
+		if rest, ok := strings.CutPrefix(input, e.input.sent); ok {
+			b = e.customDelta(b, rest)
+		} else {
+			input = e.input.sent
+		}
+		b = e.event(b, "response.custom_tool_call_input.done")
+		b = e.itemFields(b)
+		b = append(b, `,"input":`...)
+		b = translate.AppendJSONString(b, input)
+		b = endEvent(b)
+		return e.itemDone(b, customItem(nil, e.itemID, "completed", input, e.callID, e.name, e.ns))
 	}
 	return b
+}
+
+// inputStream reads the "input" string out of a custom tool call's JSON
+// arguments as their fragments arrive, so the input streams as the model
+// writes it. Arguments that do not start with {"input": are not read
+// here: the whole input is sent when the call ends.
+type inputStream struct {
+	state   uint8  // what the next bytes are (see feed)
+	pending []byte // the key so far, or an escape sequence cut by a fragment boundary
+	hold    []byte // a character cut by a fragment boundary
+	sent    string // input sent so far
+}
+
+const (
+	inKey    uint8 = iota // before the first key (and in it)
+	inColon               // after the key, before the value's quote
+	inString              // in the input string
+	inDone                // past it, or not streaming
+)
+
+const inputKey = `"input"`
+
+// feed reads one fragment and returns the input text it completes.
+func (s *inputStream) feed(frag string) string {
+	var out []byte
+	for i := 0; i < len(frag) && s.state != inDone; i++ {
+		c := frag[i]
+		switch s.state {
+		case inKey:
+			if len(s.pending) == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				continue
+			}
+			if len(s.pending) == 0 {
+				if c != '{' {
+					s.state = inDone
+					continue
+				}
+				s.pending = append(s.pending, c)
+				continue
+			}
+			if len(s.pending) == 1 && (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+				continue
+			}
+			s.pending = append(s.pending, c)
+			k := s.pending[1:]
+			if !strings.HasPrefix(inputKey, string(k)) {
+				s.state = inDone
+			} else if len(k) == len(inputKey) {
+				s.state, s.pending = inColon, s.pending[:0]
+			}
+		case inColon:
+			switch c {
+			case ' ', '\t', '\n', '\r', ':':
+			case '"':
+				s.state = inString
+			default:
+				s.state = inDone
+			}
+		case inString:
+			if len(s.pending) > 0 {
+				s.pending = append(s.pending, c)
+				switch r, st := unescape(s.pending); st {
+				case escDone:
+					out = append(out, r...)
+					s.pending = s.pending[:0]
+				case escBad:
+					s.state = inDone
+				}
+				continue
+			}
+			switch c {
+			case '\\':
+				s.pending = append(s.pending, c)
+			case '"':
+				s.state = inDone
+			default:
+				out = append(out, c)
+			}
+		}
+	}
+	// A character cut by the fragment boundary waits for its other bytes.
+	out = append(s.hold, out...)
+	s.hold = s.hold[:0]
+	if k := incompleteTail(out); k > 0 {
+		s.hold = append(s.hold, out[len(out)-k:]...)
+		out = out[:len(out)-k]
+	}
+	return string(out)
+}
+
+// incompleteTail is the length of an incomplete UTF-8 sequence ending b.
+func incompleteTail(b []byte) int {
+	for k := 1; k <= 3 && k <= len(b); k++ {
+		c := b[len(b)-k]
+		if c < 0x80 {
+			return 0
+		}
+		if utf8.RuneStart(c) {
+			if utf8.FullRune(b[len(b)-k:]) {
+				return 0
+			}
+			return k
+		}
+	}
+	return 0
+}
+
+// Results of unescape.
+const (
+	escMore = iota // incomplete
+	escDone
+	escBad
+)
+
+// unescape decodes one JSON string escape (starting with a backslash).
+func unescape(esc []byte) ([]byte, int) {
+	if len(esc) < 2 {
+		return nil, escMore
+	}
+	switch esc[1] {
+	case '"', '\\', '/':
+		return esc[1:2], escDone
+	case 'b':
+		return []byte{'\b'}, escDone
+	case 'f':
+		return []byte{'\f'}, escDone
+	case 'n':
+		return []byte{'\n'}, escDone
+	case 'r':
+		return []byte{'\r'}, escDone
+	case 't':
+		return []byte{'\t'}, escDone
+	case 'u':
+	default:
+		return nil, escBad
+	}
+	if len(esc) < 6 {
+		return nil, escMore
+	}
+	r1, err := strconv.ParseUint(string(esc[2:6]), 16, 16)
+	if err != nil {
+		return nil, escBad
+	}
+	if r1 < 0xd800 || r1 >= 0xdc00 {
+		return utf8.AppendRune(nil, rune(r1)), escDone
+	}
+	// A high surrogate: its low half follows as another escape.
+	switch {
+	case len(esc) > 6 && esc[6] != '\\', len(esc) > 7 && esc[7] != 'u':
+		return nil, escBad
+	case len(esc) < 12:
+		return nil, escMore
+	}
+	r2, err := strconv.ParseUint(string(esc[8:12]), 16, 16)
+	if err != nil {
+		return nil, escBad
+	}
+	return utf8.AppendRune(nil, utf16.DecodeRune(rune(r1), rune(r2))), escDone
 }

@@ -73,7 +73,8 @@ func Framing(t testing.TB, stream []byte, validArgs bool) (events []gjson.Result
 			}
 			delete(added, oi)
 			added[oi] = "" // closed
-		case "response.output_text.delta", "response.reasoning_summary_text.delta", "response.function_call_arguments.delta":
+		case "response.output_text.delta", "response.reasoning_summary_text.delta", "response.function_call_arguments.delta",
+			"response.custom_tool_call_input.delta":
 			if d.Get("delta").Str == "" {
 				t.Fatalf("empty delta: %s", ev.Data)
 			}
@@ -84,6 +85,10 @@ func Framing(t testing.TB, stream []byte, validArgs bool) (events []gjson.Result
 		case "response.output_text.done", "response.reasoning_summary_text.done":
 			if texts[textKey] != d.Get("text").Str {
 				t.Fatalf("done text %q, deltas %q", d.Get("text").Str, texts[textKey])
+			}
+		case "response.custom_tool_call_input.done":
+			if texts[key] != d.Get("input").Str {
+				t.Fatalf("input %q, deltas %q", d.Get("input").Str, texts[key])
 			}
 		case "response.function_call_arguments.done":
 			if texts[key] != d.Get("arguments").Str || (validArgs && !json.Valid([]byte(texts[key]))) {
