@@ -219,7 +219,7 @@ func (p *Proxy) unmarshalUpstream(d *caddyfile.Dispenser) (*Upstream, error) {
 		switch {
 		case opt == "key" || opt == "models" || opt == "alias" || opt == "header":
 		case limits.Lookup(opt) != nil || opt == "provider" || opt == "base_url" || opt == "priority" ||
-			opt == "proxy" || opt == "reasoning" || opt == "system_prompt":
+			opt == "proxy" || opt == "reasoning" || opt == "system_prompt" || opt == "max_output_tokens":
 			if seen[opt] {
 				return nil, d.Errf("duplicate upstream option %q", opt)
 			}
@@ -331,6 +331,10 @@ func (u *Upstream) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 	case "reasoning":
 		err = checkReasoning(val)
 		u.Reasoning = val
+	case "max_output_tokens":
+		var n int64
+		n, err = parsePositive(opt, val, 32)
+		u.MaxOutputTokens = int(n)
 	default: // a limit
 		err = u.Defaults.ParseOption(opt, val)
 	}

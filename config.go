@@ -84,4 +84,9 @@ type Upstream struct {
 	// SystemPrompt is prepended to the system prompt of every request sent
 	// to this upstream.
 	SystemPrompt string `json:"system_prompt,omitempty"`
+
+	// MaxOutputTokens caps the output a translated request asks this
+	// upstream for. Default: the model family's known limit (a table in
+	// package providers), so a client's 128000 never reaches gpt-4o.
+	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
 }

@@ -141,7 +141,8 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 		gu := &gateway.Upstream{
 			Name: u.Name, Provider: u.Provider, BaseURL: expand(u.BaseURL), Proxy: expand(u.Proxy),
 			Priority: u.Priority, Models: u.Models, Aliases: u.Aliases,
-			Reasoning: u.Reasoning, SystemPrompt: u.SystemPrompt, Defaults: u.Defaults,
+			Reasoning: u.Reasoning, SystemPrompt: u.SystemPrompt, MaxOutputTokens: u.MaxOutputTokens,
+			Defaults: u.Defaults,
 		}
 		if len(u.Headers) > 0 {
 			gu.Headers = make(map[string]string, len(u.Headers))

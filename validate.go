@@ -137,6 +137,9 @@ func (u *Upstream) validate() error {
 			return err
 		}
 	}
+	if u.MaxOutputTokens < 0 {
+		return fmt.Errorf("max_output_tokens must be a positive integer, got %d", u.MaxOutputTokens)
+	}
 	if err := u.Defaults.Check(); err != nil {
 		return fmt.Errorf("defaults: %w", err)
 	}
@@ -378,7 +381,7 @@ func quoteURL(s string, u *url.URL, err error) string {
 }
 
 // reasoningLevels are the named reasoning settings.
-var reasoningLevels = []string{"auto", "off", "low", "medium", "high"}
+var reasoningLevels = []string{"auto", "off", "minimal", "low", "medium", "high"}
 
 // checkReasoning accepts a named level or a positive token budget.
 func checkReasoning(s string) error {
@@ -390,7 +393,7 @@ func checkReasoning(s string) error {
 	if n, err := strconv.ParseInt(s, 10, 32); err == nil && n > 0 {
 		return nil
 	}
-	return fmt.Errorf("reasoning must be auto, off, low, medium, high or a positive token budget, got %q", s)
+	return fmt.Errorf("reasoning must be auto, off, minimal, low, medium, high or a positive token budget, got %q", s)
 }
 
 // checkModelPattern rejects an empty model pattern.

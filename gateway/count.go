@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/llmproxy/caddy-llm-proxy/clientapi"
+	"github.com/llmproxy/caddy-llm-proxy/providers"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
@@ -50,6 +51,7 @@ func (g *Gateway) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Err
 	} else {
 		req := *c.canon
 		req.Model = model
+		providers.Fit(&req, up.maxOutput)
 		body, err = counter.EncodeCountRequest(&req)
 	}
 	if err != nil {

@@ -108,6 +108,9 @@ func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
 	req := *c.canon
 	req.Model, req.Stream = model, c.stream
 	u.overrides.Apply(&req)
+	// Never ask a model for what it refuses: reasoning it does not take,
+	// more output than it can give, sampling it rejects.
+	providers.Fit(&req, u.maxOutput)
 	return u.codec.EncodeRequest(&req)
 }
 
@@ -158,6 +161,11 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	up, model := c.route.pick(lease.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, lease.Key.ID
 	pass := c.passes(up)
+	if !pass && !c.warned && len(c.canon.Dropped) > 0 {
+		c.warned = true
+		g.logger.Warn("translating drops what the upstream cannot take",
+			zap.String("upstream", up.name), zap.String("api", c.api.Name()), zap.Strings("dropped", c.canon.Dropped))
+	}
 	body, err := c.upstreamBody(up, model)
 	if err != nil {
 		lease.Done(pool.Outcome{Canceled: true})
@@ -270,6 +278,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 			out = streamWhole(c, canon)
 			w.Header().Set("Content-Type", "text/event-stream")
 		} else {
+			c.tools.RestoreResponse(canon)
 			out = c.client.EncodeResponse(canon)
 			w.Header().Set("Content-Type", "application/json")
 		}
@@ -307,7 +316,7 @@ func readAnswer(r io.Reader, max int64) ([]byte, error) {
 // streamWhole renders a whole answer as the client's stream, for an
 // upstream that answered a streamed request in one piece.
 func streamWhole(c *call, r *translate.Response) []byte {
-	enc := c.client.NewStreamEncoder(translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage})
+	enc := c.tools.Wrap(c.client.NewStreamEncoder(translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage}))
 	var out []byte
 	ev := translate.StreamEvent{Type: translate.EvStart, ID: r.ID, Model: r.Model}
 	out = enc.Encode(out, &ev)
@@ -327,7 +336,7 @@ func streamWhole(c *call, r *translate.Response) []byte {
 				if part.Redacted {
 					sig = part.Data
 				}
-				ev = translate.StreamEvent{Type: translate.EvSignature, Text: sig, Redacted: part.Redacted}
+				ev = translate.StreamEvent{Type: translate.EvSignature, Text: sig, Redacted: part.Redacted, SignatureFormat: part.SignatureFormat}
 				out = enc.Encode(out, &ev)
 			}
 		case translate.PartToolCall:

@@ -66,6 +66,9 @@ type Upstream struct {
 	Aliases      map[string]string
 	Reasoning    string
 	SystemPrompt string
+	// MaxOutputTokens caps what translated requests ask for; 0 = the
+	// model family's known limit.
+	MaxOutputTokens int
 	// Defaults are the limits of keys that do not set their own.
 	Defaults limits.Set
 	Keys     []Key

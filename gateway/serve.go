@@ -115,7 +115,12 @@ type call struct {
 	// canon is the request in canonical form, decoded once when some
 	// target speaks another format than the client.
 	canon *translate.Request
-	rec   requestRecord
+	// tools puts the client's own tool names, namespaces and kinds back on
+	// a translated answer (nil when they need nothing).
+	tools *translate.ClientTools
+	// warned: what translation drops has been logged for this request.
+	warned bool
+	rec    requestRecord
 }
 
 // passes reports whether the client and an upstream speak the same wire
@@ -179,7 +184,7 @@ func (c *call) prepare() *clientapi.Error {
 			if err != nil {
 				return requestError(err)
 			}
-			c.canon = canon
+			c.canon, c.tools = canon, translate.NewClientTools(canon)
 			break
 		}
 	}
@@ -203,7 +208,7 @@ func (c *call) decode() (*translate.Request, error) {
 // name the parameter themselves where they know it, so it is not repeated.
 func requestError(err error) *clientapi.Error {
 	msg := err.Error()
-	if re, ok := errors.AsType[*translate.RequestError](err); ok && re.Param != "" && !strings.HasPrefix(msg, re.Param) {
+	if re, ok := errors.AsType[*translate.RequestError](err); ok && re.Param != "" && !strings.Contains(msg, re.Param) {
 		msg = re.Param + ": " + re.Message
 	}
 	return &clientapi.Error{Status: http.StatusBadRequest, Message: msg}

@@ -33,6 +33,9 @@ type upstream struct {
 	// same-format body is patched only when there are any.
 	overrides    translate.Overrides
 	hasOverrides bool
+	// maxOutput is the configured max_output_tokens (0: the model
+	// family's known limit).
+	maxOutput int
 
 	models modelCache
 }
@@ -88,6 +91,7 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		priority:     u.Priority,
 		overrides:    o,
 		hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil,
+		maxOutput:    u.MaxOutputTokens,
 	}, nil
 }
 

@@ -395,6 +395,8 @@ func (o Overrides) ReasoningOverride() *Reasoning {
 		return nil
 	case "off":
 		return &Reasoning{Off: true}
+	case "minimal":
+		return &Reasoning{Effort: "minimal", Budget: BudgetLow}
 	case "low":
 		return &Reasoning{Effort: "low", Budget: BudgetLow}
 	case "medium":
