@@ -22,58 +22,22 @@ import (
 // it fails otherwise or passes: whoever fixes the proxy removes or updates
 // the entry. E2E_RUN_KNOWN_FAILURES=1 reports them as plain failures.
 var knownFailures = map[string]knownFailure{
-	"claude/openai/plain": claudeToChat,
-	"claude/openai/tools": claudeToChat,
-
-	"codex/openai/plain":    codexAdditionalTools,
-	"codex/openai/tools":    codexAdditionalTools,
-	"codex/anthropic/plain": codexAdditionalTools,
-	"codex/anthropic/tools": codexAdditionalTools,
-	"codex/gemini/plain":    codexAdditionalTools,
-	"codex/gemini/tools":    codexAdditionalTools,
-
-	"codex-custom-model/openai/plain":    codexNamespaceTool,
-	"codex-custom-model/openai/tools":    codexNamespaceTool,
-	"codex-custom-model/anthropic/plain": codexNamespaceTool,
-	"codex-custom-model/anthropic/tools": codexNamespaceTool,
-	"codex-custom-model/gemini/plain":    codexNamespaceTool,
-	"codex-custom-model/gemini/tools":    codexNamespaceTool,
-
-	"gemini/openai/plain": geminiToChat,
-	"gemini/openai/tools": geminiToChat,
-
-	"gemini/anthropic/tools": {
-		reason: "Gemini CLI drops thought parts from its history and sends back only the functionCall part with its " +
-			"thoughtSignature; the proxy rebuilds an Anthropic thinking block with empty text and that signature, which " +
-			"Anthropic refuses: 400 messages.1.content.0: Invalid `signature` in `thinking` block",
-		match: "Invalid `signature` in `thinking` block",
-	},
+	"codex/openai_responses/plain":              codexFakeResponses,
+	"codex/openai_responses/tools":              codexFakeResponses,
+	"codex-custom-model/openai_responses/plain": codexFakeNamespace,
+	"codex-custom-model/openai_responses/tools": codexFakeNamespace,
 }
 
 var (
-	claudeToChat = knownFailure{
-		reason: "Anthropic->Chat translation sends reasoning_effort \"high\" (from thinking.budget_tokens 31999) to gpt-4o, " +
-			"which refuses it: 400 Unrecognized request argument supplied: reasoning_effort (Claude Code then retries 5 times, " +
-			"dropping betas); the same request asks max_completion_tokens 32000 (gpt-4o allows 16384) and sends " +
-			"metadata.user_id, a 150-byte JSON string, as user",
-		match: "Unrecognized request argument supplied: reasoning_effort",
+	// The proxy passes Codex's body through untouched here; it is the fake
+	// Responses API that does not know Codex's newest request shapes yet.
+	codexFakeResponses = knownFailure{
+		reason: "the fake Responses API does not know the additional_tools input item Codex's default model sends",
+		match:  "Invalid value: 'additional_tools'",
 	}
-	codexAdditionalTools = knownFailure{
-		reason: "Codex's default model (gpt-6.1-sol) sends no top-level tools but an input item of type additional_tools " +
-			"(namespace tools holding a custom grammar tool and function tools), which the proxy refuses: 400 input[0]: " +
-			"input item type \"additional_tools\" is not supported by this proxy",
-		match: `\"additional_tools\"`,
-	}
-	codexNamespaceTool = knownFailure{
-		reason: "for a model it has no metadata for, Codex sends tools[4] of type namespace (multi_agent_v1) and a hosted " +
-			"web_search tool, which the proxy refuses: 400 tools[4]: tool type \"namespace\" is not supported by this proxy; " +
-			"only function tools are",
-		match: `tool type \"namespace\"`,
-	}
-	geminiToChat = knownFailure{
-		reason: "Gemini->Chat translation sends reasoning_effort \"medium\" (from thinkingConfig.thinkingBudget 8192) to " +
-			"gpt-4o, which refuses it: 400 Unrecognized request argument supplied: reasoning_effort",
-		match: "Unrecognized request argument supplied: reasoning_effort",
+	codexFakeNamespace = knownFailure{
+		reason: "the fake Responses API does not know namespace tools",
+		match:  "Invalid value: 'namespace'",
 	}
 )
 
@@ -117,11 +81,16 @@ var providerKinds = []providerKind{
 			return "provider gemini\n\t\t\t\t\tbase_url " + url + "\n\t\t\t\t\tkey AIzaE2EGeminiKey"
 		},
 	},
-	// openai_responses: the provider kind that posts to {base_url}/responses
-	// is not built yet (CONTRACT "(new)"), and fakeupstream has no Responses
-	// server. When both exist, add its row here:
-	//   {name: "openai_responses", model: "gpt-5.4", start: <fake Responses server>,
-	//    caddy: func(url string) string { return "provider openai_responses\n...base_url " + url + "\n...key ..." }},
+	{
+		// The Responses API, on the OpenAI fake's /v1/responses: Codex
+		// passes through; the other CLIs are translated to it.
+		name:  "openai_responses",
+		model: "gpt-5",
+		start: func(t *testing.T) *fakeupstream.Server { return fakeupstream.NewOpenAI(t, "sk-e2e-responses") },
+		caddy: func(url string) string {
+			return "provider openai_responses\n\t\t\t\t\tbase_url " + url + "\n\t\t\t\t\tkey sk-e2e-responses"
+		},
+	},
 }
 
 // cliModels are the model names each CLI asks for (its main model and any

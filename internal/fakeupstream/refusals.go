@@ -53,6 +53,12 @@ func (s *Server) intercept(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	switch s.d {
 	case openaiDialect:
+		if r.URL.Path == "/v1/responses" {
+			if textOnly && len(root.Get("tools").Array()) > 0 {
+				body, _ = sjson.SetBytes(body, "tool_choice", "none")
+			}
+			return body, false
+		}
 		if r.URL.Path != "/v1/chat/completions" {
 			return body, false
 		}
