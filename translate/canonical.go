@@ -469,3 +469,13 @@ func MakeToolCallID(prefix, seed string, n int) string {
 	sum := sha256.Sum256([]byte(seed + "\x00" + strconv.Itoa(n)))
 	return prefix + hex.EncodeToString(sum[:12])
 }
+
+// Append adds ev to dst. Decoders use it rather than append with an event
+// literal: each literal would be a stack temporary of the calling function,
+// so a decoder that builds a dozen kinds of events would have a frame of
+// kilobytes, and an open stream keeps the deepest stack it ever reached.
+// Passed as an argument, the event lives in the caller's one outgoing
+// argument area instead.
+//
+//go:noinline
+func Append(dst []StreamEvent, ev StreamEvent) []StreamEvent { return append(dst, ev) }

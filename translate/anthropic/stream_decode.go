@@ -27,7 +27,7 @@ func (d *streamDecoder) start(dst []translate.StreamEvent, id, model string) []t
 		return dst
 	}
 	d.started = true
-	return append(dst, translate.StreamEvent{Type: translate.EvStart, ID: id, Model: model})
+	return translate.Append(dst, translate.StreamEvent{Type: translate.EvStart, ID: id, Model: model})
 }
 
 func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) ([]translate.StreamEvent, error) {
@@ -56,7 +56,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		msg := root.Get("message")
 		dst = d.start(dst, msg.Get("id").String(), msg.Get("model").String())
 		if u := msg.Get("usage"); u.IsObject() {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(u)})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(u)})
 		}
 	case "content_block_start":
 		dst = d.start(dst, "", "")
@@ -65,14 +65,14 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		switch cb.Get("type").Str {
 		case "text":
 			if t := cb.Get("text").String(); t != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
 			}
 		case "thinking":
 			if t := cb.Get("thinking").String(); t != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
 			}
 		case "redacted_thinking":
-			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Redacted: true, Text: cb.Get("data").String(), SignatureFormat: Name})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvSignature, Redacted: true, Text: cb.Get("data").String(), SignatureFormat: Name})
 		case "tool_use":
 			if _, dup := d.toolBlocks[idx]; dup {
 				break
@@ -81,7 +81,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 				d.toolBlocks = map[int64]int{}
 			}
 			d.toolBlocks[idx] = d.ntools
-			dst = append(dst, translate.StreamEvent{Type: translate.EvToolStart, Index: d.ntools,
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolStart, Index: d.ntools,
 				ToolCallID: cb.Get("id").String(), ToolName: cb.Get("name").String()})
 			d.ntools++
 		}
@@ -91,18 +91,18 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		switch delta.Get("type").Str {
 		case "text_delta":
 			if t := delta.Get("text").String(); t != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
 			}
 		case "thinking_delta":
 			if t := delta.Get("thinking").String(); t != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
 			}
 		case "signature_delta":
 			dst = append(dst, signatureEvent(delta.Get("signature").String()))
 		case "input_json_delta":
 			if ti, ok := d.toolBlocks[root.Get("index").Int()]; ok {
 				if a := delta.Get("partial_json").String(); a != "" {
-					dst = append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: ti, Args: a})
+					dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: ti, Args: a})
 				}
 			}
 		}
@@ -122,7 +122,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 			} else {
 				usage.Output = u.Get("output_tokens").Int()
 			}
-			dst = append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usage})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usage})
 		}
 	case "message_stop":
 		dst = d.start(dst, "", "")
@@ -130,7 +130,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		if stop == "" {
 			stop = translate.StopEnd
 		}
-		dst = append(dst, translate.StreamEvent{Type: translate.EvFinish, StopReason: stop, StopSequence: d.stopSeq})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvFinish, StopReason: stop, StopSequence: d.stopSeq})
 		d.finished = true
 	case "error":
 		e := root.Get("error")
@@ -141,7 +141,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		if et != "" {
 			msg = et + ": " + msg
 		}
-		dst = append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: errorStatus(et)})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: errorStatus(et)})
 		d.finished = true
 	}
 	return dst, nil

@@ -93,7 +93,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 	if !d.started {
 		d.started = true
 		d.id = id.String()
-		dst = append(dst, translate.StreamEvent{Type: translate.EvStart, ID: d.id, Model: model.String()})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvStart, ID: d.id, Model: model.String()})
 	}
 	failed := false
 	choices.ForEach(func(_, c gjson.Result) bool {
@@ -102,15 +102,15 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		}
 		delta := c.Get("delta")
 		if rc := delta.Get("reasoning_content"); rc.Type == gjson.String && rc.Str != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: rc.Str})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: rc.Str})
 		} else if rc := delta.Get("reasoning"); rc.Type == gjson.String && rc.Str != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: rc.Str})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: rc.Str})
 		}
 		if t := delta.Get("content"); t.Type == gjson.String && t.Str != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
 		}
 		if t := delta.Get("refusal"); t.Type == gjson.String && t.Str != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
 		}
 		delta.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
 			dst = d.toolDelta(dst, tc)
@@ -138,7 +138,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		usage = xgroq.Get("usage") // Groq puts usage under x_groq
 	}
 	if usage.IsObject() {
-		dst = append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(usage)})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(usage)})
 		if d.haveReason {
 			// The answer and its usage are complete: servers that send no
 			// [DONE] after the usage are still finished properly.
@@ -211,7 +211,7 @@ func (d *streamDecoder) toolDelta(dst []translate.StreamEvent, tc gjson.Result) 
 		dst = d.startTool(dst, slot)
 	}
 	if args != "" {
-		dst = append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: slot.idx, Args: args})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: slot.idx, Args: args})
 	}
 	return dst
 }
@@ -222,9 +222,9 @@ func (d *streamDecoder) startTool(dst []translate.StreamEvent, slot *toolSlot) [
 	if slot.id == "" {
 		slot.id = translate.MakeToolCallID("call_", d.id, slot.idx)
 	}
-	dst = append(dst, translate.StreamEvent{Type: translate.EvToolStart, Index: slot.idx, ToolCallID: slot.id, ToolName: slot.name})
+	dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolStart, Index: slot.idx, ToolCallID: slot.id, ToolName: slot.name})
 	if len(slot.pending) > 0 {
-		dst = append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: slot.idx, Args: string(slot.pending)})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: slot.idx, Args: string(slot.pending)})
 		slot.pending = nil
 	}
 	return dst
@@ -233,7 +233,7 @@ func (d *streamDecoder) startTool(dst []translate.StreamEvent, slot *toolSlot) [
 func (d *streamDecoder) finish(dst []translate.StreamEvent) []translate.StreamEvent {
 	if !d.started {
 		d.started = true
-		dst = append(dst, translate.StreamEvent{Type: translate.EvStart})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvStart})
 	}
 	for i := range d.tools { // calls whose name never came
 		if d.tools[i].idx < 0 && len(d.tools[i].pending) > 0 {
@@ -248,7 +248,7 @@ func (d *streamDecoder) finish(dst []translate.StreamEvent) []translate.StreamEv
 		reason = translate.StopToolUse
 	}
 	d.finished = true
-	return append(dst, translate.StreamEvent{Type: translate.EvFinish, StopReason: reason, StopSequence: d.stopSeq})
+	return translate.Append(dst, translate.StreamEvent{Type: translate.EvFinish, StopReason: reason, StopSequence: d.stopSeq})
 }
 
 func (d *streamDecoder) fail(dst []translate.StreamEvent, e gjson.Result) []translate.StreamEvent {
@@ -257,7 +257,7 @@ func (d *streamDecoder) fail(dst []translate.StreamEvent, e gjson.Result) []tran
 		msg = "upstream stream error"
 	}
 	d.finished = true
-	return append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: status})
+	return translate.Append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: status})
 }
 
 // IsDone reports whether an SSE data payload is OpenAI's end marker.

@@ -42,13 +42,13 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		if msg == "" {
 			msg = e.Raw
 		}
-		return append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: int(e.Get("code").Int())}), nil
+		return translate.Append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: int(e.Get("code").Int())}), nil
 	}
 	if !d.started {
 		d.started = true
 		id := root.Get("responseId").String()
 		d.seed = idSeed(id, "")
-		dst = append(dst, translate.StreamEvent{Type: translate.EvStart, ID: id, Model: root.Get("modelVersion").String()})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvStart, ID: id, Model: root.Get("modelVersion").String()})
 	}
 	cand := root.Get("candidates.0")
 	cand.Get("content.parts").ForEach(func(_, p gjson.Result) bool {
@@ -58,23 +58,23 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		if t := p.Get("text"); t.Exists() {
 			if p.Get("thought").Bool() {
 				if t.Str != "" {
-					dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t.Str})
+					dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t.Str})
 				}
 				if sig != "" {
-					dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
+					dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
 				}
 				return true
 			}
 			if sig != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
 			}
 			if t.Str != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t.Str})
 			}
 			return true
 		}
 		if sig != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: sig, SignatureFormat: sigFormat})
 		}
 		if fc := p.Get("functionCall"); fc.IsObject() {
 			id := fc.Get("id").String()
@@ -98,11 +98,11 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 	}
 	d.finished = true
 	if d.hasUsage {
-		dst = append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: d.usage})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: d.usage})
 	}
 	stop := stopReason(fr, d.calls > 0)
 	if blocked {
 		stop = translate.StopContentFilter
 	}
-	return append(dst, translate.StreamEvent{Type: translate.EvFinish, StopReason: stop}), nil
+	return translate.Append(dst, translate.StreamEvent{Type: translate.EvFinish, StopReason: stop}), nil
 }

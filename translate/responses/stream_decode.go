@@ -44,7 +44,7 @@ func (d *streamDecoder) start(dst []translate.StreamEvent, resp gjson.Result) []
 		return dst
 	}
 	d.started = true
-	return append(dst, translate.StreamEvent{Type: translate.EvStart, ID: resp.Get("id").String(), Model: resp.Get("model").String()})
+	return translate.Append(dst, translate.StreamEvent{Type: translate.EvStart, ID: resp.Get("id").String(), Model: resp.Get("model").String()})
 }
 
 // item finds the item an event is about, by item_id, else output_index.
@@ -117,14 +117,14 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 			dst = d.startTool(dst, s, it)
 			if a := it.Get("arguments").String(); a != "" {
 				s.deltas = true
-				dst = append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: s.tool, Args: a})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: s.tool, Args: a})
 			}
 		}
 	case "response.output_text.delta", "response.refusal.delta":
 		dst = d.start(dst, gjson.Result{})
 		if t := root.Get("delta").String(); t != "" {
 			d.delta(root, "message")
-			dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
 		}
 	case "response.reasoning_summary_part.added":
 		dst = d.start(dst, gjson.Result{})
@@ -133,7 +133,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		if s := d.item(root); s != nil {
 			si := root.Get("summary_index").Int()
 			if si > s.summary && s.deltas {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: "\n\n"})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: "\n\n"})
 			}
 			s.summary = si
 		}
@@ -141,7 +141,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		dst = d.start(dst, gjson.Result{})
 		if t := root.Get("delta").String(); t != "" {
 			d.delta(root, "reasoning")
-			dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
 		}
 	case "response.function_call_arguments.delta":
 		dst = d.start(dst, gjson.Result{})
@@ -151,7 +151,7 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		}
 		if a := root.Get("delta").String(); a != "" {
 			s.deltas = true
-			dst = append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: s.tool, Args: a})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: s.tool, Args: a})
 		}
 	case "response.output_item.done":
 		dst = d.start(dst, gjson.Result{})
@@ -160,29 +160,29 @@ func (d *streamDecoder) Decode(dst []translate.StreamEvent, ev translate.Event) 
 		resp := root.Get("response")
 		dst = d.start(dst, resp)
 		if u := resp.Get("usage"); u.IsObject() {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(u)})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(u)})
 		}
 		status := resp.Get("status").Str
 		if typ == "response.incomplete" {
 			status = "incomplete"
 		}
 		d.finished = true
-		dst = append(dst, translate.StreamEvent{Type: translate.EvFinish,
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvFinish,
 			StopReason: stopReason(status, resp.Get("incomplete_details.reason").Str, d.ntools > 0)})
 	case "response.failed":
 		resp := root.Get("response")
 		dst = d.start(dst, resp)
 		if u := resp.Get("usage"); u.IsObject() {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(u)})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvUsage, Usage: usageOf(u)})
 		}
 		msg, status := failure(resp.Get("error"))
 		d.finished = true
-		dst = append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: status})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: status})
 	case "error":
 		dst = d.start(dst, gjson.Result{})
 		msg, status := failure(root)
 		d.finished = true
-		dst = append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: status})
+		dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvError, Text: msg, Status: status})
 	}
 	return dst, nil
 }
@@ -195,7 +195,7 @@ func (d *streamDecoder) startTool(dst []translate.StreamEvent, s *streamItem, it
 	if id == "" {
 		id = translate.MakeToolCallID("call_", s.id, s.tool)
 	}
-	return append(dst, translate.StreamEvent{Type: translate.EvToolStart, Index: s.tool, ToolCallID: id, ToolName: it.Get("name").String()})
+	return translate.Append(dst, translate.StreamEvent{Type: translate.EvToolStart, Index: s.tool, ToolCallID: id, ToolName: it.Get("name").String()})
 }
 
 // itemDone ends an output item: what was not streamed is sent whole, and
@@ -226,7 +226,7 @@ func (d *streamDecoder) itemDone(dst []translate.StreamEvent, root gjson.Result)
 					t = c.Get("refusal").String()
 				}
 				if t != "" {
-					dst = append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
+					dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvText, Text: t})
 				}
 				return true
 			})
@@ -234,11 +234,11 @@ func (d *streamDecoder) itemDone(dst []translate.StreamEvent, root gjson.Result)
 	case "reasoning":
 		if !s.deltas {
 			if t := reasoningText(it); t != "" {
-				dst = append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
+				dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvThinking, Text: t})
 			}
 		}
 		if enc := it.Get("encrypted_content").String(); enc != "" {
-			dst = append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: enc})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvSignature, Text: enc})
 		}
 	case "function_call":
 		if !s.started {
@@ -251,7 +251,7 @@ func (d *streamDecoder) itemDone(dst []translate.StreamEvent, root gjson.Result)
 				a = "{}"
 			}
 			s.deltas = true
-			dst = append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: s.tool, Args: a})
+			dst = translate.Append(dst, translate.StreamEvent{Type: translate.EvToolArgs, Index: s.tool, Args: a})
 		}
 	}
 	return dst
