@@ -63,9 +63,12 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		ExpectContinueTimeout: time.Second,
 		ResponseHeaderTimeout: timeout,
 		// A connection keeps its buffers as long as it lives, and a stream
-		// holds its connection (over HTTP/1) for minutes: requests are
-		// written once, so a small write buffer costs nothing.
+		// holds its connection (over HTTP/1) for minutes. Requests are
+		// written once, and answers are read in large reads (JSON) or
+		// through the SSE reader's own buffer (streams), so small buffers
+		// cost nothing.
 		WriteBufferSize: 2 << 10,
+		ReadBufferSize:  2 << 10,
 	}
 	if u.Proxy != "" {
 		pu, err := url.Parse(u.Proxy)
