@@ -33,9 +33,12 @@ import (
 //     input. Every function_call_output must answer a function_call before
 //     it and every function_call must be answered; so with
 //     custom_tool_call_output and custom_tool_call. A reasoning item is
-//     taken back by its encrypted_content (verified) or by the id of a
-//     stored one; an id that is not stored is 404, as the real API answers
-//     it (with store false nothing is stored, so clients drop the ids).
+//     taken back by its encrypted_content (verified, and issued for the
+//     item's id when it gives one: the id is then not looked up, so
+//     stateless clients such as Codex may send it with store false) or by
+//     the id of a stored one; an id without encrypted_content that is not
+//     stored is 404, as the real API answers it (with store false nothing
+//     is stored).
 //   - Function tools are strict unless "strict": false, and a strict
 //     schema must say additionalProperties false and require every
 //     property at every level, as the real API checks (a function in a
@@ -731,10 +734,13 @@ func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (re
 		case !sum.IsArray():
 			return respItem{}, errType(p+".summary", "an array", sum)
 		}
+		// Taken back by its encrypted content (issued for the item's id,
+		// if one is given: no look-up, so store false clients may keep
+		// the ids), or else looked up by its id.
 		enc := it.Get("encrypted_content")
 		switch {
 		case present(enc):
-			if !verifyEncrypted(enc.String()) {
+			if id, ok := verifyEncrypted(enc.String()); !ok || (item.id != "" && id != item.id) {
 				what := "The encrypted content"
 				if item.id != "" {
 					what += " for item " + item.id
@@ -743,9 +749,10 @@ func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (re
 			}
 		case item.id == "":
 			return respItem{}, errMissing(p + ".id")
-		}
-		if _, ok := s.storedItem(item.id); item.id != "" && !ok {
-			return respItem{}, errNotFoundItem(item.id, req.store)
+		default:
+			if _, ok := s.storedItem(item.id); !ok {
+				return respItem{}, errNotFoundItem(item.id, req.store)
+			}
 		}
 	case "item_reference":
 		stored, ok := s.storedItem(item.id)
@@ -887,15 +894,17 @@ func encryptedMAC(itemID string) []byte {
 	return m.Sum(nil)
 }
 
-func verifyEncrypted(s string) bool {
+// verifyEncrypted returns the id of the reasoning item s was issued for,
+// and whether it verifies.
+func verifyEncrypted(s string) (string, bool) {
 	raw, err := base64.URLEncoding.DecodeString(s)
 	if err != nil || len(raw) < 11 || raw[0] != 0x80 {
-		return false
+		return "", false
 	}
 	n := int(binary.BigEndian.Uint16(raw[9:11]))
 	if len(raw) != 11+n+32 {
-		return false
+		return "", false
 	}
 	id := string(raw[11 : 11+n])
-	return bytes.Equal(raw[11+n:], encryptedMAC(id))
+	return id, bytes.Equal(raw[11+n:], encryptedMAC(id))
 }
