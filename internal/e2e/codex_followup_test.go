@@ -16,8 +16,8 @@ import (
 )
 
 // TestCodexFollowUp drives Codex straight at a scripted Responses server
-// (no proxy: the proxy refuses Codex's first request today, see
-// knownFailures) to pin down what Codex sends back after a tool call: the
+// (no proxy, no fake: Codex's own shapes, whatever either makes of them)
+// to pin down what Codex sends back after a tool call: the
 // echoed reasoning and call items and the tool output item. With
 // E2E_CAPTURE=1 the exchanges go to testdata/<variant>/direct-followup.json,
 // the input for translating Codex's follow-ups.

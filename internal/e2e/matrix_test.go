@@ -21,25 +21,7 @@ import (
 // reason when it fails with a problem containing match, and reported when
 // it fails otherwise or passes: whoever fixes the proxy removes or updates
 // the entry. E2E_RUN_KNOWN_FAILURES=1 reports them as plain failures.
-var knownFailures = map[string]knownFailure{
-	"codex/openai_responses/plain":              codexFakeResponses,
-	"codex/openai_responses/tools":              codexFakeResponses,
-	"codex-custom-model/openai_responses/plain": codexFakeNamespace,
-	"codex-custom-model/openai_responses/tools": codexFakeNamespace,
-}
-
-var (
-	// The proxy passes Codex's body through untouched here; it is the fake
-	// Responses API that does not know Codex's newest request shapes yet.
-	codexFakeResponses = knownFailure{
-		reason: "the fake Responses API does not know the additional_tools input item Codex's default model sends",
-		match:  "Invalid value: 'additional_tools'",
-	}
-	codexFakeNamespace = knownFailure{
-		reason: "the fake Responses API does not know namespace tools",
-		match:  "Invalid value: 'namespace'",
-	}
-)
+var knownFailures = map[string]knownFailure{}
 
 type knownFailure struct {
 	reason string // the exact reason, for the skip message

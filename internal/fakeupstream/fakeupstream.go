@@ -28,8 +28,15 @@
 //     call of the first function tool (or the one forced) with arguments
 //     {"q":"<text of the last user message>"}; OpenAI ids are "call_<n>"
 //     (Responses function_call items too), Anthropic ids "toolu_<n>",
-//     Gemini sends no id (as the real API);
-//   - a request whose last message is a tool result gets "result: <content>";
+//     Gemini sends no id (as the real API). On the Responses API the tool
+//     called is the first callable one in declaration order (function or
+//     custom, top-level or in additional_tools input items, namespaces
+//     flattened): a function in a namespace gets a function_call item
+//     carrying its namespace, a custom tool a custom_tool_call item whose
+//     input is the user's text itself, streamed as
+//     response.custom_tool_call_input.delta/.done events;
+//   - a request whose last message is a tool result (a custom tool's output
+//     too) gets "result: <content>";
 //   - Anthropic with thinking enabled, Gemini with
 //     thinkingConfig.includeThoughts, and OpenAI reasoning models on the
 //     Responses API first think "thinking about: <text>" (the last user
@@ -37,12 +44,13 @@
 //
 // A model whose name starts with "unknown" is answered with the provider's
 // model-not-found error. Usage is deterministic too: input tokens are
-// (bytes of all message text, tool-call names and arguments and tool results
-// included; for Anthropic and Gemini also the system prompt and the tool
-// definitions; for Responses also instructions)/4 + 1, and each provider's token-counting endpoint answers
+// (bytes of all message text, tool-call names, arguments and custom tool
+// inputs and tool results included; for Anthropic and Gemini also the
+// system prompt and the tool definitions; for Responses also
+// instructions)/4 + 1, and each provider's token-counting endpoint answers
 // exactly that; output tokens are the number of content deltas a stream of
 // the reply carries: one per word of text or thinking, one per 4-byte
-// fragment of tool-call arguments.
+// fragment of tool-call arguments or custom tool input.
 package fakeupstream
 
 import (

@@ -54,7 +54,10 @@ func (s *Server) intercept(w http.ResponseWriter, r *http.Request, body []byte) 
 	switch s.d {
 	case openaiDialect:
 		if r.URL.Path == "/v1/responses" {
-			if textOnly && len(root.Get("tools").Array()) > 0 {
+			// Tools come top-level, in additional_tools input items, or in
+			// the stored conversation a previous_response_id continues.
+			if textOnly && (len(root.Get("tools").Array()) > 0 || present(root.Get("previous_response_id")) ||
+				root.Get(`input.#(type=="additional_tools")`).Exists()) {
 				body, _ = sjson.SetBytes(body, "tool_choice", "none")
 			}
 			return body, false

@@ -27,17 +27,33 @@ import (
 //     include asks for "reasoning.encrypted_content". They refuse
 //     temperature and top_p; other models refuse reasoning parameters and
 //     reasoning input items.
-//   - Input tokens are (bytes of instructions, message text, function call
-//     names and arguments and function outputs)/4 + 1.
+//   - Input tokens are (bytes of instructions, message text, function and
+//     custom tool call names, arguments and inputs, and tool outputs)/4 + 1.
 //   - A conversation is the stored chain of previous_response_id, then
 //     input. Every function_call_output must answer a function_call before
-//     it and every function_call must be answered. A reasoning item is
-//     taken back by its encrypted_content (verified) or by the id of a
-//     stored one; an id that is not stored is 404, as the real API answers
-//     it (with store false nothing is stored, so clients drop the ids).
+//     it and every function_call must be answered; so with
+//     custom_tool_call_output and custom_tool_call. A reasoning item is
+//     taken back by its encrypted_content (verified, and issued for the
+//     item's id when it gives one: the id is then not looked up, so
+//     stateless clients such as Codex may send it with store false) or by
+//     the id of a stored one; an id without encrypted_content that is not
+//     stored is 404, as the real API answers it (with store false nothing
+//     is stored).
 //   - Function tools are strict unless "strict": false, and a strict
 //     schema must say additionalProperties false and require every
-//     property at every level, as the real API checks.
+//     property at every level, as the real API checks (a function in a
+//     namespace only when it says "strict": true: the API falls back to
+//     non-strict for an incompatible schema otherwise).
+//   - Tools are offered top-level (tools) and partway through the
+//     conversation (additional_tools input items, role developer, whose
+//     tools are validated like top-level ones); a namespace tool groups
+//     function and custom tools under its name (a name, a description,
+//     tools). A custom tool takes free text, or text in a Lark or regex
+//     grammar (format). The callable tools, in declaration order (tools,
+//     then the additional_tools items of the conversation; namespaces
+//     flattened), are what the reply rule calls: the first one, or the one
+//     tool_choice forces ({"type":"function"} or {"type":"custom"}, by
+//     name). A namespaced tool's call carries its namespace.
 //   - background, conversation and prompt are refused with a 400 saying
 //     the fake does not implement them.
 
@@ -54,21 +70,30 @@ type respRequest struct {
 	maxOutput    int    // 0 = unset
 	items        []respItem
 	promptTokens int
-	lastRole     string // "user", "tool" (a function output) or "assistant"
+	lastRole     string // "user", "tool" (a tool output) or "assistant"
 	lastUserText string
 	lastToolText string
-	callTool     string
+	call         *respTool // the tool the reply calls, nil for text
 	previous     string
+}
+
+// respTool is a callable tool: a function or custom tool, top-level, in a
+// namespace or in an additional_tools item.
+type respTool struct {
+	name      string
+	namespace string // "" outside a namespace
+	custom    bool
 }
 
 // respItem is one item of a conversation, as stored.
 type respItem struct {
-	raw  string // the item's JSON
-	typ  string
-	role string
-	id   string
-	call string // call_id
-	text string // message text, function output text
+	raw   string // the item's JSON
+	typ   string
+	role  string
+	id    string
+	call  string     // call_id
+	text  string     // message text, tool output text
+	tools []respTool // the callable tools of an additional_tools item
 }
 
 var (
@@ -77,20 +102,23 @@ var (
 		"max_output_tokens", "max_tool_calls", "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt",
 		"prompt_cache_key", "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream",
 		"stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user"}
-	respItemTypes = []string{"message", "reasoning", "function_call", "function_call_output", "item_reference",
+	respItemTypes = []string{"message", "reasoning", "function_call", "function_call_output", "item_reference", "additional_tools",
 		"file_search_call", "web_search_call", "computer_call", "computer_call_output", "image_generation_call",
 		"code_interpreter_call", "local_shell_call", "local_shell_call_output", "mcp_list_tools", "mcp_approval_request",
-		"mcp_approval_response", "mcp_call", "custom_tool_call", "custom_tool_call_output"}
+		"mcp_approval_response", "mcp_call", "custom_tool_call", "custom_tool_call_output", "tool_search_call", "tool_search_output"}
 	respRoles       = []string{"user", "assistant", "system", "developer"}
 	respInputParts  = []string{"input_text", "input_image", "input_file"}
 	respOutputParts = []string{"output_text", "refusal"}
-	respToolTypes   = []string{"function", "custom", "file_search", "web_search", "web_search_preview", "web_search_2025_08_26",
+	respToolTypes   = []string{"function", "custom", "namespace", "file_search", "web_search", "web_search_preview", "web_search_2025_08_26",
 		"web_search_preview_2025_03_11", "computer_use_preview", "mcp", "code_interpreter", "image_generation", "local_shell",
-		"shell", "apply_patch"}
+		"shell", "apply_patch", "tool_search"}
 	respIncludes = []string{"code_interpreter_call.outputs", "computer_call_output.output.image_url", "file_search_call.results",
 		"message.input_image.image_url", "message.output_text.logprobs", "reasoning.encrypted_content", "web_search_call.action.sources"}
 	respEfforts   = []string{"none", "minimal", "low", "medium", "high", "xhigh"}
 	respSummaries = []string{"auto", "concise", "detailed"}
+	// The tools a namespace holds; text.verbosity.
+	respNestedToolTypes = []string{"function", "custom"}
+	respVerbosities     = []string{"low", "medium", "high"}
 )
 
 // reasoningModel reports the model families that reason.
@@ -228,11 +256,7 @@ func (s *Server) parseResponses(body []byte) (*respRequest, *apiError) {
 	if e := checkTextFormat(root.Get("text")); e != nil {
 		return nil, e
 	}
-	firstFunc, funcs, e := checkRespTools(root.Get("tools"))
-	if e != nil {
-		return nil, e
-	}
-	forced, choice, e := checkRespToolChoice(root.Get("tool_choice"), funcs)
+	tools, e := checkRespTools("tools", root.Get("tools"), false)
 	if e != nil {
 		return nil, e
 	}
@@ -277,13 +301,20 @@ func (s *Server) parseResponses(body []byte) (*respRequest, *apiError) {
 	if e := checkCallPairs(req.items); e != nil {
 		return nil, e
 	}
+	for _, it := range req.items {
+		tools = append(tools, it.tools...)
+	}
+	forced, choice, e := checkRespToolChoice(root.Get("tool_choice"), tools)
+	if e != nil {
+		return nil, e
+	}
 
 	bytes := len(root.Get("instructions").String())
 	for _, it := range req.items {
 		bytes += len(it.text)
-		if it.typ == "function_call" {
+		if it.typ == "function_call" || it.typ == "custom_tool_call" {
 			g := gjson.Parse(it.raw)
-			bytes += len(g.Get("name").Str) + len(g.Get("arguments").Str)
+			bytes += len(g.Get("name").Str) + len(g.Get("arguments").Str) + len(g.Get("input").Str)
 		}
 	}
 	req.promptTokens = bytes/4 + 1
@@ -291,11 +322,11 @@ func (s *Server) parseResponses(body []byte) (*respRequest, *apiError) {
 		it := req.items[i]
 		if req.lastRole == "" {
 			switch {
-			case it.typ == "function_call_output":
+			case it.typ == "function_call_output", it.typ == "custom_tool_call_output":
 				req.lastRole, req.lastToolText = "tool", it.text
 			case it.typ == "message" && it.role == "user":
 				req.lastRole = "user"
-			case it.typ == "message" && it.role == "assistant", it.typ == "function_call":
+			case it.typ == "message" && it.role == "assistant", it.typ == "function_call", it.typ == "custom_tool_call":
 				req.lastRole = "assistant"
 			}
 		}
@@ -305,9 +336,11 @@ func (s *Server) parseResponses(body []byte) (*respRequest, *apiError) {
 		}
 	}
 	if req.lastRole == "user" && choice != "none" && len(req.items) > nPrev {
-		req.callTool = firstFunc
-		if forced != "" {
-			req.callTool = forced
+		switch {
+		case forced != nil:
+			req.call = forced
+		case len(tools) > 0:
+			req.call = &tools[0]
 		}
 	}
 	if strings.HasPrefix(req.model, "unknown") {
@@ -352,6 +385,9 @@ func checkTextFormat(t gjson.Result) *apiError {
 	if !t.IsObject() {
 		return errType("text", "an object", t)
 	}
+	if v := t.Get("verbosity"); present(v) && !slices.Contains(respVerbosities, v.Str) {
+		return errValue("text.verbosity", v.String(), respVerbosities...)
+	}
 	f := t.Get("format")
 	if !present(f) {
 		return nil
@@ -388,70 +424,137 @@ func checkTextFormat(t gjson.Result) *apiError {
 	return nil
 }
 
-// checkRespTools validates tools; it returns the first function tool's
-// name and the names of all function tools.
-func checkRespTools(tools gjson.Result) (string, []string, *apiError) {
+// checkRespTools validates a list of tools at p ("tools", or an
+// additional_tools item's); it returns the callable ones in declaration
+// order, namespaces flattened. In a namespace (nested) only function and
+// custom tools are allowed.
+func checkRespTools(p string, tools gjson.Result, nested bool) ([]respTool, *apiError) {
 	if !present(tools) {
-		return "", nil, nil
+		return nil, nil
 	}
 	if !tools.IsArray() {
-		return "", nil, errType("tools", "an array", tools)
+		return nil, errType(p, "an array", tools)
 	}
-	var funcs []string
+	var out []respTool
 	for i, t := range tools.Array() {
-		p := fmt.Sprintf("tools[%d]", i)
-		if !t.IsObject() {
-			return "", nil, errType(p, "an object", t)
+		got, e := checkRespTool(fmt.Sprintf("%s[%d]", p, i), t, nested)
+		if e != nil {
+			return nil, e
 		}
-		typ := t.Get("type")
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// checkRespTool validates one tool and returns its callable tools.
+func checkRespTool(p string, t gjson.Result, nested bool) ([]respTool, *apiError) {
+	if !t.IsObject() {
+		return nil, errType(p, "an object", t)
+	}
+	types := respToolTypes
+	if nested {
+		types = respNestedToolTypes
+	}
+	typ := t.Get("type")
+	switch {
+	case !typ.Exists():
+		return nil, errMissing(p + ".type")
+	case !slices.Contains(types, typ.Str):
+		return nil, errValue(p+".type", typ.String(), types...)
+	}
+	switch typ.Str {
+	case "function", "custom", "namespace":
+		name := t.Get("name")
 		switch {
-		case !typ.Exists():
-			return "", nil, errMissing(p + ".type")
-		case !slices.Contains(respToolTypes, typ.Str):
-			return "", nil, errValue(p+".type", typ.String(), respToolTypes...)
+		case !name.Exists():
+			return nil, errMissing(p + ".name")
+		case name.Type != gjson.String:
+			return nil, errType(p+".name", "a string", name)
+		case !toolNameRegexp.MatchString(name.Str):
+			return nil, badRequest(fmt.Sprintf("Invalid '%s.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", p), p+".name", "invalid_value")
+		}
+		desc := t.Get("description")
+		switch {
+		case !desc.Exists() && typ.Str == "namespace":
+			return nil, errMissing(p + ".description")
+		case present(desc) && desc.Type != gjson.String:
+			return nil, errType(p+".description", "a string", desc)
 		}
 		switch typ.Str {
-		case "function", "custom":
-			name := t.Get("name")
-			switch {
-			case !name.Exists():
-				return "", nil, errMissing(p + ".name")
-			case name.Type != gjson.String:
-				return "", nil, errType(p+".name", "a string", name)
-			case !toolNameRegexp.MatchString(name.Str):
-				return "", nil, badRequest(fmt.Sprintf("Invalid '%s.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", p), p+".name", "invalid_value")
+		case "namespace":
+			inner := t.Get("tools")
+			if !inner.Exists() {
+				return nil, errMissing(p + ".tools")
 			}
-			if typ.Str == "custom" {
-				continue
+			got, e := checkRespTools(p+".tools", inner, true)
+			for i := range got {
+				got[i].namespace = name.Str
 			}
-			params := t.Get("parameters")
-			if present(params) && !params.IsObject() {
-				return "", nil, errType(p+".parameters", "an object", params)
+			return got, e
+		case "custom":
+			if e := checkCustomFormat(p+".format", t.Get("format")); e != nil {
+				return nil, e
 			}
-			if st := t.Get("strict"); present(st) && !st.IsBool() {
-				return "", nil, errType(p+".strict", "a boolean", st)
-			}
-			if t.Get("strict").Type != gjson.False {
-				if why := strictViolation(params, "()"); why != "" {
-					return "", nil, badRequest(fmt.Sprintf("Invalid schema for function '%s': %s", name.Str, why), p+".parameters", "invalid_function_parameters")
-				}
-			}
-			funcs = append(funcs, name.Str)
-		case "file_search":
-			if !t.Get("vector_store_ids").IsArray() {
-				return "", nil, errMissing(p + ".vector_store_ids")
-			}
-		case "mcp":
-			if t.Get("server_label").Type != gjson.String {
-				return "", nil, errMissing(p + ".server_label")
+			return []respTool{{name: name.Str, custom: true}}, nil
+		}
+		params := t.Get("parameters")
+		if present(params) && !params.IsObject() {
+			return nil, errType(p+".parameters", "an object", params)
+		}
+		st := t.Get("strict")
+		if present(st) && !st.IsBool() {
+			return nil, errType(p+".strict", "a boolean", st)
+		}
+		// Top-level functions are strict by default; in a namespace the API
+		// falls back to non-strict unless strict is asked for.
+		if (!nested && st.Type != gjson.False) || st.Type == gjson.True {
+			if why := strictViolation(params, "()"); why != "" {
+				return nil, badRequest(fmt.Sprintf("Invalid schema for function '%s': %s", name.Str, why), p+".parameters", "invalid_function_parameters")
 			}
 		}
+		return []respTool{{name: name.Str}}, nil
+	case "file_search":
+		if !t.Get("vector_store_ids").IsArray() {
+			return nil, errMissing(p + ".vector_store_ids")
+		}
+	case "mcp":
+		if t.Get("server_label").Type != gjson.String {
+			return nil, errMissing(p + ".server_label")
+		}
 	}
-	first := ""
-	if len(funcs) > 0 {
-		first = funcs[0]
+	return nil, nil
+}
+
+// checkCustomFormat validates a custom tool's format: unconstrained text,
+// or a Lark or regex grammar.
+func checkCustomFormat(p string, f gjson.Result) *apiError {
+	if !present(f) {
+		return nil
 	}
-	return first, funcs, nil
+	if !f.IsObject() {
+		return errType(p, "an object", f)
+	}
+	typ := f.Get("type")
+	switch {
+	case !typ.Exists():
+		return errMissing(p + ".type")
+	case typ.Str == "text":
+		return nil
+	case typ.Str != "grammar":
+		return errValue(p+".type", typ.String(), "text", "grammar")
+	}
+	syntax, def := f.Get("syntax"), f.Get("definition")
+	switch {
+	case !syntax.Exists():
+		return errMissing(p + ".syntax")
+	case syntax.Str != "lark" && syntax.Str != "regex":
+		return errValue(p+".syntax", syntax.String(), "lark", "regex")
+	case !def.Exists():
+		return errMissing(p + ".definition")
+	case def.Type != gjson.String:
+		return errType(p+".definition", "a string", def)
+	}
+	return nil
 }
 
 // strictViolation is why a schema fails strict mode, "" if it passes: every
@@ -492,40 +595,41 @@ func strictViolation(s gjson.Result, context string) string {
 	return why
 }
 
-// checkRespToolChoice validates tool_choice; it returns the forced function
-// (if any) and the mode.
-func checkRespToolChoice(tc gjson.Result, funcs []string) (string, string, *apiError) {
+// checkRespToolChoice validates tool_choice against the callable tools; it
+// returns the forced tool (if any) and the mode.
+func checkRespToolChoice(tc gjson.Result, tools []respTool) (*respTool, string, *apiError) {
 	if !present(tc) {
-		return "", "auto", nil
+		return nil, "auto", nil
 	}
 	switch {
 	case tc.Type == gjson.String:
 		if !slices.Contains(toolChoices, tc.Str) {
-			return "", "", errValue("tool_choice", tc.Str, toolChoices...)
+			return nil, "", errValue("tool_choice", tc.Str, toolChoices...)
 		}
-		return "", tc.Str, nil
+		return nil, tc.Str, nil
 	case tc.IsObject():
 		switch typ := tc.Get("type").Str; typ {
-		case "function":
+		case "function", "custom":
 			name := tc.Get("name")
 			if name.Type != gjson.String {
-				return "", "", errMissing("tool_choice.name")
+				return nil, "", errMissing("tool_choice.name")
 			}
-			if !slices.Contains(funcs, name.Str) {
-				return "", "", badRequest(fmt.Sprintf("Tool choice 'function' not found in 'tools' parameter: %s.", name.Str), "tool_choice", "")
+			i := slices.IndexFunc(tools, func(t respTool) bool { return t.name == name.Str && t.custom == (typ == "custom") })
+			if i < 0 {
+				return nil, "", badRequest(fmt.Sprintf("Tool choice '%s' not found in 'tools' parameter: %s.", typ, name.Str), "tool_choice", "")
 			}
-			return name.Str, "function", nil
+			return &tools[i], typ, nil
 		case "allowed_tools":
 			mode := tc.Get("mode").Str
 			if mode == "" {
 				mode = "auto"
 			}
-			return "", mode, nil
+			return nil, mode, nil
 		default:
-			return "", "hosted", nil
+			return nil, "hosted", nil
 		}
 	}
-	return "", "", errType("tool_choice", "one of a string or object", tc)
+	return nil, "", errType("tool_choice", "one of a string or object", tc)
 }
 
 // checkInputItem validates one input item.
@@ -560,8 +664,12 @@ func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (re
 			return respItem{}, e
 		}
 		item.text = text
-	case "function_call":
-		for _, f := range []string{"call_id", "name", "arguments"} {
+	case "function_call", "custom_tool_call":
+		payload := "arguments"
+		if item.typ == "custom_tool_call" {
+			payload = "input"
+		}
+		for _, f := range []string{"call_id", "name", payload} {
 			v := it.Get(f)
 			switch {
 			case !v.Exists():
@@ -570,8 +678,28 @@ func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (re
 				return respItem{}, errType(p+"."+f, "a string", v)
 			}
 		}
+		if ns := it.Get("namespace"); present(ns) && ns.Type != gjson.String {
+			return respItem{}, errType(p+".namespace", "a string", ns)
+		}
 		item.call = it.Get("call_id").Str
-	case "function_call_output":
+	case "additional_tools":
+		role := it.Get("role")
+		switch {
+		case !role.Exists():
+			return respItem{}, errMissing(p + ".role")
+		case role.Str != "developer":
+			return respItem{}, errValue(p+".role", role.String(), "developer")
+		}
+		tools := it.Get("tools")
+		if !tools.Exists() {
+			return respItem{}, errMissing(p + ".tools")
+		}
+		got, e := checkRespTools(p+".tools", tools, false)
+		if e != nil {
+			return respItem{}, e
+		}
+		item.tools = got
+	case "function_call_output", "custom_tool_call_output":
 		id := it.Get("call_id")
 		switch {
 		case !id.Exists():
@@ -606,10 +734,13 @@ func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (re
 		case !sum.IsArray():
 			return respItem{}, errType(p+".summary", "an array", sum)
 		}
+		// Taken back by its encrypted content (issued for the item's id,
+		// if one is given: no look-up, so store false clients may keep
+		// the ids), or else looked up by its id.
 		enc := it.Get("encrypted_content")
 		switch {
 		case present(enc):
-			if !verifyEncrypted(enc.String()) {
+			if id, ok := verifyEncrypted(enc.String()); !ok || (item.id != "" && id != item.id) {
 				what := "The encrypted content"
 				if item.id != "" {
 					what += " for item " + item.id
@@ -618,9 +749,10 @@ func (s *Server) checkInputItem(req *respRequest, p string, it gjson.Result) (re
 			}
 		case item.id == "":
 			return respItem{}, errMissing(p + ".id")
-		}
-		if _, ok := s.storedItem(item.id); item.id != "" && !ok {
-			return respItem{}, errNotFoundItem(item.id, req.store)
+		default:
+			if _, ok := s.storedItem(item.id); !ok {
+				return respItem{}, errNotFoundItem(item.id, req.store)
+			}
 		}
 	case "item_reference":
 		stored, ok := s.storedItem(item.id)
@@ -712,28 +844,33 @@ func checkImageURL(p string, u gjson.Result) *apiError {
 	return badRequest(fmt.Sprintf("Invalid '%s'. Expected a valid URL, but got a value with an invalid format.", p), p, "invalid_value")
 }
 
-// checkCallPairs enforces the pairing of function calls and outputs in a
-// conversation.
+// checkCallPairs enforces the pairing of tool calls and outputs in a
+// conversation: function calls with function outputs, custom tool calls
+// with custom tool outputs.
 func checkCallPairs(items []respItem) *apiError {
-	calls := map[string]bool{} // call_id -> answered
-	var order []string
+	type key struct{ kind, id string }
+	kinds := map[string]string{"function_call": "function call", "custom_tool_call": "custom tool call"}
+	calls := map[key]bool{} // answered?
+	var order []key
 	for _, it := range items {
 		switch it.typ {
-		case "function_call":
-			if _, ok := calls[it.call]; !ok {
-				order = append(order, it.call)
+		case "function_call", "custom_tool_call":
+			k := key{kinds[it.typ], it.call}
+			if _, ok := calls[k]; !ok {
+				order = append(order, k)
 			}
-			calls[it.call] = false
-		case "function_call_output":
-			if _, ok := calls[it.call]; !ok {
-				return badRequest(fmt.Sprintf("No tool call found for function call output with call_id %s.", it.call), "input", "")
+			calls[k] = false
+		case "function_call_output", "custom_tool_call_output":
+			k := key{kinds[strings.TrimSuffix(it.typ, "_output")], it.call}
+			if _, ok := calls[k]; !ok {
+				return badRequest(fmt.Sprintf("No tool call found for %s output with call_id %s.", k.kind, it.call), "input", "")
 			}
-			calls[it.call] = true
+			calls[k] = true
 		}
 	}
-	for _, id := range order {
-		if !calls[id] {
-			return badRequest(fmt.Sprintf("No tool output found for function call %s.", id), "input", "")
+	for _, k := range order {
+		if !calls[k] {
+			return badRequest(fmt.Sprintf("No tool output found for %s %s.", k.kind, k.id), "input", "")
 		}
 	}
 	return nil
@@ -757,15 +894,17 @@ func encryptedMAC(itemID string) []byte {
 	return m.Sum(nil)
 }
 
-func verifyEncrypted(s string) bool {
+// verifyEncrypted returns the id of the reasoning item s was issued for,
+// and whether it verifies.
+func verifyEncrypted(s string) (string, bool) {
 	raw, err := base64.URLEncoding.DecodeString(s)
 	if err != nil || len(raw) < 11 || raw[0] != 0x80 {
-		return false
+		return "", false
 	}
 	n := int(binary.BigEndian.Uint16(raw[9:11]))
 	if len(raw) != 11+n+32 {
-		return false
+		return "", false
 	}
 	id := string(raw[11 : 11+n])
-	return bytes.Equal(raw[11+n:], encryptedMAC(id))
+	return id, bytes.Equal(raw[11+n:], encryptedMAC(id))
 }

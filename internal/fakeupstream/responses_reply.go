@@ -21,9 +21,11 @@ type respReply struct {
 	msgID      string
 	text       string
 	textPieces []string
-	fcID       string
+	fcID       string // the call item's id (fc_ or ctc_)
 	callID     string
 	callName   string
+	callNS     string // the called tool's namespace, "" if none
+	custom     bool   // a custom tool call: args is its input
 	args       string
 	argPieces  []string
 	incomplete bool
@@ -56,16 +58,19 @@ func (s *Server) respReply(req *respRequest) *respReply {
 			return r
 		}
 	}
-	if req.callTool != "" {
-		args := string(jsonBytes(obj{{"q", req.lastUserText}}))
+	if c := req.call; c != nil {
+		args, prefix := string(jsonBytes(obj{{"q", req.lastUserText}})), "fc"
+		if c.custom {
+			args, prefix = req.lastUserText, "ctc"
+		}
 		pieces := fragments(args, 4)
 		if len(pieces) > budget {
 			r.incomplete = true
 			return r
 		}
-		r.fcID = item("fc", 1)
+		r.fcID = item(prefix, 1)
 		r.callID = fmt.Sprintf("call_%d", s.nextSeq(&s.callSeq))
-		r.callName, r.args, r.argPieces = req.callTool, args, pieces
+		r.callName, r.callNS, r.custom, r.args, r.argPieces = c.name, c.namespace, c.custom, args, pieces
 		return r
 	}
 	text := "echo: " + req.lastUserText
@@ -124,12 +129,21 @@ func (r *respReply) messageItem(done bool) obj {
 	return obj{{"id", r.msgID}, {"type", "message"}, {"status", status}, {"content", content}, {"role", "assistant"}}
 }
 
-func (r *respReply) functionItem(done bool) obj {
+// callItem is the function_call or custom_tool_call item, with the
+// namespace of a namespaced tool.
+func (r *respReply) callItem(done bool) obj {
 	status, args := "in_progress", ""
 	if done {
 		status, args = "completed", r.args
 	}
-	return obj{{"id", r.fcID}, {"type", "function_call"}, {"status", status}, {"arguments", args}, {"call_id", r.callID}, {"name", r.callName}}
+	it := obj{{"id", r.fcID}, {"type", "function_call"}, {"status", status}, {"arguments", args}, {"call_id", r.callID}, {"name", r.callName}}
+	if r.custom {
+		it = obj{{"id", r.fcID}, {"type", "custom_tool_call"}, {"status", status}, {"call_id", r.callID}, {"input", args}, {"name", r.callName}}
+	}
+	if r.callNS != "" {
+		it = append(it, kv{"namespace", r.callNS})
+	}
+	return it
 }
 
 // output is the response's output items, done.
@@ -142,7 +156,7 @@ func (r *respReply) output() []any {
 	case r.msgID != "":
 		out = append(out, r.messageItem(true))
 	case r.fcID != "":
-		out = append(out, r.functionItem(true))
+		out = append(out, r.callItem(true))
 	}
 	return out
 }
@@ -350,17 +364,23 @@ func (s *Server) streamResponses(w http.ResponseWriter, r *http.Request, req *re
 			return
 		}
 	case reply.fcID != "":
+		// A function's arguments stream as function_call_arguments events, a
+		// custom tool's input as custom_tool_call_input events.
 		at := obj{{"item_id", reply.fcID}, {"output_index", oi}}
-		if !send("response.output_item.added", obj{{"output_index", oi}, {"item", reply.functionItem(false)}}, false) {
+		events, field := "response.function_call_arguments", "arguments"
+		if reply.custom {
+			events, field = "response.custom_tool_call_input", "input"
+		}
+		if !send("response.output_item.added", obj{{"output_index", oi}, {"item", reply.callItem(false)}}, false) {
 			return
 		}
 		for _, p := range reply.argPieces {
-			if !send("response.function_call_arguments.delta", obfuscated(append(at, kv{"delta", p})), false) {
+			if !send(events+".delta", obfuscated(append(at, kv{"delta", p})), false) {
 				return
 			}
 		}
-		if !send("response.function_call_arguments.done", append(at, kv{"arguments", reply.args}), false) ||
-			!send("response.output_item.done", obj{{"output_index", oi}, {"item", reply.functionItem(true)}}, false) {
+		if !send(events+".done", append(at, kv{field, reply.args}), false) ||
+			!send("response.output_item.done", obj{{"output_index", oi}, {"item", reply.callItem(true)}}, false) {
 			return
 		}
 	}

@@ -293,9 +293,10 @@ func TestResponsesReasoning(t *testing.T) {
 		status int
 		want   string
 	}{
-		"tampered": {`{"type":"reasoning","summary":[],"encrypted_content":"gAAAAABfake"}`, 400, "could not be verified"},
-		"id, store false": {`{"type":"reasoning","id":"` + rs.ID + `","summary":[],"encrypted_content":"` + rs.EncryptedContent + `"}`, 404,
-			"Items are not persisted when `store` is set to false"},
+		"tampered":        {`{"type":"reasoning","summary":[],"encrypted_content":"gAAAAABfake"}`, 400, "could not be verified"},
+		"id, store false": {`{"type":"reasoning","id":"` + rs.ID + `","summary":[]}`, 404, "Items are not persisted when `store` is set to false"},
+		"another item's id": {`{"type":"reasoning","id":"rs_other","summary":[],"encrypted_content":"` + rs.EncryptedContent + `"}`, 400,
+			"The encrypted content for item rs_other could not be verified."},
 		"no summary":              {`{"type":"reasoning","encrypted_content":"` + rs.EncryptedContent + `"}`, 400, "Missing required parameter: 'input[1].summary'"},
 		"neither id nor contents": {`{"type":"reasoning","summary":[]}`, 400, "Missing required parameter: 'input[1].id'"},
 	} {
@@ -304,6 +305,14 @@ func TestResponsesReasoning(t *testing.T) {
 		if e := asAPIError(t, err, tc.status); !strings.Contains(e.Message, tc.want) {
 			t.Errorf("%s: %s", name, e.RawJSON())
 		}
+	}
+	// With its own id and encrypted content it is taken back, store false
+	// or not, as Codex sends it: the content is verified, the id not
+	// looked up.
+	withID := `{"type":"reasoning","id":"` + rs.ID + `","summary":[],"content":null,"encrypted_content":"` + rs.EncryptedContent + `"}`
+	p.Input = inputList(userInput("capital of France"), rawItem(withID), fc, out)
+	if r, err := c.Responses.New(ctx, p); err != nil || r.OutputText() != "result: Paris" {
+		t.Errorf("reasoning item with its id, store false: %v", err)
 	}
 	// A model that does not reason takes no reasoning items.
 	_, err = c.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt-4o", Input: inputList(userInput("q"), rawItem(reasoning))})
