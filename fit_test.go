@@ -25,13 +25,13 @@ func TestTranslatedRequestsFitTheModel(t *testing.T) {
 			provider openai
 			base_url %s
 			key sk-fit-0001
-			alias small gpt-4o-mini
-			alias capped gpt-4o
+			models gpt-4o*
 		}
 		upstream capped {
 			provider openai
 			base_url %s
 			key sk-fit-0001
+			models gpt-5*
 			max_output_tokens 1000
 			reasoning minimal
 		}
