@@ -31,7 +31,7 @@ func cliDir() string {
 
 // run is what one CLI invocation needs to know.
 type run struct {
-	baseURL string // the llm_proxy site prefix of the provider kind, e.g. http://127.0.0.1:9180/openai
+	baseURL string // the llm_proxy site prefix of the provider kind, e.g. http://127.0.0.1:9280/openai
 	model   string // what the CLI asks for (an alias in the Caddyfile where needed)
 	prompt  string
 	home    string

@@ -26,12 +26,13 @@ import (
 
 // The in-process Caddy of this test binary. caddytest runs one Caddy per
 // process; these ports differ from the root package's (9080, admin 2999),
-// whose tests may run at the same time.
+// and from its crash test (9180, admin 2998), whose tests may run at the
+// same time.
 const (
-	httpPort  = 9180
-	adminPort = 2998
-	proxyBase = "http://127.0.0.1:9180"
-	adminBase = "http://localhost:2998"
+	httpPort  = 9280
+	adminPort = 2997
+	proxyBase = "http://127.0.0.1:9280"
+	adminBase = "http://localhost:2997"
 	// clientKey is the llm_proxy client key every CLI presents as its API key.
 	clientKey = "e2e-client-key"
 )
