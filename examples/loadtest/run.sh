@@ -31,7 +31,7 @@ GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --ada
 pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$caddy" run --config "$here/proxy.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/proxy.log" 2>&1 &
 pids+=($!)
-for port in 9301 9302 9303 9304 9305 9306 9311 9312 9313 9314; do
+for port in 9301 9302 9303 9304 9305 9306 9307 9308 9311 9312 9313 9314 9315; do
 	for _ in $(seq 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
 		sleep 0.1
@@ -44,10 +44,13 @@ done
 for port in 9304 9305 9306; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/stream.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
 done
+for port in 9307 9308; do
+	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/responses.lua" "http://127.0.0.1:$port/v1/responses" >/dev/null
+done
 
 rps() {
-	local out script=${2:-post.lua}
-	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/$script" "http://127.0.0.1:$1/v1/chat/completions")
+	local out script=${2:-post.lua} path=${3:-/v1/chat/completions}
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/$script" "http://127.0.0.1:$1$path")
 	if grep -q 'Non-2xx' <<<"$out"; then
 		echo "port $1 answered errors:" >&2
 		echo "$out" >&2
@@ -55,7 +58,7 @@ rps() {
 	fi
 	awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
-llm=() tr=() rp=() sllm=() str=() srp=()
+llm=() tr=() rp=() sllm=() str=() srp=() rllm=() rtr=() rrp=()
 for i in $(seq "$rounds"); do
 	llm+=("$(rps 9301)")
 	tr+=("$(rps 9303)")
@@ -63,8 +66,12 @@ for i in $(seq "$rounds"); do
 	sllm+=("$(rps 9304 stream.lua)")
 	str+=("$(rps 9306 stream.lua)")
 	srp+=("$(rps 9305 stream.lua)")
+	rllm+=("$(rps 9307 responses.lua /v1/responses)")
+	rtr+=("$(rps 9307 post.lua)")
+	rrp+=("$(rps 9308 responses.lua /v1/responses)")
 	echo "round $i: JSON: llm_proxy passthrough ${llm[-1]}, translated ${tr[-1]}, reverse_proxy ${rp[-1]} req/s;" \
-		"streams: passthrough ${sllm[-1]}, translated ${str[-1]}, reverse_proxy ${srp[-1]} req/s"
+		"streams: passthrough ${sllm[-1]}, translated ${str[-1]}, reverse_proxy ${srp[-1]} req/s;" \
+		"openai_responses: passthrough ${rllm[-1]}, Chat translated ${rtr[-1]}, reverse_proxy ${rrp[-1]} req/s"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 report() {
@@ -72,3 +79,4 @@ report() {
 }
 report JSON "$(median "${llm[@]}")" "$(median "${tr[@]}")" "$(median "${rp[@]}")"
 report streams "$(median "${sllm[@]}")" "$(median "${str[@]}")" "$(median "${srp[@]}")"
+report openai_responses "$(median "${rllm[@]}")" "$(median "${rtr[@]}")" "$(median "${rrp[@]}")"
