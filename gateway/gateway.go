@@ -128,10 +128,10 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 		for i, k := range u.Keys {
 			spec := u.keySpec(k.Secret, k.Limits, "config")
 			spec.Disabled, spec.Note = k.Disabled, k.Note
-			if seen[spec.ID] {
+			if seen[k.Secret] {
 				return g, fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
 			}
-			seen[spec.ID] = true
+			seen[k.Secret] = true
 			specs = append(specs, spec)
 		}
 	}
