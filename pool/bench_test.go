@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
@@ -35,4 +36,49 @@ func BenchmarkAcquireDoneKeys(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLockSharing measures what one lock per upstream would buy over
+// the one lock per storage: parallel Acquire+Done on two upstreams of 1,000
+// keys each, half the goroutines on each, either in one Pool (one lock) or
+// in two Pools on two storages (a lock each, as one lock per upstream would
+// give). Run with -cpu 1,2.
+func BenchmarkLockSharing(b *testing.B) {
+	mk := func(name string, ups ...string) *Pool {
+		var keys []KeySpec
+		for _, up := range ups {
+			for i := range 1000 {
+				keys = append(keys, key(up, fmt.Sprintf("sk-%s-%d", up, i), limits.Set{RPM: 1 << 40, Concurrency: 1 << 20}))
+			}
+		}
+		p, err := New(Options{Instance: name, Storage: "memory", Keys: keys})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Close() })
+		return p
+	}
+	run := func(b *testing.B, pools [2]*Pool) {
+		var n atomic.Int64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := n.Add(1) % 2
+			p, targets := pools[i], []Target{{Upstream: [2]string{"oai", "ant"}[i]}}
+			for pb.Next() {
+				l, err := p.Acquire(targets, 10, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				l.Done(Outcome{Status: 200, InputTokens: 5})
+			}
+		})
+	}
+	b.Run("lock=pool", func(b *testing.B) {
+		p := mk(b.Name(), "oai", "ant")
+		run(b, [2]*Pool{p, p})
+	})
+	b.Run("lock=upstream", func(b *testing.B) {
+		run(b, [2]*Pool{mk(b.Name()+"/oai", "oai"), mk(b.Name()+"/ant", "ant")})
+	})
 }
