@@ -22,6 +22,13 @@ type Lease struct {
 	day      int32  // the day the start was counted in
 	estimate int64
 	done     atomic.Bool
+
+	// On Redis storage: the lease's id, its bin's sequence number and day
+	// there; unlimited when Redis was unreachable and on_error is open.
+	rid       string
+	rseq      int64
+	rday      int64
+	unlimited bool
 }
 
 // Unavailable is Acquire's error when no key can take the request now.
@@ -31,10 +38,17 @@ type Unavailable struct {
 	RetryAfter time.Duration
 	// AllDisabled is true when every key that could serve is disabled (by
 	// configuration or by health), so waiting will not help.
+	//
+	// StoreDown is true when the shared storage (Redis) is unreachable and
+	// the Pool refuses to serve without it (on_error closed).
+	StoreDown   bool
 	AllDisabled bool
 }
 
 func (u *Unavailable) Error() string {
+	if u.StoreDown {
+		return "the shared storage (Redis) is unreachable"
+	}
 	if u.AllDisabled {
 		return "every key that could serve this request is disabled"
 	}
@@ -57,6 +71,9 @@ func (u *Unavailable) Error() string {
 // caller can still say when to come back.
 func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) (*Lease, error) {
 	estimate = max(estimate, 0)
+	if p.sh.remote != nil {
+		return p.acquireRemote(targets, estimate, tried)
+	}
 	sh := p.sh
 	sh.mu.Lock()
 	// Read the clock under the lock so starts are recorded in order.
@@ -323,6 +340,10 @@ func (l *Lease) Done(o Outcome) {
 		return
 	}
 	actual := max(o.InputTokens, 0) + max(o.OutputTokens, 0)
+	if l.pool.sh.remote != nil {
+		l.doneRemote(o, actual)
+		return
+	}
 	sh := l.pool.sh
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

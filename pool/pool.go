@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,7 +25,7 @@ type Options struct {
 	// Instance is the handler instance name; it identifies memory storage
 	// across reloads.
 	Instance string
-	// Storage is "badger" (the default when empty) or "memory".
+	// Storage is "badger" (the default when empty), "memory" or "redis".
 	Storage string
 	// Dir is the Badger directory; required for badger storage. A relative
 	// path is made absolute, so it names the same storage across reloads.
@@ -35,10 +36,30 @@ type Options struct {
 	// Keys are the keys to serve from, in the order Keys reports them.
 	// An empty ID is filled in with KeyID; a zero Limits.Weight means 1.
 	Keys []KeySpec
+	// Redis configures storage "redis".
+	Redis RedisOptions
+	// Changed hears, on shared storage (Redis), that another instance
+	// added or removed keys through its admin API, or changed overrides,
+	// for this Options.Instance: ids are the keys concerned, nil when any
+	// may have changed (after a reconnection). Calls come one at a time,
+	// from a goroutine of the Pool's.
+	Changed func(ids []string)
 	// Logger receives store and flush errors. Nil discards them.
 	Logger *zap.Logger
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
+}
+
+// RedisOptions configure storage "redis".
+type RedisOptions struct {
+	// URL is redis:// or rediss://, with user and password if needed.
+	URL string
+	// Prefix goes in front of every Redis key; instances that share it
+	// share their keys' state.
+	Prefix string
+	// FailOpen serves requests without limits while Redis is unreachable,
+	// instead of refusing them (*Unavailable with StoreDown).
+	FailOpen bool
 }
 
 // Pool admits requests onto keys of one configuration. Per-key limits,
@@ -47,7 +68,11 @@ type Options struct {
 // other Pool on the same storage, so a config reload keeps it.
 type Pool struct {
 	identity string
+	instance string
 	sh       *shared
+	failOpen bool
+	changed  func(ids []string)
+	days     dayCache // Redis storage: see dayArgs; guarded by sh.mu
 	loc      *time.Location
 	now      func() time.Time
 
@@ -123,6 +148,9 @@ func isLegacyID(id string) bool {
 // from New must be closed with Close.
 func New(opts Options) (*Pool, error) {
 	p := &Pool{
+		instance: opts.Instance,
+		failOpen: opts.Redis.FailOpen,
+		changed:  opts.Changed,
 		loc:      opts.Location,
 		now:      opts.Now,
 		byID:     make(map[string]*slot, len(opts.Keys)),
@@ -186,11 +214,24 @@ func New(opts Options) (*Pool, error) {
 	case "memory":
 		p.identity = "memory:" + opts.Instance
 		open = func() (store.Store, error) { return store.NewMemory(), nil }
+	case "redis":
+		if _, err := store.RedisOptions(opts.Redis.URL); err != nil {
+			return nil, err
+		}
+		p.identity = "redis:" + opts.Redis.URL + " " + opts.Redis.Prefix
+		open = func() (store.Store, error) { return store.OpenRedis(opts.Redis.URL, opts.Redis.Prefix, logger) }
 	default:
-		return nil, fmt.Errorf("unknown storage %q (want badger or memory)", opts.Storage)
+		return nil, fmt.Errorf("unknown storage %q (want badger, memory or redis)", opts.Storage)
 	}
 
 	v, _, err := sharedStates.LoadOrNew(p.identity, func() (caddy.Destructor, error) {
+		if opts.Storage == "redis" {
+			st, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return newSharedRemote(st.(*store.Redis), logger), nil
+		}
 		s, err := newShared(open, opts.Storage == "memory", logger, p.now())
 		if err != nil {
 			return nil, err
@@ -209,6 +250,7 @@ func New(opts Options) (*Pool, error) {
 	for _, k := range specs {
 		p.place(k, &c)
 	}
+	p.sh.pools = append(p.sh.pools, p)
 	p.sh.mu.Unlock()
 	return p, nil
 }
@@ -358,6 +400,7 @@ func (p *Pool) Close() error {
 		p.unplace(s)
 	}
 	p.slots, p.groups = nil, map[string]*group{}
+	p.sh.pools = slices.DeleteFunc(p.sh.pools, func(o *Pool) bool { return o == p })
 	p.sh.mu.Unlock()
 	_, err := sharedStates.Delete(p.identity)
 	return err
@@ -389,8 +432,18 @@ type KeyStatus struct {
 	Usage Usage
 }
 
-// Keys returns a snapshot of every key, in spec order.
+// Keys returns a snapshot of every key, in spec order. On Redis storage it
+// is read from Redis (every instance's use), or from this instance's
+// mirror while Redis is unreachable.
 func (p *Pool) Keys() []KeyStatus {
+	if p.sh.remote != nil {
+		p.sh.mu.Lock()
+		slots := slices.Clone(p.slots)
+		p.sh.mu.Unlock()
+		if out, ok := p.readRemote(slots); ok {
+			return out
+		}
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -432,6 +485,9 @@ func (s *slot) status(c *clock) KeyStatus {
 // pointless, since success would not enable them.
 func (p *Pool) Disabled() []KeySpec {
 	var out []KeySpec
+	if p.sh.remote != nil {
+		p.Keys() // brings the mirror up to date
+	}
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
 	for _, s := range p.slots {
@@ -446,6 +502,12 @@ func (p *Pool) Disabled() []KeySpec {
 // re-probe. It leaves a cooling or exhausted key alone: a probe that works
 // says nothing about rate limits or quota. Unknown IDs are ignored.
 func (p *Pool) Enable(id string) {
+	if p.sh.remote != nil {
+		if err := p.keyScript(id, enableScript); err != nil {
+			p.sh.logger.Warn("enabling a key in Redis failed", zap.String("key_id", id), zap.Error(err))
+		}
+		return
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -464,6 +526,12 @@ func (p *Pool) Enable(id string) {
 // clears any cooldown, exhaustion or disabling by health. Requests in flight
 // stay counted as in flight. Unknown IDs are ignored.
 func (p *Pool) Reset(id string) {
+	if p.sh.remote != nil {
+		if err := p.keyScript(id, resetScript); err != nil {
+			p.sh.logger.Warn("resetting a key in Redis failed", zap.String("key_id", id), zap.Error(err))
+		}
+		return
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -478,7 +546,19 @@ func (p *Pool) Reset(id string) {
 // block is what keeps key s from admitting a request of est tokens now
 // (see keyState.block); the caller holds the lock and has synced the key.
 func (p *Pool) block(s *slot, c *clock, est int64) (until int64, full bool) {
-	return s.ks.block(&s.spec.Limits, c, est)
+	if p.sh.remote == nil {
+		return s.ks.block(&s.spec.Limits, c, est)
+	}
+	// On Redis, what Redis last said: the tokens of a request are for
+	// Redis to weigh.
+	ks := s.ks
+	if (ks.health == StateCooling || ks.health == StateExhausted) && ks.until > c.now {
+		until = ks.until
+	}
+	if ks.hint > c.now && ks.hint > until {
+		until = ks.hint
+	}
+	return until, false
 }
 
 // Stats returns the usage statistics of instance on this Pool's storage,

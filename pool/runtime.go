@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 // Keys added or changed at runtime (through the admin API).
@@ -207,6 +208,17 @@ func (p *Pool) Spec(id string) (KeySpec, bool) {
 
 // Key returns the snapshot of key id, as Keys does.
 func (p *Pool) Key(id string) (KeyStatus, bool) {
+	if p.sh.remote != nil {
+		p.sh.mu.Lock()
+		s := p.byID[id]
+		p.sh.mu.Unlock()
+		if s == nil {
+			return KeyStatus{}, false
+		}
+		if out, ok := p.readRemote([]*slot{s}); ok && len(out) == 1 {
+			return out[0], true
+		}
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -286,6 +298,7 @@ func (p *Pool) UpdateKey(spec KeySpec) (bool, error) {
 		return false, fmt.Errorf("key %s: its secret cannot change", spec.ID)
 	}
 	s.spec = spec
+	s.ks.hint = 0 // on Redis, what it said was under other limits
 	s.refresh(&c)
 	return true, nil
 }
@@ -309,6 +322,26 @@ func (p *Pool) RemoveKey(id string) bool {
 // of the key, to the key's health as Lease.Done would (without touching its
 // counters). It reports false for an unknown ID.
 func (p *Pool) Report(id string, o Outcome) bool {
+	if p.sh.remote != nil {
+		spec, ok := p.Spec(id)
+		if !ok {
+			return false
+		}
+		res, err := p.runDone(spec, "", -1, 0, 0, 0, o)
+		p.sh.mu.Lock()
+		defer p.sh.mu.Unlock()
+		c := p.clock()
+		s := p.byID[id]
+		if err != nil || s == nil {
+			if s != nil {
+				s.ks.observe(o, &c)
+				s.ks.touch(&c)
+			}
+			return s != nil
+		}
+		p.mirrorDone(s, res, &c)
+		return true
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -378,15 +411,35 @@ func (p *Pool) SaveKeys(instance string, keys []SavedKey) error {
 		}
 		batch[savedKeyPrefix+instance+"/"+k.ID()] = b
 	}
-	return p.sh.store.Save(batch)
+	if err := p.sh.store.Save(batch); err != nil {
+		return err
+	}
+	publishIDs(p, "keys", keys, func(k SavedKey) string { return k.ID() })
+	return nil
+}
+
+// publishIDs publishes a change of kind to the keys of list.
+func publishIDs[T any](p *Pool, kind string, list []T, id func(T) string) {
+	if p.sh.remote == nil {
+		return
+	}
+	ids := make([]string, len(list))
+	for i, x := range list {
+		ids[i] = id(x)
+	}
+	p.publish(kind, ids)
 }
 
 // DeleteSavedKey forgets a saved key of instance, and its override.
 func (p *Pool) DeleteSavedKey(instance, id string) error {
-	return p.sh.store.Save(map[string][]byte{
+	err := p.sh.store.Save(map[string][]byte{
 		savedKeyPrefix + instance + "/" + id: nil,
 		overridePrefix + instance + "/" + id: nil,
 	})
+	if err == nil {
+		p.publish("keys", []string{id})
+	}
+	return err
 }
 
 // Overrides returns the saved per-key overrides of instance by key ID.
@@ -438,19 +491,85 @@ func (p *Pool) ClearOverrides(instance string, ids []string) error {
 	for _, id := range ids {
 		batch[overridePrefix+instance+"/"+id] = nil
 	}
-	return p.sh.store.Save(batch)
+	err := p.sh.store.Save(batch)
+	if err == nil {
+		p.publish("overrides", ids)
+	}
+	return err
 }
 
 // SaveOverride persists the override of key id of instance; an empty one
 // is deleted.
 func (p *Pool) SaveOverride(instance, id string, s KeySettings) error {
 	key := overridePrefix + instance + "/" + id
-	if s.IsZero() {
-		return p.sh.store.Save(map[string][]byte{key: nil})
+	var b []byte
+	if !s.IsZero() {
+		var err error
+		if b, err = json.Marshal(s); err != nil {
+			return err
+		}
 	}
-	b, err := json.Marshal(s)
+	err := p.sh.store.Save(map[string][]byte{key: b})
+	if err == nil {
+		p.publish("overrides", []string{id})
+	}
+	return err
+}
+
+// SavedKeysByID returns the saved keys of instance among ids, by ID, as
+// the store holds them now (for changes heard from other instances).
+func (p *Pool) SavedKeysByID(instance string, ids []string) (map[string]SavedKey, error) {
+	recs, err := p.records(savedKeyPrefix+instance+"/", ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return p.sh.store.Save(map[string][]byte{key: b})
+	out := make(map[string]SavedKey, len(recs))
+	for id, v := range recs {
+		var sk SavedKey
+		if json.Unmarshal(v, &sk) == nil && sk.Upstream != "" && sk.Secret != "" {
+			sk.KeyID = id
+			out[id] = sk
+		}
+	}
+	return out, nil
+}
+
+// OverridesByID returns the overrides of instance among ids, by ID, as the
+// store holds them now.
+func (p *Pool) OverridesByID(instance string, ids []string) (map[string]KeySettings, error) {
+	recs, err := p.records(overridePrefix+instance+"/", ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]KeySettings, len(recs))
+	for id, v := range recs {
+		var s KeySettings
+		if json.Unmarshal(v, &s) == nil {
+			out[id] = s
+		}
+	}
+	return out, nil
+}
+
+// records reads the records prefix+id of ids, by ID.
+func (p *Pool) records(prefix string, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	if r, ok := p.sh.store.(*store.Redis); ok {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = prefix + id
+		}
+		recs, err := r.Get(keys)
+		for k, v := range recs {
+			out[strings.TrimPrefix(k, prefix)] = v
+		}
+		return out, err
+	}
+	recs, err := p.sh.store.Load(prefix)
+	for _, id := range ids {
+		if v, ok := recs[prefix+id]; ok {
+			out[id] = v
+		}
+	}
+	return out, err
 }

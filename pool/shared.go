@@ -51,6 +51,11 @@ type shared struct {
 	// own lock.
 	usage *stats.Book
 
+	// remote is the link to Redis for storage "redis", nil otherwise; pools
+	// are the Pools on this storage, to hear of other instances' changes.
+	remote *remote
+	pools  []*Pool
+
 	stop    chan struct{}
 	done    chan struct{}
 	failing bool // the last flush failed (logged once, not every second)
@@ -200,6 +205,13 @@ func (s *shared) flush() error {
 func (s *shared) Destruct() error {
 	close(s.stop)
 	<-s.done
+	if s.remote != nil {
+		var err error
+		if !s.remote.r.Down() {
+			err = s.usage.Flush(time.Now())
+		}
+		return errors.Join(err, s.store.Close())
+	}
 	if s.volatile {
 		return s.store.Close()
 	}

@@ -107,6 +107,11 @@ type keyState struct {
 	dirty bool         // changed since the last flush
 	queue *[]*keyState // where a key that turns dirty goes (shared.dirty); nil: nowhere
 
+	// hint is, on Redis storage, until when Redis last said the key is
+	// blocked for a request of no tokens (unix ns; 0: it was not); the
+	// counters above stay zero there, and health mirrors Redis's.
+	hint int64
+
 	// slots are this key's places in the Pools that serve it (two during
 	// a reload), re-examined after each event of the key (see touch).
 	slots []*slot

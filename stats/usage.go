@@ -68,6 +68,12 @@ type Usage struct {
 	loc   *time.Location
 	hours map[string]map[Dims]*Counts
 	dirty map[string]bool
+
+	// shared is set on a store that counts in place (see Counters): hours
+	// then holds only what was not flushed yet, and last the totals read
+	// last.
+	shared Counters
+	last   map[string]map[Dims]*Counts
 }
 
 // record is one dimension of a persisted hour; a persisted hour is a JSON
@@ -101,14 +107,22 @@ func (u *Usage) Record(t time.Time, d Dims, c Counts) {
 
 // Rows returns every count kept, by hour (oldest first), then dimension.
 func (u *Usage) Rows() []Row {
-	u.mu.Lock()
 	var out []Row
-	for hour, m := range u.hours {
-		for d, c := range m {
-			out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+	if u.shared != nil {
+		for hour, m := range u.sharedRows() {
+			for d, c := range m {
+				out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+			}
 		}
+	} else {
+		u.mu.Lock()
+		for hour, m := range u.hours {
+			for d, c := range m {
+				out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+			}
+		}
+		u.mu.Unlock()
 	}
-	u.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Hour != b.Hour {
@@ -217,6 +231,12 @@ func (b *Book) Usage(instance string, loc *time.Location) (*Usage, error) {
 		hours:    make(map[string]map[Dims]*Counts),
 		dirty:    make(map[string]bool),
 	}
+	if c, ok := b.store.(Counters); ok {
+		// Shared totals are read when asked for (see Rows).
+		u.shared = c
+		b.m[instance] = u
+		return u, nil
+	}
 	prefix := recordPrefix + instance + "/"
 	recs, err := b.store.Load(prefix)
 	if err != nil {
@@ -252,6 +272,19 @@ func (b *Book) Flush(now time.Time) error {
 	b.mu.Unlock()
 	var firstErr error
 	for _, u := range list {
+		if u.shared != nil {
+			deltas, expire, pending := u.sharedBatch()
+			if len(deltas) == 0 {
+				continue
+			}
+			if err := u.shared.AddCounts(deltas, expire); err != nil {
+				u.unflush(pending)
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+			continue
+		}
 		batch := u.batch(now)
 		if len(batch) == 0 {
 			continue
