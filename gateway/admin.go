@@ -105,6 +105,11 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 		op.base[k.Spec.ID] = k.Spec
 	}
 	saved, err := g.pool.SavedKeys(g.name)
+	if errors.Is(err, pool.ErrStoreDown) {
+		// Shared storage that is unreachable: read when it answers again.
+		g.logger.Warn("the shared storage is unreachable: keys added through the admin API and overrides are read once it answers")
+		return nil
+	}
 	if err != nil {
 		if saved == nil {
 			return fmt.Errorf("llm_proxy %q: loading keys added through the admin API: %w", g.name, err)
