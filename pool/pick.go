@@ -30,17 +30,17 @@ func (p *Pool) Pick(targets []Target) *KeySpec {
 		}
 		tier, started = next, true
 		groups := p.tierGroups(targets, tier, gs[:0], &c)
-		if s := pickHealthy(groups, &c); s != nil {
+		if s := pickHealthy(groups, &c, nil); s != nil {
 			spec := s.spec
 			return &spec
 		}
 	}
 }
 
-// pickHealthy picks by weight a key of groups that is under every limit,
-// else (with a scan) any healthy one; nil when none is healthy. The caller
-// holds the lock.
-func pickHealthy(groups []*group, c *clock) *slot {
+// pickHealthy picks by weight a key of groups not in tried that is under
+// every limit, else (with a scan) any healthy one; nil when none is
+// healthy. The caller holds the lock.
+func pickHealthy(groups []*group, c *clock, tried map[string]bool) *slot {
 	for range maxRejects {
 		var total int64
 		for _, g := range groups {
@@ -58,6 +58,9 @@ func pickHealthy(groups []*group, c *clock) *slot {
 			r -= g.tree.sum
 		}
 		s := g.pick(r)
+		if tried[s.spec.ID] {
+			break // rare: leave it to the scan
+		}
 		s.ks.sync(c)
 		if !s.spec.Disabled && s.ks.health == StateActive {
 			return s
@@ -68,7 +71,7 @@ func pickHealthy(groups []*group, c *clock) *slot {
 	var total int64
 	for _, g := range groups {
 		for _, s := range g.slots {
-			if s.dead {
+			if s.dead || tried[s.spec.ID] {
 				continue
 			}
 			s.ks.sync(c)

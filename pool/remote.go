@@ -606,9 +606,9 @@ func (p *Pool) mirror(s *slot, state, reason string, hUntil, until int64, full b
 }
 
 // acquireDown is Acquire while Redis is unreachable: refused at once with
-// on_error closed; with on_error open, a key chosen by weight among those
-// the mirror holds eligible, without limits (a warning is logged at most
-// every 10 s).
+// on_error closed; with on_error open, a healthy key chosen by weight,
+// without limits (those eligible when Redis was last heard preferred), and
+// a warning logged at most every 10 s.
 func (p *Pool) acquireDown(targets []Target, est int64, tried map[string]bool) (*Lease, error) {
 	if !p.failOpen {
 		return nil, &Unavailable{StoreDown: true, RetryAfter: time.Second}
@@ -636,8 +636,7 @@ func (p *Pool) acquireDown(targets []Target, est int64, tried map[string]bool) (
 		}
 		tier, started = next, true
 		groups := p.tierGroups(targets, tier, gs[:0], &c)
-		var minWait int64 = -1
-		if s := p.choose(groups, &c, est, tried, &minWait); s != nil {
+		if s := pickHealthy(groups, &c, tried); s != nil {
 			return &Lease{Key: s.spec, Upstream: s.spec.Upstream, pool: p, ks: s.ks, estimate: est, unlimited: true}, nil
 		}
 	}
