@@ -279,6 +279,34 @@ func TestRedisSeveralInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("usage statistics count every instance's requests", func(t *testing.T) {
+		var u admin.Usage
+		last := ""
+		defer func() {
+			if t.Failed() {
+				t.Log(last)
+			}
+		}()
+		eventually(t, 3*time.Second, "the statistics of all three instances", func() bool {
+			status, body := ins[1].adminDo(t, http.MethodGet, "/llm_proxy/multi/usage?by=upstream", "")
+			last = body
+			if status != 200 || json.Unmarshal([]byte(body), &u) != nil {
+				return false
+			}
+			var n int64
+			for _, g := range u.Groups {
+				n += g.Requests
+			}
+			return n == 200
+		})
+		for _, g := range u.Groups {
+			// The refused requests reached no upstream.
+			if (g.Group == "lim" && g.Successes != 20) || (g.Group == "(none)" && g.Failures != 180) {
+				t.Errorf("%s: %+v, want 20 successes on lim and 180 failures without an upstream", g.Group, g)
+			}
+		}
+	})
+
 	t.Run("a key disabled through one instance is skipped by the others", func(t *testing.T) {
 		id := pool.KeyID("pool", "sk-pool-0001")
 		for i := range 12 { // both keys in use everywhere
@@ -463,5 +491,89 @@ func TestRedisFailOpen(t *testing.T) {
 	}
 	if got := up.Requests("sk-open-0001"); got < 8 {
 		t.Errorf("the upstream got %d requests, want the 2 of the limit and 6 more", got)
+	}
+}
+
+// TestRedisInProcess drives one instance on Redis through Caddy in this
+// process: the admin API reads and changes key state in Redis, a reload
+// keeps it, and so does a restart of the handler.
+func TestRedisInProcess(t *testing.T) {
+	rs := startRedis(t)
+	keys := []string{"sk-inproc-0001", "sk-inproc-0002"}
+	up := fakeupstream.NewOpenAI(t, keys...)
+	up.SetBehavior(keys[1], fakeupstream.Behavior{Status: 429, RetryAfter: "30"})
+	name := instanceName(t)
+	t.Cleanup(func() { startCaddy(t, `respond "done"`) })
+	config := func(note string) string {
+		return fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage redis %s
+		upstream oai {
+			provider openai
+			base_url %s
+			key %s {
+				rpd 1000
+				note %q
+			}
+			key %s
+		}
+	}`, name, rs.url(), up.URL, keys[0], note, keys[1])
+	}
+	startCaddy(t, config("first"))
+	for range 12 {
+		if r := postChat(t, chatBody("gpt-4o", "in process")); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	id0, id1 := pool.KeyID("oai", keys[0]), pool.KeyID("oai", keys[1])
+	before := adminKeys(t, name)
+	if u := before[id0].Usage; u.Total != 12 || u.Day != 12 || u.Minute != 12 || u.TokensTotal == 0 {
+		t.Fatalf("usage from Redis: %+v", u)
+	}
+	if k := before[id1]; k.State != "cooling" || k.Reason != "429 from upstream" || k.Until == nil {
+		t.Fatalf("429 key: %+v", k)
+	}
+
+	check := func(when string) {
+		t.Helper()
+		after := adminKeys(t, name)
+		if after[id0].Usage != before[id0].Usage {
+			t.Errorf("%s: usage %+v, want %+v", when, after[id0].Usage, before[id0].Usage)
+		}
+		if k := after[id1]; k.State != "cooling" || k.Until == nil || !k.Until.Equal(*before[id1].Until) {
+			t.Errorf("%s: 429 key %+v", when, k)
+		}
+	}
+	startCaddy(t, config("second"))
+	check("after a reload")
+	startCaddy(t, `respond "no proxy here"`)
+	startCaddy(t, config("third"))
+	check("after a restart")
+
+	// Admin changes act on Redis.
+	adminOK(t, 200, "PATCH", "/llm_proxy/"+name+"/keys/"+id0, `{"rpd":12}`)
+	if r := postChat(t, chatBody("gpt-4o", "over rpd")); r.status != 429 {
+		t.Fatalf("rpd lowered to the day's count: %d %s", r.status, r.body)
+	}
+	adminOK(t, 200, "POST", "/llm_proxy/"+name+"/keys/"+id0+"/reset", nil)
+	if k := adminKey(t, name, id0); k.Usage.Day != 0 || k.Usage.Total != 0 {
+		t.Fatalf("after reset: %+v", k.Usage)
+	}
+	if r := postChat(t, chatBody("gpt-4o", "after reset")); r.status != 200 {
+		t.Fatalf("after reset: %d %s", r.status, r.body)
+	}
+	var ans struct{ IDs []string }
+	adminOK(t, 201, "POST", "/llm_proxy/"+name+"/keys", `{"upstream":"oai","key":"sk-inproc-added"}`).decode(t, &ans)
+	if len(ans.IDs) != 1 || len(ans.IDs[0]) != len("oai-")+16 {
+		t.Fatalf("ids %v", ans.IDs)
+	}
+	adminOK(t, 200, "DELETE", "/llm_proxy/"+name+"/keys/"+ans.IDs[0], nil)
+	if _, ok := adminKeys(t, name)[ans.IDs[0]]; ok {
+		t.Fatal("deleted key still listed")
+	}
+	// The old 8-digit form of an id still finds the key.
+	if k := adminKey(t, name, id0[:len(id0)-8]); k.ID != id0 {
+		t.Fatalf("old id: %+v", k)
 	}
 }
