@@ -1,8 +1,8 @@
 -- The key-state rules of state.go, in Redis: every script below starts with
--- this prelude. Times are microseconds of the Redis server's clock (TIME),
+-- this prelude. Times are milliseconds of the Redis server's clock (TIME),
 -- so that every instance sees one clock. A key's state is three Redis keys:
 --
---   <prefix>k:<id>  hash: the counters and health (FIELDS below)
+--   <prefix>k:<id>  string: the counters and health, as JSON (see load)
 --   <prefix>e:<id>  list: the rolling minute, bins of starts "start n tokens",
 --                   oldest first; expires 61 s after its last start
 --   <prefix>f:<id>  sorted set: requests in flight, lease id -> expiry; an
@@ -11,44 +11,42 @@
 --
 -- Field sn is the sequence number of the next bin and rs the first one
 -- after the last reset (the list's head is bin sn - LLEN), as in keyState.
+-- Milliseconds keep every number below 10^14, which JSON (cjson prints 14
+-- digits) and tostring hold exactly.
 
-local MINUTE = 60000000
-local BIN = 100000
+local MINUTE = 60000
+local BIN = 100
 
 local function num(x) return tonumber(x) or 0 end
-local function str(x) return string.format('%.0f', x) end
+local str = tostring
 
 local function clock()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local FIELDS = {'mr', 'mt', 'day', 'dr', 'dt', 'r', 't', 'last', 'st', 'reason', 'ut', 'fail', 'n429', 'sn', 'rs', 'bo'}
+-- The stored fields: minute requests and tokens (mr, mt), the day (yyyymmdd)
+-- and its requests and tokens (dr, dt), totals (r, t), the latest start
+-- (last), health (st, reason, ut: until), failure and 429 streaks (fail,
+-- n429), bin sequence (sn, rs) and when the newest bin opened (bo).
+local NUMS = {'mr', 'mt', 'day', 'dr', 'dt', 'r', 't', 'last', 'ut', 'fail', 'n429', 'sn', 'rs', 'bo'}
 
 local function load(h)
-  local v = redis.call('HMGET', h, unpack(FIELDS))
+  local raw = redis.call('GET', h)
   local s = {}
-  for i, f in ipairs(FIELDS) do
-    if f == 'st' then
-      s.st = v[i] or 'active'
-    elseif f == 'reason' then
-      s.reason = v[i] or ''
-    else
-      s[f] = num(v[i])
-    end
-  end
+  if raw then s = cjson.decode(raw) end
+  for _, f in ipairs(NUMS) do s[f] = num(s[f]) end
+  s.st = s.st or 'active'
+  s.reason = s.reason or ''
   return s
 end
 
 local function save(h, s)
-  local args = {}
-  for _, f in ipairs(FIELDS) do
-    local v = s[f]
-    if type(v) == 'number' then v = str(v) end
-    args[#args + 1] = f
-    args[#args + 1] = v
+  local o = {st = s.st, reason = s.reason}
+  for _, f in ipairs(NUMS) do
+    if s[f] ~= 0 then o[f] = s[f] end
   end
-  redis.call('HSET', h, unpack(args))
+  redis.call('SET', h, cjson.encode(o))
 end
 
 local function parse(ev)
@@ -91,7 +89,8 @@ local function sync(s, e, now, day)
 end
 
 -- block is keyState.block: the latest moment a blocker bound to time
--- clears (0: none), and whether every concurrency slot is taken.
+-- clears (0: none), and whether every concurrency slot is taken. s.fl is
+-- the number of requests in flight once counted (expired leases dropped).
 local function block(s, e, f, lim, now, est, midnight)
   local u = 0
   local function later(t)
@@ -122,8 +121,11 @@ local function block(s, e, f, lim, now, est, midnight)
   if lim.iv > 0 and s.last ~= 0 and now - s.last < lim.iv then later(s.last + lim.iv) end
   local full = 0
   if lim.conc > 0 then
-    redis.call('ZREMRANGEBYSCORE', f, '-inf', str(now))
-    if redis.call('ZCARD', f) >= lim.conc then full = 1 end
+    if not s.fl then
+      redis.call('ZREMRANGEBYSCORE', f, '-inf', str(now))
+      s.fl = redis.call('ZCARD', f)
+    end
+    if s.fl >= lim.conc then full = 1 end
   end
   return u, full
 end
@@ -153,7 +155,8 @@ local function admit(s, e, f, now, est, lease, ttl)
   s.mr, s.mt, s.dr, s.dt, s.r, s.last = s.mr + 1, s.mt + est, s.dr + 1, s.dt + est, s.r + 1, now
   if lease ~= '' then
     redis.call('ZADD', f, str(now + ttl), lease)
-    redis.call('PEXPIRE', f, math.floor(ttl / 1000) + 10000)
+    redis.call('PEXPIRE', f, str(ttl + 10000))
+    if s.fl then s.fl = s.fl + 1 end
   end
   return seq
 end
@@ -189,7 +192,7 @@ local function cool(s, u, reason)
   s.st, s.reason, s.ut = 'cooling', reason, u
 end
 
--- observe is keyState.observe.
+-- observe is keyState.observe (ra: Retry-After in ms).
 local function observe(s, now, midnight, status, ra, quota, reason)
   if status == 402 or quota == 1 then
     if s.st ~= 'disabled' then s.st, s.reason, s.ut = 'exhausted', 'quota exhausted', midnight end
@@ -199,8 +202,8 @@ local function observe(s, now, midnight, status, ra, quota, reason)
   elseif status == 429 then
     s.n429 = s.n429 + 1
     local d = ra
-    if d > 3600000000 then d = 3600000000 end
-    if d <= 0 then d = backoff(5000000, s.n429 - 1, 600000000) end
+    if d > 3600000 then d = 3600000 end
+    if d <= 0 then d = backoff(5000, s.n429 - 1, 600000) end
     cool(s, now + d, '429 from upstream')
   elseif status == 0 or status >= 500 then
     s.fail = s.fail + 1
@@ -208,7 +211,7 @@ local function observe(s, now, midnight, status, ra, quota, reason)
       if reason == '' then
         if status == 0 then reason = 'network error' else reason = status .. ' from upstream' end
       end
-      cool(s, now + backoff(10000000, s.fail - 3, 300000000), reason)
+      cool(s, now + backoff(10000, s.fail - 3, 300000), reason)
     end
   else
     s.fail, s.n429 = 0, 0

@@ -22,13 +22,15 @@ import (
 
 // Shared state in Redis: storage "redis".
 //
-// Admission is decided in Redis, atomically, by one script per attempt
-// (acquireScript): it checks the candidate keys in order against every
+// Admission is decided in Redis, atomically, by a script (batchScript):
+// for each attempt it checks the candidate keys in order against every
 // limit (rolling minute, calendar day, interval, concurrency) and their
 // health, records the start on the first that can take the request, and
-// answers the state of every key it looked at. The end of a request is one
-// script too (doneScript): it frees the concurrency slot, settles the
-// tokens and applies the upstream's verdict to the key's health. Every
+// answers the state of every key it looked at. The end of a request is an
+// operation of the same script: it frees the concurrency slot, settles the
+// tokens and applies the upstream's verdict to the key's health. The
+// operations of concurrent requests go to Redis together, in one script
+// call (see pipeliner). Every
 // instance on the same Redis and prefix thus shares exact limits, and the
 // Redis server's clock is the one clock of the rolling minute.
 //
@@ -71,63 +73,97 @@ const (
 var remoteRounds = [...]int{1, 4, 16, 64}
 
 var (
-	acquireScript = redis.NewScript(luaPrelude + `
--- KEYS: each candidate's hash, list and set. ARGV: est, day, dayEnd,
--- nextDay, nextEnd, lease, ttl, then six limits per candidate. Returns
--- {admitted candidate (0: none), seq, day, now, then per candidate looked
--- at: {code (0 admitted, 1 blocked, 2 disabled), until and full for est,
--- until and full for 0 tokens (after the admission), state, reason, until}}.
+	// batchScript runs the starts (acquire) and ends (done) of requests
+	// that reached the pipeliner together, in order, as one atomic script:
+	// the per-call cost is paid once, and a key used by several is read
+	// and written once.
+	batchScript = redis.NewScript(luaPrelude + `
+-- KEYS: three per key looked at (state, list, set), in the order of the
+-- operations. ARGV: the operations one after another:
+--
+--   'a', n candidates, est, day, dayEnd, nextDay, nextEnd, lease, ttl,
+--   then six limits per candidate: a start on the first candidate that can
+--   take it. Its answer: {admitted candidate (0: none), seq, day, now, then
+--   per candidate looked at: {code (0 admitted, 1 blocked, 2 disabled),
+--   until and full for est, until and full for 0 tokens (after the
+--   admission), state, reason, until}}.
+--
+--   'd', lease ('' for none), seq (-1: nothing to settle), the start's day,
+--   est, actual tokens, canceled ('1': leave health alone), status,
+--   retry-after (ms), quota exhausted (0/1), reason, day, dayEnd, nextDay,
+--   nextEnd, six limits: the end of a request (or a probe's verdict). Its
+--   answer: {until, full (for 0 tokens), state, reason, until, now}.
 local now = clock()
-local est = num(ARGV[1])
-local day, midnight = today(now, 2)
-local lease, ttl = ARGV[6], num(ARGV[7])
-local out = {0, 0, 0, now}
-for i = 1, #KEYS / 3 do
-  local h, e, f = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  local lim = limitsAt(8 + 6 * (i - 1))
-  local s = load(h)
-  sync(s, e, now, day)
-  local r
-  if s.st == 'disabled' then
-    r = {2, 0, 0, 0, 0}
-  else
-    local u, full = block(s, e, f, lim, now, est, midnight)
-    if u == 0 and full == 0 then
-      local seq = admit(s, e, f, now, est, lease, ttl)
-      save(h, s)
-      local u0, f0 = block(s, e, f, lim, now, 0, midnight)
-      out[1], out[2], out[3] = i, seq, s.day
-      out[#out + 1] = {0, 0, 0, u0, f0, s.st, s.reason, s.ut}
-      return out
-    end
-    local u0, f0 = u, full
-    if est > 0 then u0, f0 = block(s, e, f, lim, now, 0, midnight) end
-    r = {1, u, full, u0, f0}
+local cache = {}
+local function state(h, e, day)
+  local s = cache[h]
+  if not s then
+    s = load(h)
+    cache[h] = s
+    sync(s, e, now, day)
   end
+  return s
+end
+local out = {}
+local a, k = 1, 1
+while a <= #ARGV do
+  if ARGV[a] == 'a' then
+    local n, est = tonumber(ARGV[a + 1]), num(ARGV[a + 2])
+    local day, midnight = today(now, a + 3)
+    local lease, ttl = ARGV[a + 7], num(ARGV[a + 8])
+    local res = {0, 0, 0, now}
+    for i = 1, n do
+      local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+      k = k + 3
+      local lim = limitsAt(a + 9 + 6 * (i - 1))
+      if res[1] == 0 then
+        local s = state(h, e, day)
+        local r
+        if s.st == 'disabled' then
+          r = {2, 0, 0, 0, 0}
+        else
+          local u, full = block(s, e, f, lim, now, est, midnight)
+          if u == 0 and full == 0 then
+            local seq = admit(s, e, f, now, est, lease, ttl)
+            s.dirty = true
+            local u0, f0 = block(s, e, f, lim, now, 0, midnight)
+            res[1], res[2], res[3] = i, seq, s.day
+            r = {0, 0, 0, u0, f0}
+          else
+            local u0, f0 = u, full
+            if est > 0 then u0, f0 = block(s, e, f, lim, now, 0, midnight) end
+            r = {1, u, full, u0, f0}
+          end
+        end
+        r[6], r[7], r[8] = s.st, s.reason, s.ut
+        res[#res + 1] = r
+      end
+    end
+    a = a + 9 + 6 * n
+    out[#out + 1] = res
+  else
+    local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+    k = k + 3
+    local day, midnight = today(now, a + 11)
+    local s = state(h, e, day)
+    if ARGV[a + 1] ~= '' and redis.call('ZREM', f, ARGV[a + 1]) == 1 then
+      s.fl = nil -- count again when needed
+    end
+    local seq = num(ARGV[a + 2])
+    if seq >= 0 then settle(s, e, seq, num(ARGV[a + 3]), num(ARGV[a + 4]), num(ARGV[a + 5])) end
+    if ARGV[a + 6] ~= '1' then
+      observe(s, now, midnight, num(ARGV[a + 7]), num(ARGV[a + 8]), num(ARGV[a + 9]), ARGV[a + 10])
+    end
+    s.dirty = true
+    local u0, f0 = block(s, e, f, limitsAt(a + 15), now, 0, midnight)
+    out[#out + 1] = {u0, f0, s.st, s.reason, s.ut, now}
+    a = a + 21
+  end
+end
+for h, s in pairs(cache) do
   if s.dirty then save(h, s) end
-  r[6], r[7], r[8] = s.st, s.reason, s.ut
-  out[#out + 1] = r
 end
 return out`)
-
-	doneScript = redis.NewScript(luaPrelude + `
--- KEYS: hash, list, set. ARGV: lease ('' for none), seq (-1: nothing to
--- settle), the start's day, est, actual tokens, canceled ('1': leave health
--- alone), status, retry-after (us), quota exhausted (0/1), reason, day,
--- dayEnd, nextDay, nextEnd, six limits. Returns {until, full (for 0
--- tokens), state, reason, until, now}.
-local now = clock()
-local h, e, f = KEYS[1], KEYS[2], KEYS[3]
-local day, midnight = today(now, 11)
-local s = load(h)
-sync(s, e, now, day)
-if ARGV[1] ~= '' then redis.call('ZREM', f, ARGV[1]) end
-local seq = num(ARGV[2])
-if seq >= 0 then settle(s, e, seq, num(ARGV[3]), num(ARGV[4]), num(ARGV[5])) end
-if ARGV[6] ~= '1' then observe(s, now, midnight, num(ARGV[7]), num(ARGV[8]), num(ARGV[9]), ARGV[10]) end
-save(h, s)
-local u0, f0 = block(s, e, f, limitsAt(15), now, 0, midnight)
-return {u0, f0, s.st, s.reason, s.ut, now}`)
 
 	statusScript = redis.NewScript(luaPrelude + `
 -- KEYS: each key's hash, list and set. ARGV: day, dayEnd, nextDay,
@@ -173,7 +209,7 @@ local now = clock()
 local ttl = num(ARGV[1])
 for i, f in ipairs(KEYS) do
   if redis.call('ZADD', f, 'XX', 'CH', str(now + ttl), ARGV[i + 1]) == 1 then
-    redis.call('PEXPIRE', f, math.floor(ttl / 1000) + 10000)
+    redis.call('PEXPIRE', f, str(ttl + 10000))
   end
 end
 return #KEYS`)
@@ -182,6 +218,7 @@ return #KEYS`)
 // remote is the shared state's link to Redis.
 type remote struct {
 	r      *store.Redis
+	pl     *pipeliner
 	logger *zap.Logger
 	lease  atomic.Uint64 // lease counter
 
@@ -201,7 +238,7 @@ func (rm *remote) keys(id string) (h, e, f string) {
 
 // newSharedRemote is newShared for Redis.
 func newSharedRemote(r *store.Redis, logger *zap.Logger) *shared {
-	rm := &remote{r: r, logger: logger, live: map[string]*Lease{}}
+	rm := &remote{r: r, pl: newPipeliner(r), logger: logger, live: map[string]*Lease{}}
 	s := &shared{
 		store:  r,
 		logger: logger,
@@ -372,7 +409,7 @@ func (p *Pool) publish(kind string, ids []string) {
 }
 
 // dayArgs are the calendar-day arguments of the scripts: today (yyyymmdd in
-// the Pool's Location) and its end, the next day and its end, in µs.
+// the Pool's Location) and its end, the next day and its end, in ms.
 func (p *Pool) dayArgs(c *clock) [4]any {
 	if p.days.day != c.day || c.now >= p.days.end || c.now < p.days.start {
 		t := c.t.In(p.loc)
@@ -382,7 +419,7 @@ func (p *Pool) dayArgs(c *clock) [4]any {
 		next := time.Date(y, m, d+2, 0, 0, 0, 0, p.loc)
 		ny, nm, nd := end.Date()
 		p.days.day, p.days.start, p.days.end = c.day, start.UnixNano(), end.UnixNano()
-		p.days.args = [4]any{c.day, end.UnixMicro(), int32(ny*10000 + int(nm)*100 + nd), next.UnixMicro()}
+		p.days.args = [4]any{c.day, end.UnixMilli(), int32(ny*10000 + int(nm)*100 + nd), next.UnixMilli()}
 	}
 	return p.days.args
 }
@@ -396,7 +433,7 @@ type dayCache struct {
 
 // limitArgs are the six limits of a key as the scripts take them.
 func limitArgs(l *limits.Set) [6]any {
-	return [6]any{l.RPM, l.RPD, l.TPM, l.TPD, int64(l.Interval) / 1000, l.Concurrency}
+	return [6]any{l.RPM, l.RPD, l.TPM, l.TPD, (int64(l.Interval) + 999_999) / 1_000_000, l.Concurrency}
 }
 
 // sample draws up to k distinct keys of groups by weight, without
@@ -515,26 +552,24 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool)
 func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64) (*Lease, error) {
 	rm := p.sh.remote
 	keys := make([]string, 0, 3*len(cands))
-	args := make([]any, 0, 7+6*len(cands))
+	args := make([]any, 0, 9+6*len(cands))
 	lid := rm.r.Origin + ":" + strconv.FormatUint(rm.lease.Add(1), 36)
-	args = append(args, est, days[0], days[1], days[2], days[3], lid, leaseTTL.Microseconds())
+	args = append(args, "a", len(cands), est, days[0], days[1], days[2], days[3], lid, leaseTTL.Milliseconds())
 	for _, s := range cands {
 		h, e, f := rm.keys(s.spec.ID)
 		keys = append(keys, h, e, f)
 		la := limitArgs(&s.spec.Limits)
 		args = append(args, la[:]...)
 	}
-	ctx, cancel := context.WithTimeout(rm.r.Context(), callTimeout)
-	res, err := acquireScript.Run(ctx, rm.r.Client(), keys, args...).Slice()
-	cancel()
+	res, err := rm.pl.do(keys, args)
 	if err != nil {
-		return nil, fmt.Errorf("redis: %w", rm.r.Failed(err))
+		return nil, fmt.Errorf("redis: %w", err)
 	}
 	if len(res) < 4 {
 		return nil, fmt.Errorf("redis: unexpected answer %v", res)
 	}
 	admitted := int(asInt(res[0]))
-	now := asInt(res[3]) * 1000
+	now := asInt(res[3]) * 1e6
 	var lease *Lease
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -549,7 +584,7 @@ func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64) 
 		}
 		s := cands[i]
 		code := asInt(row[0])
-		p.mirror(s, asStr(row[5]), asStr(row[6]), asInt(row[7])*1000, asInt(row[3])*1000, asInt(row[4]) == 1, now, &c)
+		p.mirror(s, asStr(row[5]), asStr(row[6]), asInt(row[7])*1e6, asInt(row[3])*1e6, asInt(row[4]) == 1, now, &c)
 		switch code {
 		case 0:
 			if admitted == i+1 {
@@ -559,7 +594,7 @@ func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64) 
 				}
 			}
 		case 1:
-			u, full := asInt(row[1])*1000, asInt(row[2]) == 1
+			u, full := asInt(row[1])*1e6, asInt(row[2]) == 1
 			var w int64
 			if u > 0 {
 				w = u - now
@@ -680,7 +715,7 @@ func (l *Lease) doneRemote(o Outcome, actual int64) {
 	p.mirrorDone(l.pool.byID[l.Key.ID], res, &c)
 }
 
-// runDone runs doneScript for key spec.
+// runDone runs the end of a request (or a probe's verdict) for key spec.
 func (p *Pool) runDone(spec KeySpec, lid string, seq, day, est, actual int64, o Outcome) ([]any, error) {
 	rm := p.sh.remote
 	if rm.r.Down() {
@@ -699,14 +734,12 @@ func (p *Pool) runDone(spec KeySpec, lid string, seq, day, est, actual int64, o 
 		quota = 1
 	}
 	la := limitArgs(&spec.Limits)
-	args := []any{lid, seq, day, est, actual, canceled, o.Status, o.RetryAfter.Microseconds(), quota, o.Reason,
+	args := []any{"d", lid, seq, day, est, actual, canceled, o.Status, o.RetryAfter.Milliseconds(), quota, o.Reason,
 		days[0], days[1], days[2], days[3]}
 	args = append(args, la[:]...)
-	ctx, cancel := context.WithTimeout(rm.r.Context(), callTimeout)
-	defer cancel()
-	res, err := doneScript.Run(ctx, rm.r.Client(), []string{h, e, f}, args...).Slice()
+	res, err := rm.pl.do([]string{h, e, f}, args)
 	if err != nil {
-		return nil, rm.r.Failed(err)
+		return nil, err
 	}
 	if len(res) < 6 {
 		return nil, fmt.Errorf("redis: unexpected answer %v", res)
@@ -714,13 +747,13 @@ func (p *Pool) runDone(spec KeySpec, lid string, seq, day, est, actual int64, o 
 	return res, nil
 }
 
-// mirrorDone records doneScript's answer for s (nil: the key left the
+// mirrorDone records the answer of an end for s (nil: the key left the
 // Pool); the caller holds the lock.
 func (p *Pool) mirrorDone(s *slot, res []any, c *clock) {
 	if s == nil {
 		return
 	}
-	p.mirror(s, asStr(res[2]), asStr(res[3]), asInt(res[4])*1000, asInt(res[0])*1000, asInt(res[1]) == 1, asInt(res[5])*1000, c)
+	p.mirror(s, asStr(res[2]), asStr(res[3]), asInt(res[4])*1e6, asInt(res[0])*1e6, asInt(res[1]) == 1, asInt(res[5])*1e6, c)
 }
 
 // later queues an end that failed to reach Redis, to be tried again for a
@@ -754,7 +787,7 @@ func (rm *remote) renew() {
 	rm.mu.Lock()
 	keys := make([]string, 0, len(rm.live))
 	args := make([]any, 1, len(rm.live)+1)
-	args[0] = leaseTTL.Microseconds()
+	args[0] = leaseTTL.Milliseconds()
 	for id, l := range rm.live {
 		_, _, f := rm.keys(l.Key.ID)
 		keys = append(keys, f)
@@ -824,7 +857,7 @@ func (p *Pool) readRemote(slots []*slot) (out []KeyStatus, ok bool) {
 				st.Reason = asStr(row[7])
 			}
 			if u := asInt(row[8]); u > 0 && st.State != StateDisabled {
-				st.Until = time.UnixMicro(u).UTC()
+				st.Until = time.UnixMilli(u).UTC()
 			}
 			// The mirror's health, and a hint cleared: the next try asks.
 			ks := s.ks
@@ -868,7 +901,7 @@ func (p *Pool) keyScript(id string, sc *redis.Script) error {
 	c := p.clock()
 	if len(res) >= 3 {
 		s.ks.hint = 0
-		p.mirror(s, asStr(res[0]), asStr(res[1]), asInt(res[2])*1000, 0, false, c.now, &c)
+		p.mirror(s, asStr(res[0]), asStr(res[1]), asInt(res[2])*1e6, 0, false, c.now, &c)
 	}
 	p.sh.mu.Unlock()
 	p.publish("health", []string{id})

@@ -86,6 +86,7 @@ func RedisOptions(rawURL string) (*redis.Options, error) {
 	opt.ContextTimeoutEnabled = true
 	opt.MaxRetries = -1 // a failed call is answered at once, not retried
 	opt.DisableIdentity = true
+	opt.Protocol = 2 // RESP3's push notifications cost a peek at every reply, for nothing used here
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return opt, nil
 }
