@@ -273,3 +273,17 @@ func TestLegacyIDsMigrate(t *testing.T) {
 		}
 	}
 }
+
+// A record written by hand is what json.Marshal writes.
+func TestRecordJSON(t *testing.T) {
+	for _, r := range []record{
+		{V: recordVersion},
+		{V: recordVersion, Events: [][3]int64{{1, 2, 3}, {4, 5, -6}}, Day: "2026-03-10", DayRequests: 7, DayTokens: 8,
+			Requests: 9, Tokens: 10, LastStart: 11, State: StateCooling, Reason: `429 "from" <upstream> ü`, Until: 12, Failures: 3, N429: 2},
+	} {
+		want, _ := json.Marshal(r)
+		if got := r.appendJSON(nil); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}

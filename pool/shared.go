@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -175,11 +174,7 @@ func (s *shared) flush() error {
 	}
 	batch := make(map[string][]byte, len(todo))
 	for _, p := range todo {
-		b, err := json.Marshal(p.rec)
-		if err != nil {
-			return err // cannot happen: record holds only plain values
-		}
-		batch[keyPrefix+p.id] = b
+		batch[keyPrefix+p.id] = p.rec.appendJSON(make([]byte, 0, 128))
 	}
 	for _, id := range gone {
 		batch[keyPrefix+id] = nil

@@ -3,9 +3,11 @@ package pool
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 const (
@@ -470,4 +472,56 @@ func decodeKeyState(id string, b []byte, cutoff int64) (*keyState, error) {
 	ks.reason, ks.until = r.Reason, r.Until
 	ks.failures, ks.n429 = r.Failures, r.N429
 	return ks, nil
+}
+
+// appendJSON appends the record as JSON, as json.Marshal writes it (the
+// flush writes a record per changed key every second: by hand, without
+// reflection, since a large pool changes thousands of keys a second).
+func (r *record) appendJSON(b []byte) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(r.V), 10)
+	if len(r.Events) > 0 {
+		b = append(b, `,"events":[`...)
+		for i, e := range r.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = strconv.AppendInt(b, e[0], 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, e[1], 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, e[2], 10)
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = stats.AppendJSONString(b, v)
+		}
+	}
+	num := func(name string, v int64) {
+		if v != 0 {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = strconv.AppendInt(b, v, 10)
+		}
+	}
+	str("day", r.Day)
+	num("day_requests", r.DayRequests)
+	num("day_tokens", r.DayTokens)
+	num("requests", r.Requests)
+	num("tokens", r.Tokens)
+	num("last_start", r.LastStart)
+	str("state", string(r.State))
+	str("reason", r.Reason)
+	num("until", r.Until)
+	num("failures", int64(r.Failures))
+	num("n429", int64(r.N429))
+	return append(b, '}')
 }
