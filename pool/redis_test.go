@@ -83,3 +83,36 @@ func TestOnRedis(t *testing.T) {
 		t.Run(name, f)
 	}
 }
+
+// A request in flight holds its concurrency slot through a lease: another
+// instance cannot take the slot, until the lease expires because the
+// instance holding it stopped renewing it (it crashed); renewed, it holds.
+func TestRedisLeaseExpiry(t *testing.T) {
+	m, clk := newMini(t)
+	k := key("oai", "a", limits.Set{Concurrency: 1})
+	a := newRedisPool(t, m.Addr(), "t:", clk.fakeClock, k)
+	b, err := New(Options{Instance: "other", Storage: "redis", Now: clk.Now,
+		Redis: RedisOptions{URL: "redis://" + m.Addr(), Prefix: "t:"}, Keys: []KeySpec{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	held := mustAcquire(t, a, oai, 0, nil)
+	mustUnavailable(t, b, oai, 0, nil)
+	clk.Add(leaseTTL - time.Second)
+	a.sh.remote.renew() // a is alive
+	clk.Add(leaseTTL - time.Second)
+	if u := mustUnavailable(t, b, oai, 0, nil); u.RetryAfter != time.Second {
+		t.Fatalf("a renewed lease: %+v", u)
+	}
+	// a stops renewing (as a crashed instance would): the slot frees
+	// itself when the lease expires.
+	clk.Add(2 * time.Second)
+	l := mustAcquire(t, b, oai, 0, nil)
+	// The late end of the expired lease frees nothing that is not its own.
+	held.Done(Outcome{Status: 200})
+	mustUnavailable(t, b, oai, 0, nil)
+	l.Done(Outcome{Status: 200})
+	mustAcquire(t, b, oai, 0, nil)
+}
