@@ -18,8 +18,8 @@ type Counters interface {
 	// AddCounts adds each delta to its field of its named hash, and makes
 	// the hashes in expire expire at their times.
 	AddCounts(deltas map[string]map[string]int64, expire map[string]time.Time) error
-	// LoadCounts returns every hash whose name starts with prefix.
-	LoadCounts(prefix string) (map[string]map[string]int64, error)
+	// LoadCounts returns those of the named hashes that exist.
+	LoadCounts(names []string) (map[string]map[string]int64, error)
 }
 
 // counterDims is how a counter field names its dimensions.
@@ -97,21 +97,29 @@ func (u *Usage) unflush(pending map[string]map[Dims]*Counts) {
 // flushed yet; when the totals cannot be read, the last ones read stand in.
 func (u *Usage) sharedRows() map[string]map[Dims]*Counts {
 	prefix := recordPrefix + u.instance + "/"
-	loaded, err := u.shared.LoadCounts(prefix)
+	u.mu.Lock()
+	loc := u.loc
+	u.mu.Unlock()
+	if loc == nil {
+		loc = time.UTC
+	}
+	// The hours of the retention window, by name.
+	now := time.Now()
+	var names []string
+	seen := map[string]bool{}
+	for t := now.Add(-Retention).Truncate(time.Hour); !t.After(now); t = t.Add(time.Hour) {
+		if h := t.In(loc).Format(HourLayout); !seen[h] {
+			seen[h] = true
+			names = append(names, prefix+h)
+		}
+	}
+	loaded, err := u.shared.LoadCounts(names)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if err == nil {
 		u.last = make(map[string]map[Dims]*Counts, len(loaded))
-		loc := u.loc
-		if loc == nil {
-			loc = time.UTC
-		}
-		cutoff := time.Now().In(loc).Add(-Retention).Format(HourLayout)
 		for name, fields := range loaded {
 			hour := strings.TrimPrefix(name, prefix)
-			if hour < cutoff {
-				continue
-			}
 			m := make(map[Dims]*Counts)
 			for f, v := range fields {
 				i := strings.LastIndexByte(f, '|')

@@ -371,34 +371,31 @@ func (r *Redis) AddCounts(deltas map[string]map[string]int64, expire map[string]
 	})
 }
 
-// LoadCounts returns every counter hash whose name starts with prefix.
-func (r *Redis) LoadCounts(prefix string) (map[string]map[string]int64, error) {
+// LoadCounts returns the counter hashes of names that exist, in one
+// pipeline (names are known: a scan would read the whole keyspace).
+func (r *Redis) LoadCounts(names []string) (map[string]map[string]int64, error) {
 	out := map[string]map[string]int64{}
+	if len(names) == 0 {
+		return out, nil
+	}
 	err := r.call(func(ctx context.Context) error {
-		var names []string
-		iter := r.c.Scan(ctx, 0, escapeGlob(r.prefix+"cnt:"+prefix)+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			names = append(names, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			return err
-		}
 		pipe := r.c.Pipeline()
 		cmds := make([]*redis.MapStringStringCmd, len(names))
 		for i, n := range names {
-			cmds[i] = pipe.HGetAll(ctx, n)
+			cmds[i] = pipe.HGetAll(ctx, r.prefix+"cnt:"+n)
 		}
-		if len(names) > 0 {
-			if _, err := pipe.Exec(ctx); err != nil {
-				return err
-			}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
 		}
 		for i, n := range names {
+			if len(cmds[i].Val()) == 0 {
+				continue
+			}
 			m := make(map[string]int64, len(cmds[i].Val()))
 			for f, v := range cmds[i].Val() {
 				m[f], _ = strconv.ParseInt(v, 10, 64)
 			}
-			out[strings.TrimPrefix(n, r.prefix+"cnt:")] = m
+			out[n] = m
 		}
 		return nil
 	})

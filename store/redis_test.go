@@ -43,8 +43,8 @@ func TestRedisStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := r.LoadCounts("stats/x/")
-	if err != nil || c["stats/x/h1"]["a"] != 4 || c["stats/x/h1"]["b"] != 2 {
+	c, err := r.LoadCounts([]string{"stats/x/h1", "stats/x/h2"})
+	if err != nil || len(c) != 1 || c["stats/x/h1"]["a"] != 4 || c["stats/x/h1"]["b"] != 2 {
 		t.Fatalf("LoadCounts = %v %v", c, err)
 	}
 	if ttl := m.TTL("p:cnt:stats/x/h1"); ttl <= 0 {
