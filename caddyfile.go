@@ -32,7 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	llm_proxy [<matcher>] {
 //		name           <instance>
 //		client_key     <secret...>
-//		storage        badger [<dir>] | memory
+//		storage        badger [<dir>] | memory | redis <url> [{ prefix <s>; on_error closed|open }]
 //		retries        <n>
 //		timeout        <duration>
 //		max_body       <size>
@@ -127,21 +127,9 @@ func (p *Proxy) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		return nil
 	}
 	if opt == "storage" {
-		args, err := argsAtLeast(d, 1)
+		s, err := unmarshalStorage(d)
 		if err != nil {
 			return err
-		}
-		s := &Storage{Type: args[0]}
-		switch {
-		case s.Type == storageBadger && len(args) <= 2:
-			if len(args) == 2 {
-				s.Dir = args[1]
-			}
-		case s.Type == storageMemory && len(args) == 1:
-		case s.Type == storageBadger || s.Type == storageMemory:
-			return d.ArgErr()
-		default:
-			return d.WrapErr(checkStorageType(s.Type))
 		}
 		p.Storage = s
 		return nil
@@ -192,6 +180,79 @@ func (p *Proxy) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		return d.WrapErr(err)
 	}
 	return nil
+}
+
+// unmarshalStorage parses the storage option; the cursor is on "storage".
+//
+//	storage badger [<dir>]
+//	storage memory
+//	storage redis <url> [{
+//		prefix   <string>
+//		on_error closed | open
+//	}]
+func unmarshalStorage(d *caddyfile.Dispenser) (*Storage, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	s := &Storage{Type: d.Val()}
+	if s.Type != storageRedis {
+		d.Prev()
+		args, err := argsAtLeast(d, 1)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case s.Type == storageBadger && len(args) <= 2:
+			if len(args) == 2 {
+				s.Dir = args[1]
+			}
+		case s.Type == storageMemory && len(args) == 1:
+		case s.Type == storageBadger || s.Type == storageMemory:
+			return nil, d.ArgErr()
+		default:
+			return nil, d.WrapErr(checkStorageType(s.Type))
+		}
+		return s, nil
+	}
+	if !d.NextArg() {
+		return nil, d.Errf("storage redis needs a URL: redis://[user:password@]host[:port][/db] or rediss://...")
+	}
+	s.URL = d.Val()
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	if !hasPlaceholder(s.URL) {
+		if err := checkRedisURL(s.URL); err != nil {
+			return nil, d.WrapErr(err)
+		}
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if opt != "prefix" && opt != "on_error" {
+			return nil, d.Errf("unrecognized storage redis option %q; want prefix or on_error", opt)
+		}
+		if seen[opt] {
+			return nil, d.Errf("duplicate option %q", opt)
+		}
+		seen[opt] = true
+		val, err := oneArg(d)
+		if err != nil {
+			return nil, err
+		}
+		if opt == "prefix" {
+			if val == "" {
+				return nil, d.Errf("prefix must not be empty")
+			}
+			s.Prefix = val
+			continue
+		}
+		if err := checkOnError(val); err != nil {
+			return nil, d.WrapErr(err)
+		}
+		s.OnError = val
+	}
+	return s, nil
 }
 
 // unmarshalUpstream parses an upstream block; the cursor is on "upstream".

@@ -109,6 +109,26 @@ func TestCaddyfileParse(t *testing.T) {
 			want: &Proxy{Storage: &Storage{Type: "memory"}, Upstreams: []*Upstream{oaiUpstream()}},
 		},
 		{
+			name: "storage redis",
+			input: `llm_proxy {
+				storage redis redis://localhost:6379
+			` + oneUpstream + `
+			}`,
+			want: &Proxy{Storage: &Storage{Type: "redis", URL: "redis://localhost:6379"}, Upstreams: []*Upstream{oaiUpstream()}},
+		},
+		{
+			name: "storage redis with options and a placeholder",
+			input: `llm_proxy {
+				storage redis {env.REDIS_URL} {
+					prefix team-a:
+					on_error open
+				}
+			` + oneUpstream + `
+			}`,
+			want: &Proxy{Storage: &Storage{Type: "redis", URL: "{env.REDIS_URL}", Prefix: "team-a:", OnError: "open"},
+				Upstreams: []*Upstream{oaiUpstream()}},
+		},
+		{
 			name: "every upstream option and key option",
 			input: `llm_proxy {
 				upstream oai {
@@ -314,7 +334,23 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"storage without type", "llm_proxy {\n\tstorage\n}",
 			"wrong argument count or unexpected line ending after 'storage', at Testfile:2"},
 		{"storage unknown", "llm_proxy {\n\tstorage disk\n}",
-			`unknown storage type "disk"; want badger or memory, at Testfile:2`},
+			`unknown storage type "disk"; want badger, memory or redis, at Testfile:2`},
+		{"storage redis without url", "llm_proxy {\n\tstorage redis\n}",
+			`storage redis needs a URL: redis://[user:password@]host[:port][/db] or rediss://..., at Testfile:2`},
+		{"storage redis bad scheme", "llm_proxy {\n\tstorage redis http://localhost:6379\n}",
+			`redis URL must start with redis:// or rediss://, got "http://", at Testfile:2`},
+		{"storage redis bad url keeps the password out", "llm_proxy {\n\tstorage redis \"redis://u:sekrit@a b\"\n}",
+			`invalid redis URL: invalid character " " in host name, at Testfile:2`},
+		{"storage redis two urls", "llm_proxy {\n\tstorage redis redis://a redis://b\n}",
+			"wrong argument count or unexpected line ending after 'redis://b', at Testfile:2"},
+		{"storage redis bad on_error", "llm_proxy {\n\tstorage redis redis://a {\n\t\ton_error maybe\n\t}\n}",
+			`on_error must be closed or open, got "maybe", at Testfile:3`},
+		{"storage redis unknown option", "llm_proxy {\n\tstorage redis redis://a {\n\t\tdb 2\n\t}\n}",
+			`unrecognized storage redis option "db"; want prefix or on_error, at Testfile:3`},
+		{"storage redis duplicate prefix", "llm_proxy {\n\tstorage redis redis://a {\n\t\tprefix a\n\t\tprefix b\n\t}\n}",
+			`duplicate option "prefix", at Testfile:4`},
+		{"storage memory with block", "llm_proxy {\n\tstorage memory {\n\t\tprefix a\n\t}\n}",
+			`storage takes no block, at Testfile:2`},
 		{"storage memory with dir", "llm_proxy {\n\tstorage memory /tmp\n}",
 			"wrong argument count or unexpected line ending after '/tmp', at Testfile:2"},
 		{"storage badger two dirs", "llm_proxy {\n\tstorage badger /a /b\n}",
@@ -503,6 +539,9 @@ func TestCaddyfileErrorsHideSecrets(t *testing.T) {
 		"llm_proxy {\n\tupstream oai {\n\t\tprovider openai\n\t\tkey sk-SECRET {\n\t\t\trpm 0\n\t\t}\n\t}\n}",
 		"llm_proxy {\n\tupstream oai {\n\t\tprovider openai\n\t\tproxy http://user:SECRET@[::1\n\t}\n}",
 		"llm_proxy {\n\tupstream oai {\n\t\tprovider openai\n\t\theader X-Key \"SECRET\n\"\n\t}\n}",
+		"llm_proxy {\n\tstorage redis redis://u:SECRET@[::1\n}",
+		"llm_proxy {\n\tstorage redis http://u:SECRET@host\n}",
+		"llm_proxy {\n\tstorage redis redis://u:SECRET@host:port\n}",
 	} {
 		_, err := parseTest(input)
 		if err == nil {

@@ -6,13 +6,31 @@ import (
 
 // Storage selects where counters and key states are kept.
 type Storage struct {
-	// Type is "badger" (the default: embedded, persisted on disk) or
-	// "memory" (nothing persisted; for tests and throwaway setups).
+	// Type is "badger" (the default: embedded, persisted on disk),
+	// "memory" (nothing persisted; for tests and throwaway setups) or
+	// "redis" (shared by every Caddy instance using the same Redis and
+	// prefix, with limits exact across them).
 	Type string `json:"type,omitempty"`
 
 	// Dir is the Badger directory. Default: <caddy data dir>/llm_proxy/<instance>.
 	// Placeholders such as {env.X} are expanded at provision time.
 	Dir string `json:"dir,omitempty"`
+
+	// URL is the Redis server of type "redis":
+	// redis://[user:password@]host[:port][/db], or rediss:// for TLS.
+	// Placeholders such as {env.REDIS_URL} are expanded at provision time.
+	URL string `json:"url,omitempty"`
+
+	// Prefix goes in front of every Redis key. Default:
+	// "llm_proxy:<instance>:". Instances with the same Redis and prefix
+	// share their keys' state, keys added through the admin API and usage
+	// statistics.
+	Prefix string `json:"prefix,omitempty"`
+
+	// OnError is what happens while Redis cannot be reached: "closed" (the
+	// default) answers 503 at once; "open" serves without limits and logs
+	// a warning every 10 seconds.
+	OnError string `json:"on_error,omitempty"`
 }
 
 // Limits caps the use of one key (see package limits, which holds the

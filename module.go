@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/llmproxy/caddy-llm-proxy/gateway"
+	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
 func init() {
@@ -33,7 +34,8 @@ type Proxy struct {
 	ClientKeys []string `json:"client_keys,omitempty"`
 
 	// Storage is where counters and key states live. Default: Badger in
-	// <caddy data dir>/llm_proxy/<name>.
+	// <caddy data dir>/llm_proxy/<name>; Redis to share them between Caddy
+	// instances.
 	Storage *Storage `json:"storage,omitempty"`
 
 	// Retries is how many further attempts are made on other keys after a
@@ -161,6 +163,21 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 	}
 	if p.Storage != nil && p.Storage.Type != "" {
 		cfg.Storage = p.Storage.Type
+	}
+	if cfg.Storage == storageRedis {
+		s := p.Storage
+		url := expand(s.URL)
+		if url == "" {
+			return fmt.Errorf("storage redis: the url %q is empty after placeholder expansion", s.URL)
+		}
+		if err := checkRedisURL(url); err != nil {
+			return fmt.Errorf("storage redis: %w", err)
+		}
+		prefix := expand(s.Prefix)
+		if prefix == "" {
+			prefix = "llm_proxy:" + p.Name + ":"
+		}
+		cfg.Redis = pool.RedisOptions{URL: url, Prefix: prefix, FailOpen: s.OnError == "open"}
 	}
 	if cfg.Storage == "badger" {
 		dir := filepath.Join(caddy.AppDataDir(), "llm_proxy", p.Name)

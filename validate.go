@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/llmproxy/caddy-llm-proxy/providers"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
@@ -49,12 +50,9 @@ func (p *Proxy) Validate() error {
 			return fmt.Errorf("client_keys: key %d is empty", i+1)
 		}
 	}
-	if p.Storage != nil && p.Storage.Type != "" { // "" is the default, badger
-		if err := checkStorageType(p.Storage.Type); err != nil {
+	if p.Storage != nil {
+		if err := p.Storage.validate(); err != nil {
 			return fmt.Errorf("storage: %w", err)
-		}
-		if p.Storage.Type == storageMemory && p.Storage.Dir != "" {
-			return errors.New("storage: a memory store takes no dir")
 		}
 	}
 	if p.Retries != nil {
@@ -113,6 +111,38 @@ func (p *Proxy) Validate() error {
 	}
 	if _, err := checkAliasShadowing(p.Upstreams); err != nil {
 		return err
+	}
+	return nil
+}
+
+// validate checks the storage settings; the caller says "storage".
+func (s *Storage) validate() error {
+	if s.Type != "" { // "" is the default, badger
+		if err := checkStorageType(s.Type); err != nil {
+			return err
+		}
+	}
+	if s.Type != storageRedis && (s.URL != "" || s.Prefix != "" || s.OnError != "") {
+		return errors.New("url, prefix and on_error are settings of redis storage")
+	}
+	switch s.Type {
+	case storageMemory:
+		if s.Dir != "" {
+			return errors.New("a memory store takes no dir")
+		}
+	case storageRedis:
+		if s.Dir != "" {
+			return errors.New("a redis store takes no dir")
+		}
+		if s.URL == "" {
+			return errors.New("redis storage needs a url: redis://[user:password@]host[:port][/db] or rediss://...")
+		}
+		if err := checkExpanded(s.URL, checkRedisURL); err != nil {
+			return err
+		}
+		if err := checkOnError(s.OnError); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -226,6 +256,7 @@ func checkAliasShadowing(ups []*Upstream) (int, error) {
 const (
 	storageBadger = "badger"
 	storageMemory = "memory"
+	storageRedis  = "redis"
 )
 
 var (
@@ -270,13 +301,31 @@ func checkName(kind, name string) error {
 	return nil
 }
 
-// checkStorageType accepts "badger" and "memory".
+// checkStorageType accepts "badger", "memory" and "redis".
 func checkStorageType(t string) error {
 	switch t {
-	case storageBadger, storageMemory:
+	case storageBadger, storageMemory, storageRedis:
 		return nil
 	}
-	return fmt.Errorf("unknown storage type %q; want badger or memory", t)
+	return fmt.Errorf("unknown storage type %q; want badger, memory or redis", t)
+}
+
+// checkRedisURL accepts a redis:// or rediss:// URL with a host; its
+// errors never hold the URL's password.
+func checkRedisURL(s string) error {
+	if _, err := store.RedisOptions(s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkOnError accepts "", "closed" and "open".
+func checkOnError(s string) error {
+	switch s {
+	case "", "closed", "open":
+		return nil
+	}
+	return fmt.Errorf("on_error must be closed or open, got %q", s)
 }
 
 // checkTimezone accepts what time.LoadLocation accepts ("" is UTC).

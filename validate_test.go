@@ -38,6 +38,8 @@ func TestValidate(t *testing.T) {
 			}]}`, ""},
 		{"storage memory", `{"storage":{"type":"memory"},` + up(ok)[1:], ""},
 		{"storage default type", `{"storage":{"dir":"/x"},` + up(ok)[1:], ""},
+		{"storage redis", `{"storage":{"type":"redis","url":"rediss://user:pw@redis.example:6380/2","prefix":"team:","on_error":"open"},` + up(ok)[1:], ""},
+		{"storage redis from env", `{"storage":{"type":"redis","url":"{env.LLMPROXY_TEST_REDIS}"},` + up(ok)[1:], ""},
 		{"zero values mean defaults", `{"retries":0,"timeout":0,"max_body":0,"log_size":0,"probe_interval":0,` + up(ok)[1:], ""},
 		{"same model in two upstreams", `{"upstreams":[
 			{"name":"a","provider":"openai","keys":[{"key":"k"}],"models":["deepseek-chat"]},
@@ -55,7 +57,13 @@ func TestValidate(t *testing.T) {
 		{"empty upstreams", `{"upstreams":[]}`, "at least one upstream is required"},
 		{"bad instance name", `{"name":"../etc",` + up(ok)[1:], `invalid instance name "../etc": use only letters, digits, '_', '.' and '-'`},
 		{"empty client key", `{"client_keys":["a",""],` + up(ok)[1:], "client_keys: key 2 is empty"},
-		{"unknown storage", `{"storage":{"type":"redis"},` + up(ok)[1:], `storage: unknown storage type "redis"; want badger or memory`},
+		{"unknown storage", `{"storage":{"type":"disk"},` + up(ok)[1:], `storage: unknown storage type "disk"; want badger, memory or redis`},
+		{"redis without url", `{"storage":{"type":"redis"},` + up(ok)[1:], `storage: redis storage needs a url: redis://[user:password@]host[:port][/db] or rediss://...`},
+		{"redis with dir", `{"storage":{"type":"redis","url":"redis://h","dir":"/x"},` + up(ok)[1:], "storage: a redis store takes no dir"},
+		{"redis bad scheme", `{"storage":{"type":"redis","url":"http://h:6379"},` + up(ok)[1:], `storage: redis URL must start with redis:// or rediss://, got "http://"`},
+		{"redis bad on_error", `{"storage":{"type":"redis","url":"redis://h","on_error":"maybe"},` + up(ok)[1:], `storage: on_error must be closed or open, got "maybe"`},
+		{"redis settings on badger", `{"storage":{"type":"badger","url":"redis://h"},` + up(ok)[1:], "storage: url, prefix and on_error are settings of redis storage"},
+		{"redis settings by default", `{"storage":{"on_error":"open"},` + up(ok)[1:], "storage: url, prefix and on_error are settings of redis storage"},
 		{"memory with dir", `{"storage":{"type":"memory","dir":"/x"},` + up(ok)[1:], "storage: a memory store takes no dir"},
 		{"negative retries", `{"retries":-1,` + up(ok)[1:], "retries must be a non-negative integer, got -1"},
 		{"negative timeout", `{"timeout":"-5s",` + up(ok)[1:], "timeout must be a positive duration, got -5s"},
@@ -156,6 +164,8 @@ func TestValidateErrorsHideSecrets(t *testing.T) {
 		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}],"headers":{"X-Key":"SECRET\n"}}]}`,
 		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}],"proxy":"ftp://u:SECRET@host"}]}`,
 		`{"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}],"proxy":"http://u:SECRET@[::1"}]}`,
+		`{"storage":{"type":"redis","url":"redis://u:SECRET@[::1"},"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}]}]}`,
+		`{"storage":{"type":"redis","url":"redis://u:SECRET@host:port"},"upstreams":[{"name":"oai","provider":"openai","keys":[{"key":"k"}]}]}`,
 	} {
 		p := new(Proxy)
 		if err := json.Unmarshal([]byte(in), p); err != nil {

@@ -105,6 +105,11 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 		op.base[k.Spec.ID] = k.Spec
 	}
 	saved, err := g.pool.SavedKeys(g.name)
+	if errors.Is(err, pool.ErrStoreDown) {
+		// Shared storage that is unreachable: read when it answers again.
+		g.logger.Warn("the shared storage is unreachable: keys added through the admin API and overrides are read once it answers")
+		return nil
+	}
 	if err != nil {
 		if saved == nil {
 			return fmt.Errorf("llm_proxy %q: loading keys added through the admin API: %w", g.name, err)
@@ -112,12 +117,23 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 		g.logger.Warn("ignoring unreadable saved keys", zap.Error(err))
 	}
 	var specs []pool.KeySpec
+	batch := map[string]*pool.KeySpec{}
 	for _, sk := range saved {
-		id := sk.ID()
-		if _, dup := op.base[id]; dup {
-			g.logger.Info("a key added through the admin API is now in the Caddyfile; the Caddyfile's settings apply",
-				zap.String("key_id", id))
+		id, exists := g.pool.IDFor(sk.Upstream, sk.Secret, sk.ID(), batch)
+		if exists {
+			if _, config := op.base[id]; config {
+				g.logger.Info("a key added through the admin API is now in the Caddyfile; the Caddyfile's settings apply",
+					zap.String("key_id", id))
+			}
 			continue
+		}
+		if id != sk.ID() {
+			// Another secret took its ID meanwhile (a hash collision).
+			_ = g.pool.DeleteSavedKey(g.name, sk.ID())
+			sk.KeyID = id
+			if err := g.pool.SaveKeys(g.name, []pool.SavedKey{sk}); err != nil {
+				g.logger.Warn("saving a key added through the admin API under its new id failed", zap.String("key_id", id), zap.Error(err))
+			}
 		}
 		spec, err := g.runtimeSpec(sk)
 		if err != nil {
@@ -126,6 +142,7 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 		}
 		op.base[id] = spec
 		specs = append(specs, spec)
+		batch[id] = &specs[len(specs)-1]
 	}
 	if err := g.pool.AddKeys(specs); err != nil {
 		return fmt.Errorf("llm_proxy %q: adding saved keys: %w", g.name, err)
@@ -169,7 +186,9 @@ func (g *Gateway) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
 	if u == nil {
 		return pool.KeySpec{}, fmt.Errorf("upstream %q is not configured", sk.Upstream)
 	}
-	return sk.Settings.Apply(u.keySpec(sk.Secret, limits.Set{}, "admin")), nil
+	spec := u.keySpec(sk.Secret, limits.Set{}, "admin")
+	spec.ID = sk.ID()
+	return sk.Settings.Apply(spec), nil
 }
 
 // adminRegistry finds running instances for package admin.
@@ -236,6 +255,7 @@ func (a adminInstance) Keys() []admin.Key {
 }
 
 func (a adminInstance) Key(id string) (admin.Key, error) {
+	id = a.g.pool.Resolve(id)
 	k, ok := a.g.pool.Key(id)
 	if !ok {
 		return admin.Key{}, admin.NotFound(id)
@@ -285,9 +305,8 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 	op := g.op.Load()
 	now := time.Now().UTC()
 	saved := make([]pool.SavedKey, 0, len(keys))
-	specs := make([]pool.KeySpec, 0, len(keys))
 	ids := make([]string, 0, len(keys))
-	seen := map[string]bool{}
+	batch := map[string]*pool.KeySpec{}
 	for i, k := range keys {
 		where := ""
 		if len(keys) > 1 {
@@ -307,22 +326,25 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 		if k.Disabled {
 			s.Disabled = &k.Disabled
 		}
-		sk := pool.SavedKey{Upstream: k.Upstream, Secret: k.Key, Settings: s, Added: now}
-		id := sk.ID()
-		if seen[id] {
-			return nil, admin.Errorf(http.StatusConflict, "%sthe batch lists that key twice (id %s)", where, id)
-		}
-		if g.pool.Has(id) {
+		id, exists := g.pool.IDFor(k.Upstream, k.Key, "", batch)
+		if exists {
+			if batch[id] != nil {
+				return nil, admin.Errorf(http.StatusConflict, "%sthe batch lists that key twice (id %s)", where, id)
+			}
 			return nil, admin.Errorf(http.StatusConflict, "%sthat key already exists on upstream %q (id %s)", where, k.Upstream, id)
 		}
-		seen[id] = true
+		sk := pool.SavedKey{KeyID: id, Upstream: k.Upstream, Secret: k.Key, Settings: s, Added: now}
 		spec, err := g.runtimeSpec(sk)
 		if err != nil {
 			return nil, admin.Errorf(http.StatusBadRequest, "%s%v", where, err)
 		}
 		saved = append(saved, sk)
-		specs = append(specs, spec)
+		batch[id] = &spec
 		ids = append(ids, id)
+	}
+	specs := make([]pool.KeySpec, len(ids))
+	for i, id := range ids {
+		specs[i] = *batch[id]
 	}
 	if err := g.pool.SaveKeys(g.name, saved); err != nil {
 		return nil, fmt.Errorf("saving keys: %w", err)
@@ -339,15 +361,16 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 	for i, id := range ids {
 		op.base[id] = specs[i]
 		delete(op.overrides, id)
-		// A stale override of an earlier key with this id must not apply.
-		_ = g.pool.SaveOverride(g.name, id, pool.KeySettings{})
 	}
+	// A stale override of an earlier key with these ids must not apply.
+	_ = g.pool.ClearOverrides(g.name, ids)
 	g.logger.Info("keys added through the admin API", zap.Strings("key_ids", ids))
 	return ids, nil
 }
 
 func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, error) {
 	g := a.g
+	id = g.pool.Resolve(id)
 	adminMu.Lock()
 	op := g.op.Load()
 	base, ok := op.base[id]
@@ -388,6 +411,7 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 
 func (a adminInstance) DeleteKey(id string) error {
 	g := a.g
+	id = g.pool.Resolve(id)
 	adminMu.Lock()
 	defer adminMu.Unlock()
 	spec, ok := g.pool.Spec(id)
@@ -410,6 +434,7 @@ func (a adminInstance) DeleteKey(id string) error {
 }
 
 func (a adminInstance) ResetKey(id string) (admin.Key, error) {
+	id = a.g.pool.Resolve(id)
 	if !a.g.pool.Has(id) {
 		return admin.Key{}, admin.NotFound(id)
 	}

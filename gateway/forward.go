@@ -79,6 +79,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 func (g *Gateway) unavailable(c *call, err error, last *failure) *clientapi.Error {
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
+	case un != nil && un.StoreDown:
+		return &clientapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: ceilSeconds(un.RetryAfter),
+			Message: "the proxy's shared storage is unreachable; try again shortly"}
 	case un != nil && un.AllDisabled:
 		msg := fmt.Sprintf("every key that could serve %q is disabled", truncate(c.model, maxEcho))
 		if last != nil {

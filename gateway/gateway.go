@@ -37,9 +37,11 @@ type Config struct {
 	Name string
 	// ClientKeys are the secrets clients must present; none = open.
 	ClientKeys []string
-	// Storage is "badger" (Dir holds the database) or "memory".
+	// Storage is "badger" (Dir holds the database), "memory" or "redis"
+	// (configured by Redis).
 	Storage string
 	Dir     string
+	Redis   pool.RedisOptions
 
 	Retries       int
 	Timeout       time.Duration // upstream response headers
@@ -131,10 +133,10 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 		for i, k := range u.Keys {
 			spec := u.keySpec(k.Secret, k.Limits, "config")
 			spec.Disabled, spec.Note = k.Disabled, k.Note
-			if seen[spec.ID] {
+			if seen[k.Secret] {
 				return g, fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
 			}
-			seen[spec.ID] = true
+			seen[k.Secret] = true
 			specs = append(specs, spec)
 		}
 	}
@@ -143,8 +145,8 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 	if err := registerInstance(ctx, g); err != nil {
 		return g, err
 	}
-	pl, err := pool.New(pool.Options{Instance: g.name, Storage: cfg.Storage, Dir: cfg.Dir, Location: g.loc,
-		Keys: specs, Logger: logger.Named("pool")})
+	pl, err := pool.New(pool.Options{Instance: g.name, Storage: cfg.Storage, Dir: cfg.Dir, Redis: cfg.Redis,
+		Changed: g.remoteChanged, Location: g.loc, Keys: specs, Logger: logger.Named("pool")})
 	if err != nil {
 		return g, fmt.Errorf("llm_proxy %q: %w", g.name, err)
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,13 @@ type Lease struct {
 	day      int32  // the day the start was counted in
 	estimate int64
 	done     atomic.Bool
+
+	// On Redis storage: the lease's id, its bin's sequence number and day
+	// there; unlimited when Redis was unreachable and on_error is open.
+	rid       string
+	rseq      int64
+	rday      int64
+	unlimited bool
 }
 
 // Unavailable is Acquire's error when no key can take the request now.
@@ -30,10 +38,17 @@ type Unavailable struct {
 	RetryAfter time.Duration
 	// AllDisabled is true when every key that could serve is disabled (by
 	// configuration or by health), so waiting will not help.
+	//
+	// StoreDown is true when the shared storage (Redis) is unreachable and
+	// the Pool refuses to serve without it (on_error closed).
+	StoreDown   bool
 	AllDisabled bool
 }
 
 func (u *Unavailable) Error() string {
+	if u.StoreDown {
+		return "the shared storage (Redis) is unreachable"
+	}
 	if u.AllDisabled {
 		return "every key that could serve this request is disabled"
 	}
@@ -56,15 +71,18 @@ func (u *Unavailable) Error() string {
 // caller can still say when to come back.
 func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) (*Lease, error) {
 	estimate = max(estimate, 0)
+	if p.sh.remote != nil {
+		return p.acquireRemote(targets, estimate, tried)
+	}
 	sh := p.sh
 	sh.mu.Lock()
 	// Read the clock under the lock so starts are recorded in order.
 	c := p.clock()
 	var (
-		minWait  int64 = -1 // soonest wait of an enabled, untried key; -1: none
-		eligible bool       // some untried key exists
-		tier     int
-		started  bool
+		minWait int64 = -1 // soonest wait of a key set aside; -1: none
+		tier    int
+		started bool
+		gs      [4]*group
 	)
 	for {
 		next, ok := 0, false
@@ -77,63 +95,219 @@ func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) 
 			break
 		}
 		tier, started = next, true
-
-		// One pass of weighted reservoir sampling: the i-th candidate
-		// replaces the pick with probability weight/total-so-far, which
-		// picks each by its weight without collecting candidates.
-		pick, total := -1, 0
-		for j, t := range targets {
-			if t.Priority != tier || listedBefore(targets, j) {
-				continue
-			}
-			for _, i := range p.byUp[t.Upstream] {
-				spec := &p.specs[i]
-				if tried[spec.ID] {
-					continue
-				}
-				eligible = true
-				ks := p.states[i]
-				ks.sync(&c)
-				if spec.Disabled || ks.health == StateDisabled {
-					continue
-				}
-				if w := ks.wait(&spec.Limits, &c, estimate); w > 0 {
-					if minWait < 0 || w < minWait {
-						minWait = w
-					}
-					continue
-				}
-				total += spec.Limits.Weight
-				if rand.IntN(total) < spec.Limits.Weight {
-					pick = i
-				}
-			}
-		}
-		if pick >= 0 {
-			ks := p.states[pick]
+		groups := p.tierGroups(targets, tier, gs[:0], &c)
+		if s := p.choose(groups, &c, estimate, tried, &minWait); s != nil {
+			ks := s.ks
 			l := &Lease{
-				Key:      p.specs[pick],
-				Upstream: p.specs[pick].Upstream,
+				Key:      s.spec,
+				Upstream: s.spec.Upstream,
 				pool:     p,
 				ks:       ks,
 				seq:      ks.admit(&c, estimate),
 				day:      c.day,
 				estimate: estimate,
 			}
+			ks.touch(&c)
 			sh.mu.Unlock()
 			return l, nil
 		}
 	}
-	if !eligible {
-		minWait = p.soonest(targets, &c, estimate)
-	}
+	err := p.unavailable(targets, tried, estimate, minWait, &c)
 	sh.mu.Unlock()
+	return nil, err
+}
 
+// tierGroups appends the groups of targets' upstreams in tier to gs, each
+// once, with their due keys re-examined. The caller holds the lock.
+func (p *Pool) tierGroups(targets []Target, tier int, gs []*group, c *clock) []*group {
+	for j, t := range targets {
+		if t.Priority != tier || listedBefore(targets, j) {
+			continue
+		}
+		if g := p.groups[t.Upstream]; g != nil {
+			g.due(c)
+			gs = append(gs, g)
+		}
+	}
+	return gs
+}
+
+// choose picks, by weight, a key of groups that can admit a request of est
+// tokens now and is not in tried; nil when none can. It lowers *minWait to
+// the wait of each key it finds blocked. The caller holds the lock.
+func (p *Pool) choose(groups []*group, c *clock, est int64, tried map[string]bool, minWait *int64) *slot {
+	aside := p.scratch[:0]
+	defer func() {
+		// Put back what was set aside for this request only.
+		for _, s := range aside {
+			if s.cond == condIn {
+				s.g.tree.add(s.pos, s.w)
+			}
+		}
+		clear(aside)
+		p.scratch = aside[:0]
+	}()
+	setAside := func(s *slot) {
+		s.g.tree.add(s.pos, -s.w)
+		aside = append(aside, s)
+	}
+	for id := range tried {
+		if s := p.byID[id]; s != nil && s.cond == condIn && slices.Contains(groups, s.g) {
+			setAside(s)
+		}
+	}
+	for rejects := 0; ; {
+		var total int64
+		for _, g := range groups {
+			total += g.tree.sum
+		}
+		if total == 0 {
+			return nil
+		}
+		r := rand.Int64N(total)
+		var g *group
+		for _, g = range groups {
+			if r < g.tree.sum {
+				break
+			}
+			r -= g.tree.sum
+		}
+		s := g.pick(r)
+		s.ks.sync(c)
+		if !s.spec.Disabled && s.ks.health != StateDisabled {
+			until, full := p.block(s, c, est)
+			if until == 0 && !full {
+				return s
+			}
+			lowerWait(minWait, waitOf(until, full, c))
+		}
+		// Rejected. A key blocked even for no tokens leaves the tree (its
+		// state changed through another Pool); one too full for this
+		// estimate only is set aside for this request.
+		if s.refresh(c); s.cond == condIn {
+			setAside(s)
+		}
+		if rejects++; rejects >= maxRejects {
+			return p.scan(groups, c, est, tried, minWait)
+		}
+	}
+}
+
+// scan is choose the slow way: every key of groups checked, and one picked
+// by weight with one pass of weighted reservoir sampling (the i-th candidate
+// replaces the pick with probability weight/total-so-far). Each key is
+// re-examined for selection on the way. The caller holds the lock.
+func (p *Pool) scan(groups []*group, c *clock, est int64, tried map[string]bool, minWait *int64) *slot {
+	var pick *slot
+	var total int64
+	for _, g := range groups {
+		for _, s := range g.slots {
+			if s.dead || tried[s.spec.ID] {
+				continue
+			}
+			if s.refresh(c); s.cond == condOff {
+				continue
+			}
+			if until, full := p.block(s, c, est); until != 0 || full {
+				lowerWait(minWait, waitOf(until, full, c))
+				continue
+			}
+			w := int64(s.spec.Limits.Weight)
+			total += w
+			if rand.Int64N(total) < w {
+				pick = s
+			}
+		}
+	}
+	return pick
+}
+
+// waitOf is a blocked key's wait (see keyState.wait).
+func waitOf(until int64, full bool, c *clock) int64 {
+	var w int64
+	if until > 0 {
+		w = until - c.now
+	}
+	if full {
+		w = max(w, second)
+	}
+	return w
+}
+
+// lowerWait lowers *min (-1: none yet) to w.
+func lowerWait(min *int64, w int64) {
+	if *min < 0 || w < *min {
+		*min = w
+	}
+}
+
+// unavailable is Acquire's error when no key could take the request of est
+// tokens. Its RetryAfter covers the enabled keys not in tried, or every
+// enabled key when all were tried; minWait is the soonest wait of the keys
+// found blocked while choosing. The caller holds the lock.
+func (p *Pool) unavailable(targets []Target, tried map[string]bool, est, minWait int64, c *clock) error {
+	var groups []*group
+	for _, t := range targets {
+		if g := p.groups[t.Upstream]; g != nil && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	// Keys and enabled keys, in all and among those tried.
+	var keys, enabled, triedKeys, triedEnabled, triedEvent int
+	for _, g := range groups {
+		keys += len(g.slots) - g.dead
+		enabled += g.count[condIn] + g.count[condTimed] + g.count[condEvent]
+	}
+	for id := range tried {
+		s := p.byID[id]
+		if s == nil || !slices.Contains(groups, s.g) {
+			continue
+		}
+		triedKeys++
+		if s.cond == condEvent {
+			triedEvent++
+		}
+		if s.cond != condOff {
+			triedEnabled++
+		}
+	}
+	// As long as some key was not tried, only those count (they are all
+	// disabled, or blocked); when every key was tried, all of them count,
+	// so that the client still hears when to come back.
+	if keys == triedKeys {
+		if enabled == 0 {
+			return &Unavailable{AllDisabled: true}
+		}
+		// Every key was tried: a handful, checked one by one.
+		for id := range tried {
+			if s := p.byID[id]; s != nil && s.cond != condOff && slices.Contains(groups, s.g) {
+				until, full := p.block(s, c, est)
+				lowerWait(&minWait, waitOf(until, full, c))
+			}
+		}
+	} else {
+		if enabled == triedEnabled {
+			return &Unavailable{AllDisabled: true}
+		}
+		// Keys blocked by time, the soonest first (for a request of no
+		// tokens: one of many tokens may wait longer on a token limit),
+		// and keys waiting for a request to end.
+		events := 0
+		for _, g := range groups {
+			if at := g.soonest(func(s *slot) bool { return tried[s.spec.ID] }); at > 0 {
+				lowerWait(&minWait, at-c.now)
+			}
+			events += g.count[condEvent]
+		}
+		if events > triedEvent {
+			lowerWait(&minWait, second)
+		}
+	}
 	if minWait < 0 {
-		return nil, &Unavailable{AllDisabled: true}
+		minWait = second // an enabled key is blocked somehow; cannot happen
 	}
 	secs := max((minWait+second-1)/second, 1)
-	return nil, &Unavailable{RetryAfter: time.Duration(secs) * time.Second}
+	return &Unavailable{RetryAfter: time.Duration(secs) * time.Second}
 }
 
 // listedBefore reports whether targets[j]'s upstream appears earlier in the
@@ -145,25 +319,6 @@ func listedBefore(targets []Target, j int) bool {
 		}
 	}
 	return false
-}
-
-// soonest is the shortest wait over every enabled key of targets, tried or
-// not, or -1 if there is none. The caller holds the lock.
-func (p *Pool) soonest(targets []Target, c *clock, est int64) int64 {
-	soonest := int64(-1)
-	for _, t := range targets {
-		for _, i := range p.byUp[t.Upstream] {
-			ks := p.states[i]
-			ks.sync(c)
-			if p.specs[i].Disabled || ks.health == StateDisabled {
-				continue
-			}
-			if w := ks.wait(&p.specs[i].Limits, c, est); soonest < 0 || w < soonest {
-				soonest = w
-			}
-		}
-	}
-	return soonest
 }
 
 // Done reports the outcome of the leased request: it frees the key's
@@ -185,6 +340,10 @@ func (l *Lease) Done(o Outcome) {
 		return
 	}
 	actual := max(o.InputTokens, 0) + max(o.OutputTokens, 0)
+	if l.pool.sh.remote != nil {
+		l.doneRemote(o, actual)
+		return
+	}
 	sh := l.pool.sh
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -195,4 +354,5 @@ func (l *Lease) Done(o Outcome) {
 	if !o.Canceled {
 		ks.observe(o, &c)
 	}
+	ks.touch(&c)
 }

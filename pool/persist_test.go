@@ -69,7 +69,8 @@ func TestPersistAcrossRestart(t *testing.T) {
 // within about a second, without a Close (what survives a kill -9).
 func TestPersistFlushes(t *testing.T) {
 	k := key("oai", "a", limits.Set{})
-	p := newMemPool(t, nil, k)
+	p := newBadgerPool(t, t.TempDir(), &fakeClock{t: time.Now()}, k)
+	defer p.Close()
 	mustAcquire(t, p, oai, 5, nil).Done(Outcome{Status: 429, RetryAfter: time.Minute, InputTokens: 2})
 	var rec record
 	deadline := time.Now().Add(5 * time.Second)
@@ -104,8 +105,8 @@ func TestPersistOldEventsDropped(t *testing.T) {
 	clk.Add(2 * time.Minute)
 	p = newBadgerPool(t, dir, clk, k)
 	defer p.Close()
-	if len(p.states[0].ev) != 0 {
-		t.Fatalf("events older than a minute were restored: %v", p.states[0].ev)
+	if len(p.slots[0].ks.ev) != 0 {
+		t.Fatalf("events older than a minute were restored: %v", p.slots[0].ks.ev)
 	}
 	mustAcquire(t, p, oai, 0, nil)
 }
@@ -200,5 +201,89 @@ func TestLockedDirFails(t *testing.T) {
 	}
 	if _, ok := sharedStates.References("badger:" + dir); ok {
 		t.Fatal("failed New left an entry in the usage pool")
+	}
+}
+
+// State, keys and overrides that versions before stored under 8-hex-digit
+// IDs are taken over by the keys whose 16-digit IDs extend them, and saved
+// again under those; the old IDs still find the keys.
+func TestLegacyIDsMigrate(t *testing.T) {
+	dir := t.TempDir()
+	clk := newFakeClock(t0)
+	a := key("oai", "sk-config", limits.Set{})
+	added := SavedKey{Upstream: "oai", Secret: "sk-added", Added: t0}
+	oldA, oldAdded := legacyID(a.ID), legacyID(KeyID("oai", "sk-added"))
+
+	// What a version before left behind.
+	db, err := store.OpenBadger(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(record{V: recordVersion, Day: "2026-03-10", DayRequests: 7, Requests: 70, Tokens: 700,
+		State: StateDisabled, Reason: "401 from upstream"})
+	savedRec, _ := json.Marshal(added) // no id in it
+	over, _ := json.Marshal(KeySettings{Limits: partial("rpm", 5)})
+	if err := db.Save(map[string][]byte{
+		"key/" + oldA:                           rec,
+		"admin/key/test/" + oldAdded:            savedRec,
+		"admin/override/test/" + oldA:           over,
+		"admin/override/test/oai-0badc0de":      over, // no key of this pool has it
+		"admin/override/test/" + oldAdded + "x": over, // not an old ID at all
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	p := newBadgerPool(t, dir, clk, a)
+	st := status(t, p, a.ID)
+	if st.Usage.Day != 7 || st.Usage.Total != 70 || st.State != StateDisabled || st.Reason != "401 from upstream" {
+		t.Fatalf("state stored under the old id not taken over: %+v", st)
+	}
+	saved, err := p.SavedKeys("test")
+	if err != nil || len(saved) != 1 || saved[0].ID() != KeyID("oai", "sk-added") || saved[0].KeyID == "" {
+		t.Fatalf("saved keys: %+v %v", saved, err)
+	}
+	if err := p.AddKeys([]KeySpec{{ID: saved[0].ID(), Upstream: "oai", Secret: "sk-added"}}); err != nil {
+		t.Fatal(err)
+	}
+	ovs, err := p.Overrides("test")
+	if err != nil || ovs[a.ID].Limits != partial("rpm", 5) || len(ovs) != 3 {
+		t.Fatalf("overrides: %+v %v", ovs, err)
+	}
+	if p.Resolve(oldA) != a.ID || p.Resolve(oldAdded) != saved[0].ID() || p.Resolve("oai-0badc0de") != "oai-0badc0de" {
+		t.Fatalf("old ids do not resolve: %s %s", p.Resolve(oldA), p.Resolve(oldAdded))
+	}
+	p.Close()
+
+	db, err = store.OpenBadger(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, _ := db.Load("")
+	for _, gone := range []string{"key/" + oldA, "admin/key/test/" + oldAdded, "admin/override/test/" + oldA} {
+		if _, ok := all[gone]; ok {
+			t.Errorf("%s is still stored", gone)
+		}
+	}
+	for _, kept := range []string{"key/" + a.ID, "admin/key/test/" + saved[0].ID(), "admin/override/test/" + a.ID,
+		"admin/override/test/oai-0badc0de"} {
+		if _, ok := all[kept]; !ok {
+			t.Errorf("%s is not stored", kept)
+		}
+	}
+}
+
+// A record written by hand is what json.Marshal writes.
+func TestRecordJSON(t *testing.T) {
+	for _, r := range []record{
+		{V: recordVersion},
+		{V: recordVersion, Events: [][3]int64{{1, 2, 3}, {4, 5, -6}}, Day: "2026-03-10", DayRequests: 7, DayTokens: 8,
+			Requests: 9, Tokens: 10, LastStart: 11, State: StateCooling, Reason: `429 "from" <upstream> ü`, Until: 12, Failures: 3, N429: 2},
+	} {
+		want, _ := json.Marshal(r)
+		if got := r.appendJSON(nil); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
 	}
 }

@@ -2,13 +2,17 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	_ "time/tzdata" // the day-boundary test needs zones on any machine
+
+	"github.com/alicebob/miniredis/v2"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -19,6 +23,8 @@ import (
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
+	// onSet hears each change (a miniredis server that follows the clock).
+	onSet func(time.Time)
 }
 
 func newFakeClock(t time.Time) *fakeClock { return &fakeClock{t: t} }
@@ -32,7 +38,11 @@ func (f *fakeClock) Now() time.Time {
 func (f *fakeClock) Add(d time.Duration) {
 	f.mu.Lock()
 	f.t = f.t.Add(d)
+	t, on := f.t, f.onSet
 	f.mu.Unlock()
+	if on != nil {
+		on(t)
+	}
 }
 
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -50,6 +60,16 @@ func key(up, secret string, l limits.Set) KeySpec {
 func newMemPool(t *testing.T, clk *fakeClock, keys ...KeySpec) *Pool {
 	t.Helper()
 	opts := Options{Instance: t.Name(), Storage: "memory", Keys: keys}
+	if onRedis {
+		// The same test on Redis storage (see TestOnRedis): a miniredis
+		// server of its own, whose clock follows the test's.
+		m := miniredis.RunT(t)
+		opts.Storage, opts.Redis = "redis", RedisOptions{URL: "redis://" + m.Addr(), Prefix: "t:"}
+		if clk != nil {
+			m.SetTime(clk.Now())
+			clk.onSet = m.SetTime
+		}
+	}
 	if clk != nil {
 		opts.Now = clk.Now
 	}
@@ -129,14 +149,120 @@ func TestKeyID(t *testing.T) {
 	if a != KeyID("oai", "sk-secret") {
 		t.Fatal("KeyID is not stable")
 	}
-	if !regexp.MustCompile(`^oai-[0-9a-f]{8}$`).MatchString(a) {
-		t.Fatalf("KeyID = %q, want oai-<8 hex>", a)
+	if !regexp.MustCompile(`^oai-[0-9a-f]{16}$`).MatchString(a) {
+		t.Fatalf("KeyID = %q, want oai-<16 hex>", a)
 	}
-	if b := KeyID("ant", "sk-secret"); b[len(b)-8:] == a[len(a)-8:] {
+	if b := KeyID("ant", "sk-secret"); b[len(b)-16:] == a[len(a)-16:] {
 		t.Fatalf("same secret on two upstreams got the same hash: %s %s", a, b)
 	}
 	if KeyID("oai", "sk-other") == a {
 		t.Fatal("two secrets share an ID")
+	}
+	// The IDs of versions before were the first 8 hex digits of these.
+	if legacyID(a) != "oai-623e1eec" || !isLegacyID(legacyID(a)) || isLegacyID(a) || legacyID("oai-623e1eec") != "" {
+		t.Fatalf("legacy ID of %s: %q", a, legacyID(a))
+	}
+}
+
+// shortIDs makes IDs one byte long for the test, so that they collide.
+func shortIDs(t *testing.T) {
+	old := idBytes
+	idBytes = 1
+	t.Cleanup(func() { idBytes = old })
+}
+
+// Two secrets whose IDs collide are two keys: neither is refused, neither
+// takes the other's ID, and each keeps its ID across a restart. The same
+// secret twice is still one key.
+func TestIDCollisions(t *testing.T) {
+	shortIDs(t)
+	dir := t.TempDir()
+	var keys []KeySpec
+	for i := range 40 { // 40 secrets over 256 IDs: collisions are certain
+		keys = append(keys, key("oai", fmt.Sprintf("sk-%d", i), limits.Set{}))
+	}
+	p := newBadgerPool(t, dir, newFakeClock(t0), keys...)
+	ids := map[string]string{}
+	for _, k := range p.Keys() {
+		if other, dup := ids[k.Spec.ID]; dup {
+			t.Fatalf("%s and %s share id %s", other, k.Spec.Secret, k.Spec.ID)
+		}
+		ids[k.Spec.ID] = k.Spec.Secret
+	}
+	if len(ids) != 40 {
+		t.Fatalf("%d keys served, want 40", len(ids))
+	}
+	bumped := 0
+	for id, secret := range ids {
+		if id != KeyID("oai", secret) {
+			bumped++
+		}
+	}
+	if bumped == 0 {
+		t.Fatal("no collision happened; the test proves nothing")
+	}
+	// Runtime keys: IDFor says which ID AddKeys gives, and the same
+	// secret is a duplicate whatever its ID.
+	var more []KeySpec
+	batch := map[string]*KeySpec{}
+	for i := range 40 {
+		secret := fmt.Sprintf("sk-added-%d", i)
+		id, exists := p.IDFor("oai", secret, "", batch)
+		if exists {
+			t.Fatalf("%s exists", secret)
+		}
+		k := KeySpec{ID: id, Upstream: "oai", Secret: secret}
+		batch[id] = &k
+		more = append(more, k)
+	}
+	if err := p.AddKeys(more); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range more {
+		if s, ok := p.Spec(k.ID); !ok || s.Secret != k.Secret {
+			t.Fatalf("%s: %+v %v", k.ID, s, ok)
+		}
+	}
+	if id, exists := p.IDFor("oai", "sk-7", "", nil); !exists || ids[id] != "sk-7" {
+		t.Fatalf("IDFor of a served secret: %s %v", id, exists)
+	}
+	err := p.AddKeys([]KeySpec{{Upstream: "oai", Secret: "sk-added-3"}})
+	if _, ok := errors.AsType[*DuplicateKeyError](err); !ok {
+		t.Fatalf("the same secret again: %v", err)
+	}
+	if _, err := New(Options{Instance: t.Name(), Storage: "memory", Keys: []KeySpec{keys[0], keys[0]}}); err == nil ||
+		!strings.Contains(err.Error(), "listed twice") {
+		t.Fatalf("a secret listed twice: %v", err)
+	}
+	p.Close()
+
+	// A key keeps an ID that it got by a collision, also once the key it
+	// collided with is gone.
+	var first, second string
+	for id, secret := range ids {
+		if id != KeyID("oai", secret) {
+			second, first = secret, ids[KeyID("oai", secret)]
+			break
+		}
+	}
+	q := newMemPool(t, nil)
+	if id, exists := q.IDFor("oai", second, keyID("oai", second, 1), nil); exists || id != keyID("oai", second, 1) {
+		t.Fatalf("preferred id not kept: %s", id)
+	}
+	if err := q.AddKeys([]KeySpec{key("oai", first, limits.Set{})}); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := q.IDFor("oai", second, KeyID("oai", first), nil); id == KeyID("oai", first) {
+		t.Fatal("a preferred id another secret holds was given out")
+	}
+
+	// The same configuration again: the same IDs.
+	p = newBadgerPool(t, dir, newFakeClock(t0), keys...)
+	defer p.Close()
+	for _, k := range p.Keys() {
+		if ids[k.Spec.ID] != k.Spec.Secret {
+			t.Fatalf("after a restart %s is %s's id, was %s's", k.Spec.ID, k.Spec.Secret, ids[k.Spec.ID])
+		}
 	}
 }
 
@@ -146,7 +272,10 @@ func TestWeights(t *testing.T) {
 		KeySpec{Upstream: "oai", Secret: "b", Limits: limits.Set{Weight: 2}},
 		KeySpec{Upstream: "oai", Secret: "c", Limits: limits.Set{Weight: 7}},
 	)
-	const n = 20000
+	n, tolerance := 20000, 1.5
+	if onRedis {
+		n, tolerance = 4000, 3.5 // a miniredis round trip is slow
+	}
 	counts := map[string]int{}
 	for range n {
 		l := mustAcquire(t, p, oai, 0, nil)
@@ -154,9 +283,9 @@ func TestWeights(t *testing.T) {
 		l.Done(Outcome{Status: 200})
 	}
 	for secret, want := range map[string]float64{"a": 10, "b": 20, "c": 70} {
-		got := 100 * float64(counts[secret]) / n
-		if math.Abs(got-want) > 1.5 {
-			t.Errorf("key %s got %.2f%% of requests, want %.0f±1.5%%", secret, got, want)
+		got := 100 * float64(counts[secret]) / float64(n)
+		if math.Abs(got-want) > tolerance {
+			t.Errorf("key %s got %.2f%% of requests, want %.0f±%.1f%%", secret, got, want, tolerance)
 		}
 	}
 }
@@ -546,7 +675,7 @@ func TestRollingMinuteIsBinnedButExact(t *testing.T) {
 		l.Done(Outcome{Status: 200, InputTokens: 3, OutputTokens: 4})
 		clk.Add(6 * time.Millisecond) // 9000 starts over 54 s
 	}
-	ks := p.states[0]
+	ks := p.slots[0].ks
 	if n := ks.inWindow(); n > int(minute/binWidth)+1 {
 		t.Errorf("rolling minute holds %d events for 9000 starts; want at most %d", n, minute/binWidth+1)
 	}
@@ -568,5 +697,9 @@ func TestRollingMinuteIsBinnedButExact(t *testing.T) {
 func (f *fakeClock) Set(t time.Time) {
 	f.mu.Lock()
 	f.t = t
+	on := f.onSet
 	f.mu.Unlock()
+	if on != nil {
+		on(t)
+	}
 }

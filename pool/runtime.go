@@ -3,11 +3,15 @@ package pool
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/store"
 )
 
 // Keys added or changed at runtime (through the admin API).
@@ -143,6 +147,9 @@ func (s KeySettings) Names() []string {
 // unset fields unset, so the upstream's defaults of the configuration in
 // force apply when it is loaded.
 type SavedKey struct {
+	// KeyID is the key's ID as it was added. Records of versions before
+	// have none; their ID is KeyID(Upstream, Secret).
+	KeyID    string      `json:"id,omitempty"`
 	Upstream string      `json:"upstream"`
 	Secret   string      `json:"secret"`
 	Settings KeySettings `json:"settings"`
@@ -150,7 +157,12 @@ type SavedKey struct {
 }
 
 // ID is the key's ID (see KeyID).
-func (k SavedKey) ID() string { return KeyID(k.Upstream, k.Secret) }
+func (k SavedKey) ID() string {
+	if k.KeyID != "" {
+		return k.KeyID
+	}
+	return KeyID(k.Upstream, k.Secret)
+}
 
 // validateSpec checks a spec as New does and fills in its defaults.
 func validateSpec(k KeySpec) (KeySpec, error) {
@@ -187,66 +199,83 @@ func (p *Pool) Has(id string) bool {
 func (p *Pool) Spec(id string) (KeySpec, bool) {
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	i, ok := p.byID[id]
+	s, ok := p.byID[id]
 	if !ok {
 		return KeySpec{}, false
 	}
-	return p.specs[i], true
+	return s.spec, true
 }
 
 // Key returns the snapshot of key id, as Keys does.
 func (p *Pool) Key(id string) (KeyStatus, bool) {
+	if p.sh.remote != nil {
+		p.sh.mu.Lock()
+		s := p.byID[id]
+		p.sh.mu.Unlock()
+		if s == nil {
+			return KeyStatus{}, false
+		}
+		if out, ok := p.readRemote([]*slot{s}); ok && len(out) == 1 {
+			return out[0], true
+		}
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	i, ok := p.byID[id]
+	s, ok := p.byID[id]
 	if !ok {
 		return KeyStatus{}, false
 	}
-	return p.status(i, &c), true
+	return s.status(&c), true
 }
 
 // AddKeys adds keys to the Pool, all or none: each is validated as New
-// does, and a key whose ID the Pool already has (or that the batch repeats)
-// fails the whole batch with *DuplicateKeyError. A key's runtime state
-// (counters, health) is the one its ID already has on this storage, if any:
-// a key removed and added again keeps its counters, as limits are the
-// upstream's and do not forget.
+// does, and a key whose secret the Pool already has on its upstream (or
+// that the batch repeats) fails the whole batch with *DuplicateKeyError.
+// A key whose ID another secret holds gets its next ID (see KeyID), so
+// settle the IDs with IDFor first when they matter. A key's
+// runtime state (counters, health) is the one its ID already has on this
+// storage, if any: a key removed and added again keeps its counters, as
+// limits are the upstream's and do not forget.
 func (p *Pool) AddKeys(keys []KeySpec) error {
-	checked := make([]KeySpec, len(keys))
-	batch := make(map[string]bool, len(keys))
-	for i, k := range keys {
+	checked := make([]KeySpec, 0, len(keys))
+	batch := make(map[string]string, len(keys)) // secretKey -> ID
+	taken := make(map[string]bool, len(keys))
+	for _, k := range keys {
 		k, err := validateSpec(k)
 		if err != nil {
 			return err
 		}
-		if batch[k.ID] {
-			return &DuplicateKeyError{ID: k.ID}
-		}
-		batch[k.ID] = true
-		checked[i] = k
+		checked = append(checked, k)
 	}
+	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	for _, k := range checked {
-		if _, dup := p.byID[k.ID]; dup {
-			return &DuplicateKeyError{ID: k.ID}
+	for i := range checked {
+		k := &checked[i]
+		err := placeID(k, func(up, secret string) (string, bool) {
+			if s := p.bySecret[secretKey(up, secret)]; s != nil {
+				return s.spec.ID, true
+			}
+			id, ok := batch[secretKey(up, secret)]
+			return id, ok
+		}, func(id string) bool { return p.byID[id] != nil || taken[id] })
+		if err != nil {
+			return err
 		}
+		batch[secretKey(k.Upstream, k.Secret)] = k.ID
+		taken[k.ID] = true
 	}
 	for _, k := range checked {
-		i := len(p.specs)
-		p.specs = append(p.specs, k)
-		p.states = append(p.states, p.sh.state(k.ID))
-		p.byID[k.ID] = i
-		p.byUp[k.Upstream] = append(p.byUp[k.Upstream], i)
+		p.place(k, &c)
 	}
 	return nil
 }
 
 // UpdateKey replaces the spec of the key with spec.ID (validated as New
-// does); its upstream cannot change. It reports false for an unknown ID.
-// The change applies from the next Acquire; leases already out keep the
-// spec they were given.
+// does); its upstream and secret cannot change. It reports false for an
+// unknown ID. The change applies from the next Acquire; leases already out
+// keep the spec they were given.
 func (p *Pool) UpdateKey(spec KeySpec) (bool, error) {
 	if spec.ID == "" {
 		return false, fmt.Errorf("key: no id")
@@ -255,16 +284,22 @@ func (p *Pool) UpdateKey(spec KeySpec) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	i, ok := p.byID[spec.ID]
+	s, ok := p.byID[spec.ID]
 	if !ok {
 		return false, nil
 	}
-	if spec.Upstream != p.specs[i].Upstream {
+	if spec.Upstream != s.spec.Upstream {
 		return false, fmt.Errorf("key %s: its upstream cannot change", spec.ID)
 	}
-	p.specs[i] = spec
+	if spec.Secret != s.spec.Secret {
+		return false, fmt.Errorf("key %s: its secret cannot change", spec.ID)
+	}
+	s.spec = spec
+	s.ks.hint = 0 // on Redis, what it said was under other limits
+	s.refresh(&c)
 	return true, nil
 }
 
@@ -274,18 +309,12 @@ func (p *Pool) UpdateKey(spec KeySpec) (bool, error) {
 func (p *Pool) RemoveKey(id string) bool {
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	at, ok := p.byID[id]
+	s, ok := p.byID[id]
 	if !ok {
 		return false
 	}
-	p.specs = append(p.specs[:at:at], p.specs[at+1:]...)
-	p.states = append(p.states[:at:at], p.states[at+1:]...)
-	p.byID = make(map[string]int, len(p.specs))
-	p.byUp = make(map[string][]int)
-	for i, k := range p.specs {
-		p.byID[k.ID] = i
-		p.byUp[k.Upstream] = append(p.byUp[k.Upstream], i)
-	}
+	p.unplace(s)
+	p.slots = slices.DeleteFunc(p.slots, func(o *slot) bool { return o == s })
 	return true
 }
 
@@ -293,34 +322,71 @@ func (p *Pool) RemoveKey(id string) bool {
 // of the key, to the key's health as Lease.Done would (without touching its
 // counters). It reports false for an unknown ID.
 func (p *Pool) Report(id string, o Outcome) bool {
+	if p.sh.remote != nil {
+		spec, ok := p.Spec(id)
+		if !ok {
+			return false
+		}
+		res, err := p.runDone(spec, "", -1, 0, 0, 0, o)
+		p.sh.mu.Lock()
+		defer p.sh.mu.Unlock()
+		c := p.clock()
+		s := p.byID[id]
+		if err != nil || s == nil {
+			if s != nil {
+				s.ks.observe(o, &c)
+				s.ks.touch(&c)
+			}
+			return s != nil
+		}
+		p.mirrorDone(s, res, &c)
+		return true
+	}
 	c := p.clock()
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
-	i, ok := p.byID[id]
+	s, ok := p.byID[id]
 	if !ok {
 		return false
 	}
-	ks := p.states[i]
+	ks := s.ks
 	ks.sync(&c)
 	ks.observe(o, &c)
+	ks.touch(&c)
 	return true
 }
 
-// SavedKeys returns the keys saved for instance, oldest first.
+// SavedKeys returns the keys saved for instance, oldest first. Records
+// that versions before saved under an 8-hex-digit ID, or without their ID,
+// are saved again under their ID (see KeyID).
 func (p *Pool) SavedKeys(instance string) ([]SavedKey, error) {
-	recs, err := p.sh.store.Load(savedKeyPrefix + instance + "/")
+	prefix := savedKeyPrefix + instance + "/"
+	recs, err := p.sh.store.Load(prefix)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]SavedKey, 0, len(recs))
 	var bad []string
+	migrate := map[string][]byte{}
 	for k, v := range recs {
 		var sk SavedKey
 		if err := json.Unmarshal(v, &sk); err != nil || sk.Upstream == "" || sk.Secret == "" {
 			bad = append(bad, strings.TrimPrefix(k, savedKeyPrefix))
 			continue
 		}
+		if sk.KeyID == "" || strings.TrimPrefix(k, prefix) != sk.KeyID {
+			sk.KeyID = sk.ID()
+			if b, err := json.Marshal(sk); err == nil {
+				migrate[k] = nil
+				migrate[prefix+sk.KeyID] = b
+			}
+		}
 		out = append(out, sk)
+	}
+	if len(migrate) > 0 {
+		if err := p.sh.store.Save(migrate); err != nil {
+			p.sh.logger.Warn("saving keys of an older version under their new ids failed; will try again at the next start", zap.Error(err))
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Added.Equal(out[j].Added) {
@@ -345,18 +411,41 @@ func (p *Pool) SaveKeys(instance string, keys []SavedKey) error {
 		}
 		batch[savedKeyPrefix+instance+"/"+k.ID()] = b
 	}
-	return p.sh.store.Save(batch)
+	if err := p.sh.store.Save(batch); err != nil {
+		return err
+	}
+	publishIDs(p, "keys", keys, func(k SavedKey) string { return k.ID() })
+	return nil
+}
+
+// publishIDs publishes a change of kind to the keys of list.
+func publishIDs[T any](p *Pool, kind string, list []T, id func(T) string) {
+	if p.sh.remote == nil {
+		return
+	}
+	ids := make([]string, len(list))
+	for i, x := range list {
+		ids[i] = id(x)
+	}
+	p.publish(kind, ids)
 }
 
 // DeleteSavedKey forgets a saved key of instance, and its override.
 func (p *Pool) DeleteSavedKey(instance, id string) error {
-	return p.sh.store.Save(map[string][]byte{
+	err := p.sh.store.Save(map[string][]byte{
 		savedKeyPrefix + instance + "/" + id: nil,
 		overridePrefix + instance + "/" + id: nil,
 	})
+	if err == nil {
+		p.publish("keys", []string{id})
+	}
+	return err
 }
 
 // Overrides returns the saved per-key overrides of instance by key ID.
+// An override that versions before saved under an 8-hex-digit ID is given
+// to the key of this Pool whose ID extends it (see KeyID), and saved again
+// under that ID; so call it once the Pool has all its keys.
 func (p *Pool) Overrides(instance string) (map[string]KeySettings, error) {
 	prefix := overridePrefix + instance + "/"
 	recs, err := p.sh.store.Load(prefix)
@@ -365,13 +454,28 @@ func (p *Pool) Overrides(instance string) (map[string]KeySettings, error) {
 	}
 	out := make(map[string]KeySettings, len(recs))
 	var bad []string
+	migrate := map[string][]byte{}
 	for k, v := range recs {
 		var s KeySettings
+		id := strings.TrimPrefix(k, prefix)
 		if err := json.Unmarshal(v, &s); err != nil {
-			bad = append(bad, strings.TrimPrefix(k, prefix))
+			bad = append(bad, id)
 			continue
 		}
-		out[strings.TrimPrefix(k, prefix)] = s
+		if !p.Has(id) && isLegacyID(id) {
+			if nid := p.Resolve(id); nid != id {
+				if _, set := recs[prefix+nid]; !set {
+					migrate[k], migrate[prefix+nid] = nil, v
+					id = nid
+				}
+			}
+		}
+		out[id] = s
+	}
+	if len(migrate) > 0 {
+		if err := p.sh.store.Save(migrate); err != nil {
+			p.sh.logger.Warn("saving key overrides of an older version under their new ids failed; will try again at the next start", zap.Error(err))
+		}
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
@@ -380,16 +484,92 @@ func (p *Pool) Overrides(instance string) (map[string]KeySettings, error) {
 	return out, nil
 }
 
+// ClearOverrides deletes the overrides of keys ids of instance, in one
+// batch.
+func (p *Pool) ClearOverrides(instance string, ids []string) error {
+	batch := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		batch[overridePrefix+instance+"/"+id] = nil
+	}
+	err := p.sh.store.Save(batch)
+	if err == nil {
+		p.publish("overrides", ids)
+	}
+	return err
+}
+
 // SaveOverride persists the override of key id of instance; an empty one
 // is deleted.
 func (p *Pool) SaveOverride(instance, id string, s KeySettings) error {
 	key := overridePrefix + instance + "/" + id
-	if s.IsZero() {
-		return p.sh.store.Save(map[string][]byte{key: nil})
+	var b []byte
+	if !s.IsZero() {
+		var err error
+		if b, err = json.Marshal(s); err != nil {
+			return err
+		}
 	}
-	b, err := json.Marshal(s)
+	err := p.sh.store.Save(map[string][]byte{key: b})
+	if err == nil {
+		p.publish("overrides", []string{id})
+	}
+	return err
+}
+
+// SavedKeysByID returns the saved keys of instance among ids, by ID, as
+// the store holds them now (for changes heard from other instances).
+func (p *Pool) SavedKeysByID(instance string, ids []string) (map[string]SavedKey, error) {
+	recs, err := p.records(savedKeyPrefix+instance+"/", ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return p.sh.store.Save(map[string][]byte{key: b})
+	out := make(map[string]SavedKey, len(recs))
+	for id, v := range recs {
+		var sk SavedKey
+		if json.Unmarshal(v, &sk) == nil && sk.Upstream != "" && sk.Secret != "" {
+			sk.KeyID = id
+			out[id] = sk
+		}
+	}
+	return out, nil
+}
+
+// OverridesByID returns the overrides of instance among ids, by ID, as the
+// store holds them now.
+func (p *Pool) OverridesByID(instance string, ids []string) (map[string]KeySettings, error) {
+	recs, err := p.records(overridePrefix+instance+"/", ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]KeySettings, len(recs))
+	for id, v := range recs {
+		var s KeySettings
+		if json.Unmarshal(v, &s) == nil {
+			out[id] = s
+		}
+	}
+	return out, nil
+}
+
+// records reads the records prefix+id of ids, by ID.
+func (p *Pool) records(prefix string, ids []string) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	if r, ok := p.sh.store.(*store.Redis); ok {
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = prefix + id
+		}
+		recs, err := r.Get(keys)
+		for k, v := range recs {
+			out[strings.TrimPrefix(k, prefix)] = v
+		}
+		return out, err
+	}
+	recs, err := p.sh.store.Load(prefix)
+	for _, id := range ids {
+		if v, ok := recs[prefix+id]; ok {
+			out[id] = v
+		}
+	}
+	return out, err
 }

@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -38,11 +37,23 @@ type shared struct {
 	// (decide + record) atomic across all Pools on this storage.
 	mu   sync.Mutex
 	keys map[string]*keyState
+	gone []string // IDs whose records are to be deleted (migrated away)
+	// dirty lists the keys changed since the last flush (see markDirty),
+	// so a flush costs what changed, not the number of keys.
+	dirty []*keyState
+	// volatile is true for memory storage: nothing outlives the shared
+	// state, so there is nothing to flush.
+	volatile bool
 
 	// usage is the usage statistics of the handler instances on this
 	// storage (see Pool.Stats), flushed with the key states; it has its
 	// own lock.
 	usage *stats.Book
+
+	// remote is the link to Redis for storage "redis", nil otherwise; pools
+	// are the Pools on this storage, to hear of other instances' changes.
+	remote *remote
+	pools  []*Pool
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -50,7 +61,7 @@ type shared struct {
 }
 
 // newShared opens the store, loads every key record and starts the flusher.
-func newShared(open func() (store.Store, error), logger *zap.Logger, now time.Time) (*shared, error) {
+func newShared(open func() (store.Store, error), volatile bool, logger *zap.Logger, now time.Time) (*shared, error) {
 	st, err := open()
 	if err != nil {
 		return nil, err
@@ -75,20 +86,44 @@ func newShared(open func() (store.Store, error), logger *zap.Logger, now time.Ti
 			logger.Warn("ignoring unreadable key state", zap.String("key_id", id), zap.Error(err))
 			continue
 		}
+		ks.queue = &s.dirty
 		s.keys[id] = ks
 	}
-	go s.run()
+	s.volatile = volatile
+	if volatile {
+		close(s.done)
+	} else {
+		go s.run()
+	}
 	return s, nil
 }
 
-// state returns the runtime state of key id, creating it on first use.
-// The caller holds mu.
-func (s *shared) state(id string) *keyState {
+// state returns the runtime state of the key, creating it on first use.
+// A key whose state versions before stored under its 8-hex-digit ID (see
+// KeyID) takes that state over; the old record is deleted at the next
+// flush. The caller holds mu.
+func (s *shared) state(spec KeySpec) *keyState {
+	id := spec.ID
 	ks := s.keys[id]
+	if ks != nil {
+		return ks
+	}
+	if old := legacyID(id); old != "" {
+		if ks = s.keys[old]; ks != nil && (len(ks.slots) > 0 || id != KeyID(spec.Upstream, spec.Secret)) {
+			ks = nil
+		}
+		if ks != nil {
+			delete(s.keys, old)
+			ks.id = id
+			ks.markDirty()
+			s.gone = append(s.gone, old)
+		}
+	}
 	if ks == nil {
 		ks = newKeyState(id)
-		s.keys[id] = ks
+		ks.queue = &s.dirty
 	}
+	s.keys[id] = ks
 	return ks
 }
 
@@ -123,31 +158,35 @@ func (s *shared) flush() error {
 	}
 	var todo []pending
 	s.mu.Lock()
-	for id, ks := range s.keys {
-		if ks.dirty {
-			todo = append(todo, pending{id, ks.record()})
-			ks.dirty = false
+	for _, ks := range s.dirty {
+		if ks.dirty && s.keys[ks.id] == ks {
+			todo = append(todo, pending{ks.id, ks.record()})
 		}
+		ks.dirty = false
 	}
+	clear(s.dirty)
+	s.dirty = s.dirty[:0]
+	gone := s.gone
+	s.gone = nil
 	s.mu.Unlock()
-	if len(todo) == 0 {
+	if len(todo) == 0 && len(gone) == 0 {
 		return nil
 	}
 	batch := make(map[string][]byte, len(todo))
 	for _, p := range todo {
-		b, err := json.Marshal(p.rec)
-		if err != nil {
-			return err // cannot happen: record holds only plain values
-		}
-		batch[keyPrefix+p.id] = b
+		batch[keyPrefix+p.id] = p.rec.appendJSON(make([]byte, 0, 128))
+	}
+	for _, id := range gone {
+		batch[keyPrefix+id] = nil
 	}
 	err := s.store.Save(batch)
 	if err != nil {
 		// Try again next time.
 		s.mu.Lock()
+		s.gone = append(s.gone, gone...)
 		for _, p := range todo {
 			if ks := s.keys[p.id]; ks != nil {
-				ks.dirty = true
+				ks.markDirty()
 			}
 		}
 		s.mu.Unlock()
@@ -161,6 +200,16 @@ func (s *shared) flush() error {
 func (s *shared) Destruct() error {
 	close(s.stop)
 	<-s.done
+	if s.remote != nil {
+		var err error
+		if !s.remote.r.Down() {
+			err = s.usage.Flush(time.Now())
+		}
+		return errors.Join(err, s.store.Close())
+	}
+	if s.volatile {
+		return s.store.Close()
+	}
 	return errors.Join(s.flush(), s.usage.Flush(time.Now()), s.store.Close())
 }
 

@@ -3,9 +3,11 @@ package pool
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
+	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 const (
@@ -104,11 +106,31 @@ type keyState struct {
 	failures int   // consecutive 5xx / network errors
 	n429     int   // consecutive 429s
 
-	dirty bool // changed since the last flush
+	dirty bool         // changed since the last flush
+	queue *[]*keyState // where a key that turns dirty goes (shared.dirty); nil: nowhere
+
+	// hint is, on Redis storage, until when Redis last said the key is
+	// blocked for a request of no tokens (unix ns; 0: it was not); the
+	// counters above stay zero there, and health mirrors Redis's.
+	hint int64
+
+	// slots are this key's places in the Pools that serve it (two during
+	// a reload), re-examined after each event of the key (see touch).
+	slots []*slot
 }
 
 func newKeyState(id string) *keyState {
 	return &keyState{id: id, health: StateActive}
+}
+
+// markDirty records that the key changed since the last flush.
+func (ks *keyState) markDirty() {
+	if !ks.dirty {
+		ks.dirty = true
+		if ks.queue != nil {
+			*ks.queue = append(*ks.queue, ks)
+		}
+	}
 }
 
 func (ks *keyState) inWindow() int { return len(ks.ev) - ks.head }
@@ -135,7 +157,7 @@ func (ks *keyState) sync(c *clock) {
 	}
 	if ks.day != c.day {
 		ks.day, ks.dayRequests, ks.dayTokens = c.day, 0, 0
-		ks.dirty = true
+		ks.markDirty()
 	}
 	if (ks.health == StateCooling || ks.health == StateExhausted) && ks.until <= c.now {
 		ks.setActive()
@@ -144,23 +166,41 @@ func (ks *keyState) sync(c *clock) {
 
 func (ks *keyState) setActive() {
 	ks.health, ks.reason, ks.until = StateActive, "", 0
-	ks.dirty = true
+	ks.markDirty()
 }
 
 // wait reports how long until the key could admit a request of est tokens
 // under l: 0 when it can now. A blocked key's wait is the latest of its
-// blockers, the earliest moment all of them could have cleared. The caller
+// blockers, the earliest moment all of them could have cleared; a full
+// concurrency counts as a second (a slot frees when some request ends,
+// which nothing here can predict; a second is a polite "soon"). The caller
 // has synced the state to c and handles disabled keys.
+func (ks *keyState) wait(l *limits.Set, c *clock, est int64) int64 {
+	until, full := ks.block(l, c, est)
+	var w int64
+	if until > 0 {
+		w = until - c.now
+	}
+	if full {
+		w = max(w, second)
+	}
+	return w
+}
+
+// block reports what keeps the key from admitting a request of est tokens
+// under l now: until is the latest moment a blocker bound to time clears
+// (0 when none blocks), and full whether every concurrency slot is taken,
+// which only a request's end clears. The caller has synced the state to c
+// and handles disabled keys.
 //
 // Token limits admit a request whenever their window holds no tokens, even
 // if est alone exceeds the limit: otherwise a request larger than TPM or TPD
 // would be refused forever, while a lone oversized request is something the
 // upstream itself may well accept.
-func (ks *keyState) wait(l *limits.Set, c *clock, est int64) int64 {
-	var w int64
+func (ks *keyState) block(l *limits.Set, c *clock, est int64) (until int64, full bool) {
 	later := func(t int64) {
-		if d := t - c.now; d > w {
-			w = d
+		if t > c.now && t > until {
+			until = t
 		}
 	}
 	if ks.health == StateCooling || ks.health == StateExhausted {
@@ -195,12 +235,8 @@ func (ks *keyState) wait(l *limits.Set, c *clock, est int64) int64 {
 	if l.Interval > 0 && ks.lastStart != 0 && c.now-ks.lastStart < int64(l.Interval) {
 		later(ks.lastStart + int64(l.Interval))
 	}
-	if l.Concurrency > 0 && ks.inFlight >= l.Concurrency {
-		// A slot frees when some request ends, which nothing here can
-		// predict; a second is a polite "soon".
-		w = max(w, second)
-	}
-	return w
+	full = l.Concurrency > 0 && ks.inFlight >= l.Concurrency
+	return until, full
 }
 
 // admit records a request start reserving est tokens and returns its
@@ -239,7 +275,7 @@ func (ks *keyState) count(c *clock, est int64) {
 	ks.requests++
 	ks.lastStart = c.now
 	ks.inFlight++
-	ks.dirty = true
+	ks.markDirty()
 }
 
 // settle ends a request: it frees its concurrency slot and replaces the
@@ -266,7 +302,7 @@ func (ks *keyState) settle(seq uint64, day int32, est, actual int64) {
 			ks.dayTokens += actual - est
 		}
 	}
-	ks.dirty = true
+	ks.markDirty()
 }
 
 // observe updates health from an outcome. A state never gets milder here:
@@ -314,7 +350,7 @@ func (ks *keyState) observe(o Outcome, c *clock) {
 		}
 		ks.failures, ks.n429 = 0, 0
 	}
-	ks.dirty = true
+	ks.markDirty()
 }
 
 // cool starts or extends a cooldown, unless the key is in a graver state.
@@ -436,4 +472,56 @@ func decodeKeyState(id string, b []byte, cutoff int64) (*keyState, error) {
 	ks.reason, ks.until = r.Reason, r.Until
 	ks.failures, ks.n429 = r.Failures, r.N429
 	return ks, nil
+}
+
+// appendJSON appends the record as JSON, as json.Marshal writes it (the
+// flush writes a record per changed key every second: by hand, without
+// reflection, since a large pool changes thousands of keys a second).
+func (r *record) appendJSON(b []byte) []byte {
+	b = append(b, `{"v":`...)
+	b = strconv.AppendInt(b, int64(r.V), 10)
+	if len(r.Events) > 0 {
+		b = append(b, `,"events":[`...)
+		for i, e := range r.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = strconv.AppendInt(b, e[0], 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, e[1], 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, e[2], 10)
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = stats.AppendJSONString(b, v)
+		}
+	}
+	num := func(name string, v int64) {
+		if v != 0 {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = strconv.AppendInt(b, v, 10)
+		}
+	}
+	str("day", r.Day)
+	num("day_requests", r.DayRequests)
+	num("day_tokens", r.DayTokens)
+	num("requests", r.Requests)
+	num("tokens", r.Tokens)
+	num("last_start", r.LastStart)
+	str("state", string(r.State))
+	str("reason", r.Reason)
+	num("until", r.Until)
+	num("failures", int64(r.Failures))
+	num("n429", int64(r.N429))
+	return append(b, '}')
 }

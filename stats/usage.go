@@ -3,6 +3,7 @@ package stats
 import (
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,18 @@ type Usage struct {
 	loc   *time.Location
 	hours map[string]map[Dims]*Counts
 	dirty map[string]bool
+	// changed are the groups of each hour changed since the hour was last
+	// written, parts how many part records the hour has beside its whole
+	// record, and whole the hours to write whole next time (see batch).
+	changed map[string]map[Dims]bool
+	parts   map[string]int
+	whole   map[string]bool
+
+	// shared is set on a store that counts in place (see Counters): hours
+	// then holds only what was not flushed yet, and last the totals read
+	// last.
+	shared Counters
+	last   map[string]map[Dims]*Counts
 }
 
 // record is one dimension of a persisted hour; a persisted hour is a JSON
@@ -97,18 +110,34 @@ func (u *Usage) Record(t time.Time, d Dims, c Counts) {
 	}
 	cur.Add(c)
 	u.dirty[hour] = true
+	if u.shared == nil {
+		ch := u.changed[hour]
+		if ch == nil {
+			ch = make(map[Dims]bool)
+			u.changed[hour] = ch
+		}
+		ch[d] = true
+	}
 }
 
 // Rows returns every count kept, by hour (oldest first), then dimension.
 func (u *Usage) Rows() []Row {
-	u.mu.Lock()
 	var out []Row
-	for hour, m := range u.hours {
-		for d, c := range m {
-			out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+	if u.shared != nil {
+		for hour, m := range u.sharedRows() {
+			for d, c := range m {
+				out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+			}
 		}
+	} else {
+		u.mu.Lock()
+		for hour, m := range u.hours {
+			for d, c := range m {
+				out = append(out, Row{Hour: hour, Dims: d, Counts: *c})
+			}
+		}
+		u.mu.Unlock()
 	}
-	u.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Hour != b.Hour {
@@ -125,8 +154,21 @@ func (u *Usage) Rows() []Row {
 	return out
 }
 
+// maxParts bounds the part records of an hour (see batch).
+const maxParts = 120
+
+// partSep separates an hour from its part number in a record key.
+const partSep = "."
+
 // batch collects what changed since the last flush, and the hours that
 // have left the retention window, as a Store batch; it marks them clean.
+//
+// An hour is stored as a whole record ("stats/<instance>/<hour>") and, once
+// it has many groups (a pool of many keys has a group per key), as part
+// records beside it ("<hour>.1", "<hour>.2", ...) holding only the groups
+// that changed since the write before, so that a flush costs what changed,
+// not the size of the hour. Every maxParts parts, or when most groups
+// changed, the hour is written whole again and its parts deleted.
 func (u *Usage) batch(now time.Time) map[string][]byte {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -143,25 +185,38 @@ func (u *Usage) batch(now time.Time) map[string][]byte {
 		}
 		out[k] = v
 	}
+	dropParts := func(hour string) {
+		for n := 1; n <= u.parts[hour]; n++ {
+			put(prefix+hour+partSep+strconv.Itoa(n), nil)
+		}
+		delete(u.parts, hour)
+	}
 	for hour := range u.hours {
 		if hour < cutoff {
 			delete(u.hours, hour)
 			delete(u.dirty, hour)
+			delete(u.changed, hour)
+			delete(u.whole, hour)
 			put(prefix+hour, nil)
+			dropParts(hour)
 		}
 	}
 	for hour := range u.dirty {
-		m := u.hours[hour]
-		rows := make([]record, 0, len(m))
-		for d, c := range m {
-			rows = append(rows, record{Model: d.Model, Key: d.Key, Upstream: d.Upstream, Counts: *c})
+		m, ch := u.hours[hour], u.changed[hour]
+		if n := u.parts[hour]; !u.whole[hour] && n < maxParts && len(ch)*2 <= len(m) {
+			part := make(map[Dims]*Counts, len(ch))
+			for d := range ch {
+				part[d] = m[d]
+			}
+			put(prefix+hour+partSep+strconv.Itoa(n+1), appendHour(make([]byte, 0, 128*len(part)), part))
+			u.parts[hour] = n + 1
+		} else {
+			put(prefix+hour, appendHour(make([]byte, 0, 128*len(m)), m))
+			dropParts(hour)
 		}
-		b, err := json.Marshal(rows)
-		if err != nil {
-			continue // cannot happen: plain values only
-		}
-		put(prefix+hour, b)
 		delete(u.dirty, hour)
+		delete(u.changed, hour)
+		delete(u.whole, hour)
 	}
 	return out
 }
@@ -173,7 +228,10 @@ func (u *Usage) redirty(batch map[string][]byte) {
 	defer u.mu.Unlock()
 	for k, v := range batch {
 		if v != nil {
-			u.dirty[strings.TrimPrefix(k, prefix)] = true
+			// What changed is forgotten: write the hour whole next time.
+			hour, _, _ := strings.Cut(strings.TrimPrefix(k, prefix), partSep)
+			u.dirty[hour] = true
+			u.whole[hour] = true
 		}
 	}
 }
@@ -216,25 +274,52 @@ func (b *Book) Usage(instance string, loc *time.Location) (*Usage, error) {
 		loc:      loc,
 		hours:    make(map[string]map[Dims]*Counts),
 		dirty:    make(map[string]bool),
+		changed:  make(map[string]map[Dims]bool),
+		parts:    make(map[string]int),
+		whole:    make(map[string]bool),
+	}
+	if c, ok := b.store.(Counters); ok {
+		// Shared totals are read when asked for (see Rows).
+		u.shared = c
+		b.m[instance] = u
+		return u, nil
 	}
 	prefix := recordPrefix + instance + "/"
 	recs, err := b.store.Load(prefix)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range recs {
-		hour := strings.TrimPrefix(k, prefix)
+	// Whole records first, then each hour's parts in order: a group's
+	// latest counts win.
+	names := make([]string, 0, len(recs))
+	for k := range recs {
+		names = append(names, strings.TrimPrefix(k, prefix))
+	}
+	sort.Slice(names, func(i, j int) bool {
+		hi, pi := splitPart(names[i])
+		hj, pj := splitPart(names[j])
+		if hi != hj {
+			return hi < hj
+		}
+		return pi < pj
+	})
+	for _, name := range names {
+		hour, part := splitPart(name)
 		var rows []record
-		if err := json.Unmarshal(v, &rows); err != nil {
-			b.logger.Warn("ignoring unreadable usage statistics", zap.String("instance", instance), zap.String("hour", hour), zap.Error(err))
+		if err := json.Unmarshal(recs[prefix+name], &rows); err != nil {
+			b.logger.Warn("ignoring unreadable usage statistics", zap.String("instance", instance), zap.String("hour", name), zap.Error(err))
 			continue
 		}
-		m := make(map[Dims]*Counts, len(rows))
+		m := u.hours[hour]
+		if m == nil {
+			m = make(map[Dims]*Counts, len(rows))
+			u.hours[hour] = m
+		}
 		for _, r := range rows {
 			c := r.Counts
 			m[Dims{Model: r.Model, Key: r.Key, Upstream: r.Upstream}] = &c
 		}
-		u.hours[hour] = m
+		u.parts[hour] = max(u.parts[hour], part)
 	}
 	b.m[instance] = u
 	return u, nil
@@ -252,6 +337,19 @@ func (b *Book) Flush(now time.Time) error {
 	b.mu.Unlock()
 	var firstErr error
 	for _, u := range list {
+		if u.shared != nil {
+			deltas, expire, pending := u.sharedBatch()
+			if len(deltas) == 0 {
+				continue
+			}
+			if err := u.shared.AddCounts(deltas, expire); err != nil {
+				u.unflush(pending)
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+			continue
+		}
 		batch := u.batch(now)
 		if len(batch) == 0 {
 			continue
@@ -264,4 +362,14 @@ func (b *Book) Flush(now time.Time) error {
 		}
 	}
 	return firstErr
+}
+
+// splitPart splits a record name into its hour and part number (0: the
+// whole record).
+func splitPart(name string) (hour string, part int) {
+	hour, p, ok := strings.Cut(name, partSep)
+	if ok {
+		part, _ = strconv.Atoi(p)
+	}
+	return hour, part
 }

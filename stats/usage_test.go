@@ -3,6 +3,7 @@ package stats
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -121,5 +122,81 @@ func TestFlushRetriesWhatFailed(t *testing.T) {
 	}
 	if err := b.Flush(now); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An hour of many groups (a pool of many keys) is written whole once, then
+// as parts holding only what changed; it reads back the same, is written
+// whole again after maxParts parts, and leaves with all its parts.
+func TestUsageParts(t *testing.T) {
+	st := store.NewMemory()
+	b := NewBook(st, nil)
+	u, _ := b.Usage("a", time.UTC)
+	now := time.Now().UTC()
+	hour := now.Format(HourLayout)
+	key := func(i int) Dims { return Dims{Model: "m", Key: "oai-" + strconv.Itoa(i), Upstream: "oai"} }
+	for i := range 100 {
+		u.Record(now, key(i), Counts{Requests: 1})
+	}
+	flush := func() map[string][]byte {
+		t.Helper()
+		if err := b.Flush(now); err != nil {
+			t.Fatal(err)
+		}
+		recs, _ := st.Load("stats/a/")
+		return recs
+	}
+	if recs := flush(); len(recs) != 1 || recs["stats/a/"+hour] == nil {
+		t.Fatalf("first write: %v records", len(recs))
+	}
+	for round := 1; round <= 3; round++ {
+		u.Record(now, key(round), Counts{Requests: 10})
+		recs := flush()
+		part := recs["stats/a/"+hour+"."+strconv.Itoa(round)]
+		var rows []record
+		if err := json.Unmarshal(part, &rows); err != nil || len(rows) != 1 || len(recs) != 1+round {
+			t.Fatalf("round %d: %d records, part %s", round, len(recs), part)
+		}
+	}
+	total := func(u *Usage) (n int64) {
+		for _, r := range u.Rows() {
+			n += r.Requests
+		}
+		return n
+	}
+	if got := total(u); got != 130 {
+		t.Fatalf("%d requests", got)
+	}
+	// Read back by a new Book: the same.
+	u2, _ := NewBook(st, nil).Usage("a", time.UTC)
+	if got := total(u2); got != 130 {
+		t.Fatalf("read back: %d requests", got)
+	}
+	// Most groups changed: whole again, parts gone.
+	for i := range 100 {
+		u.Record(now, key(i), Counts{Requests: 1})
+	}
+	if recs := flush(); len(recs) != 1 {
+		t.Fatalf("after most changed: %d records", len(recs))
+	}
+	for range maxParts + 1 {
+		u.Record(now, key(7), Counts{Requests: 1})
+		flush()
+	}
+	if recs := flush(); len(recs) > 2 {
+		t.Fatalf("after %d parts: %d records", maxParts+1, len(recs))
+	}
+	u3, _ := NewBook(st, nil).Usage("a", time.UTC)
+	if got, want := total(u3), total(u); got != want || want != 230+maxParts+1 {
+		t.Fatalf("read back %d, have %d", got, want)
+	}
+	// Past retention: every record of the hour goes.
+	u.Record(now, key(8), Counts{Requests: 1})
+	flush()
+	if err := b.Flush(now.Add(Retention + 2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := st.Load("stats/a/"); len(recs) != 0 {
+		t.Fatalf("%d records left past retention", len(recs))
 	}
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Load run: llm_proxy passthrough with 1, 10,000 and 100,000 keys (Badger),
+# and with 1 key on Redis, to show that key selection does not slow down
+# with the size of the pool and what Redis costs. Each variant is a Caddy
+# of its own pinned to core 0 (GOMAXPROCS=1); the upstream, redis-server
+# and wrk share core 1. Rounds go through the variants in turn, so drift of
+# a busy machine hits them alike.
+#
+#   examples/loadtest/keys.sh           # 3 rounds of 10 s each per variant
+#   DURATION=5s ROUNDS=5 examples/loadtest/keys.sh
+#
+# Needs wrk, redis-server and taskset; builds Caddy with xcaddy if ./caddy
+# is missing. Everything listens on 127.0.0.1 only.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+duration=${DURATION:-10s}
+rounds=${ROUNDS:-3}
+conns=${CONNS:-32}
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install redis-server" >&2; exit 1; }
+caddy=${CADDY:-$root/caddy}
+if [ ! -x "$caddy" ]; then
+	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
+fi
+
+export LOADTEST_DIR=$(mktemp -d) LOADTEST_ROOT=$root
+export HOME=$LOADTEST_DIR XDG_DATA_HOME=$LOADTEST_DIR/data XDG_CONFIG_HOME=$LOADTEST_DIR/config
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$LOADTEST_DIR"; }
+trap cleanup EXIT
+
+wait_port() {
+	for _ in $(seq 300); do
+		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+		sleep 0.1
+	done
+	echo "nothing answers on port $1" >&2
+	exit 1
+}
+
+GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/upstream.log" 2>&1 &
+pids+=($!)
+taskset -c 1 redis-server --port 9320 --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$LOADTEST_DIR/redis.log" 2>&1 &
+pids+=($!)
+wait_port 9311
+
+# variant: name port admin-port storage extra-keys
+variants=(
+	"k1 9401 9491 badger_$LOADTEST_DIR/k1 0"
+	"k10k 9402 9492 badger_$LOADTEST_DIR/k10k 10000"
+	"k100k 9403 9493 badger_$LOADTEST_DIR/k100k 100000"
+	"redis 9404 9494 redis_redis://127.0.0.1:9320 0"
+)
+for v in "${variants[@]}"; do
+	read -r name port admin storage extra <<<"$v"
+	KEYS_NAME=$name KEYS_PORT=$port KEYS_ADMIN=$admin KEYS_STORAGE=${storage/_/ } GOMAXPROCS=1 \
+		taskset -c 0 "$caddy" run --config "$here/keys.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/$name.log" 2>&1 &
+	pids+=($!)
+	wait_port "$port"
+	# Extra keys through the admin API, 10,000 per request.
+	for ((b = 1; b <= extra; b += 10000)); do
+		python3 -c "import json,sys; b=int(sys.argv[1]); print(json.dumps([{'upstream':'local','key':'sk-load-test-key-%07d' % i} for i in range(b, b+10000)]))" "$b" |
+			curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' --data-binary @- "http://127.0.0.1:$admin/llm_proxy/$name/keys"
+	done
+	n=$(curl -sf "http://127.0.0.1:$admin/llm_proxy/" | python3 -c "import json,sys; i=json.load(sys.stdin)['instances'][0]['keys']; print(sum(i.values()))")
+	echo "$name: $n keys on port $port" >&2
+	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
+done
+
+rps() {
+	local out
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/post.lua" "http://127.0.0.1:$1/v1/chat/completions")
+	if grep -q 'Non-2xx' <<<"$out"; then
+		echo "port $1 answered errors:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+k1=() k10k=() k100k=() rd=()
+for i in $(seq "$rounds"); do
+	k1+=("$(rps 9401)")
+	k10k+=("$(rps 9402)")
+	k100k+=("$(rps 9403)")
+	rd+=("$(rps 9404)")
+	echo "round $i: 1 key ${k1[-1]}, 10,000 keys ${k10k[-1]}, 100,000 keys ${k100k[-1]}, Redis (1 key) ${rd[-1]} req/s"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+awk -v a="$(median "${k1[@]}")" -v b="$(median "${k10k[@]}")" -v c="$(median "${k100k[@]}")" -v d="$(median "${rd[@]}")" 'BEGIN {
+	printf "median: Badger 1 key %.0f req/s; 10,000 keys %.0f (%.2fx); 100,000 keys %.0f (%.2fx); Redis 1 key %.0f (%.2fx of Badger)\n", a, b, b/a, c, c/a, d, d/a
+}'
