@@ -23,13 +23,29 @@ func (w *watch) Observe(ev translate.Event) (hadUsage bool) {
 		w.Finish()
 		return false
 	}
-	data := translate.InPlace(ev.Data)
-	if e := gjson.Get(data, "error"); e.IsObject() || gjson.Get(data, "object").Str == "error" {
-		w.Fail(e.Get("message").String(), gjson.Get(data, "message").String())
+	// One pass over the chunk's top-level fields: most chunks have none of
+	// error, usage or a finish reason, and looking each up on its own
+	// would scan the whole chunk once per field.
+	var e, usage, choices gjson.Result
+	var object string
+	gjson.Parse(translate.InPlace(ev.Data)).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "error":
+			e = v
+		case "object":
+			object = v.Str
+		case "usage":
+			usage = v
+		case "choices":
+			choices = v
+		}
+		return true
+	})
+	if e.IsObject() || object == "error" {
+		w.Fail(e.Get("message").String(), gjson.GetBytes(ev.Data, "message").String())
 		return false
 	}
-	usage := gjson.Get(data, "usage")
-	if reason := gjson.Get(data, "choices.0.finish_reason").Str; reason != "" {
+	if reason := choices.Get("0.finish_reason").Str; reason != "" {
 		if reason == "error" {
 			w.Fail("the upstream ended the stream with an error")
 			return false
