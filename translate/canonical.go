@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -479,3 +480,23 @@ func MakeToolCallID(prefix, seed string, n int) string {
 //
 //go:noinline
 func Append(dst []StreamEvent, ev StreamEvent) []StreamEvent { return append(dst, ev) }
+
+// OrphanLabel is the text that stands for a tool result answering no call,
+// for encoders that must send such a result as plain user content:
+// "Result of tool call NAME (ID):" (or "Error from ..." for a failure).
+func OrphanLabel(p *Part) string {
+	var sb strings.Builder
+	if p.IsError {
+		sb.WriteString("Error from tool call ")
+	} else {
+		sb.WriteString("Result of tool call ")
+	}
+	if p.ToolName != "" {
+		sb.WriteString(p.ToolName)
+		sb.WriteByte(' ')
+	}
+	sb.WriteByte('(')
+	sb.WriteString(p.ToolCallID)
+	sb.WriteString("):")
+	return sb.String()
+}

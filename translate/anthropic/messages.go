@@ -208,18 +208,7 @@ func buildMessages(r *translate.Request) []message {
 func orphanResult(res block) []block {
 	p := res.part
 	var sb strings.Builder
-	if p.IsError {
-		sb.WriteString("Error from tool call ")
-	} else {
-		sb.WriteString("Result of tool call ")
-	}
-	if p.ToolName != "" {
-		sb.WriteString(p.ToolName)
-		sb.WriteByte(' ')
-	}
-	sb.WriteByte('(')
-	sb.WriteString(p.ToolCallID)
-	sb.WriteString("):")
+	sb.WriteString(translate.OrphanLabel(p))
 	var imgs []block
 	for k := range p.Content {
 		c := &p.Content[k]

@@ -443,18 +443,7 @@ func (ib *inputBuilder) result(p *translate.Part) {
 		return
 	}
 	var sb strings.Builder
-	if p.IsError {
-		sb.WriteString("Error from tool call ")
-	} else {
-		sb.WriteString("Result of tool call ")
-	}
-	if p.ToolName != "" {
-		sb.WriteString(p.ToolName)
-		sb.WriteByte(' ')
-	}
-	sb.WriteByte('(')
-	sb.WriteString(p.ToolCallID)
-	sb.WriteString("):")
+	sb.WriteString(translate.OrphanLabel(p))
 	parts := []translate.Part{{}}
 	for k := range p.Content {
 		c := &p.Content[k]
