@@ -34,11 +34,11 @@ func (Anthropic) Route(r *http.Request) (Endpoint, bool) {
 func (Anthropic) Claims(r *http.Request) bool { return r.Header.Get("anthropic-version") != "" }
 
 func (Anthropic) Parse(body []byte, ep Endpoint) (Fields, *Error) {
-	f, more, err := modelAndStream(body, "max_tokens")
+	f, err := modelAndStream(body)
 	if err != nil {
 		return f, err
 	}
-	if ep.Kind == Generate && more[0].Type != gjson.Number {
+	if ep.Kind == Generate && gjson.GetBytes(body, "max_tokens").Type != gjson.Number {
 		return f, badRequest("`max_tokens` is required and must be a number")
 	}
 	return f, requireArray(body, "messages")

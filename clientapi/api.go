@@ -162,17 +162,18 @@ func StreamError(a API, status int, msg, code string) []byte {
 func badRequest(msg string) *Error { return &Error{Status: http.StatusBadRequest, Message: msg} }
 
 // modelAndStream reads the `model` and `stream` fields every body-named
-// model API has, and the fields the caller names after them.
-func modelAndStream(body []byte, more ...string) (Fields, []gjson.Result, *Error) {
-	f := gjson.GetManyBytes(body, append([]string{"model", "stream"}, more...)...)
-	model, stream := f[0], f[1]
+// model API has. gjson.GetBytes reads the body in place and copies only
+// what it returns (GetManyBytes would copy the whole body first, and every
+// string read from it would keep that copy alive).
+func modelAndStream(body []byte) (Fields, *Error) {
+	model, stream := gjson.GetBytes(body, "model"), gjson.GetBytes(body, "stream")
 	if model.Type != gjson.String || model.Str == "" {
-		return Fields{}, nil, badRequest("`model` is required and must be a string")
+		return Fields{}, badRequest("`model` is required and must be a string")
 	}
 	if stream.Exists() && stream.Type != gjson.True && stream.Type != gjson.False {
-		return Fields{}, nil, badRequest("`stream` must be a boolean")
+		return Fields{}, badRequest("`stream` must be a boolean")
 	}
-	return Fields{Model: model.Str, Stream: stream.Bool()}, f[2:], nil
+	return Fields{Model: model.Str, Stream: stream.Bool()}, nil
 }
 
 func requireArray(body []byte, field string) *Error {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
 )
 
@@ -32,11 +34,11 @@ func (Chat) Route(r *http.Request) (Endpoint, bool) {
 func (Chat) Claims(*http.Request) bool { return false }
 
 func (Chat) Parse(body []byte, _ Endpoint) (Fields, *Error) {
-	f, more, err := modelAndStream(body, "stream_options.include_usage")
+	f, err := modelAndStream(body)
 	if err != nil {
 		return f, err
 	}
-	f.IncludeUsage = more[0].Bool()
+	f.IncludeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
 	return f, requireArray(body, "messages")
 }
 

@@ -25,7 +25,7 @@ func (Responses) Route(r *http.Request) (Endpoint, bool) {
 func (Responses) Claims(*http.Request) bool { return false }
 
 func (Responses) Parse(body []byte, _ Endpoint) (Fields, *Error) {
-	f, _, err := modelAndStream(body)
+	f, err := modelAndStream(body)
 	if err != nil {
 		return f, err
 	}
