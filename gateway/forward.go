@@ -197,10 +197,19 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 		return &failure{upstream: up.name, message: msg}, false
 	}
 	defer resp.Body.Close()
+	// One watchdog for whatever body follows the headers: an error answer,
+	// a JSON answer or a stream (keepalive comments go out only once a
+	// stream is committed to the client).
+	keepalive := time.Duration(0)
+	if c.stream {
+		keepalive = g.keepalive
+	}
+	dog := newWatchdog(resp.Body, g.idleTimeout, keepalive, cancel)
+	defer dog.stop()
 
 	status := resp.StatusCode
 	if status >= 300 {
-		errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		errBody, _ := io.ReadAll(io.LimitReader(dog, 1<<20))
 		verdict := up.provider.Classify(status, errBody)
 		if verdict.Retryable() {
 			msg := scrub(upstreamMessage(errBody), lease.Key.Secret)
@@ -233,12 +242,8 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	}
 
 	if c.stream && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		dog := newWatchdog(resp.Body, g.idleTimeout, g.keepalive, cancel)
-		defer dog.stop()
 		return g.relay(w, r, c, lease, up, resp, pass, dog)
 	}
-	dog := newWatchdog(resp.Body, g.idleTimeout, 0, cancel)
-	defer dog.stop()
 	out, err := readAnswer(dog, g.maxAnswer)
 	if err != nil {
 		var reason, msg string
