@@ -14,8 +14,10 @@
 -- Milliseconds keep every number below 10^14, which JSON (cjson prints 14
 -- digits) and tostring hold exactly.
 
-local MINUTE = 60000
-local BIN = 100
+-- MINUTE, BIN, RETRY_AFTER_MAX, B429_BASE, B429_MAX, FAILS, BFAIL_BASE and
+-- BFAIL_MAX (milliseconds, counts) come from pool's Go constants: remote.go
+-- puts their definitions ahead of this file, so the two storages cannot
+-- drift apart.
 
 local function num(x) return tonumber(x) or 0 end
 local str = tostring
@@ -202,16 +204,16 @@ local function observe(s, now, midnight, status, ra, quota, reason)
   elseif status == 429 then
     s.n429 = s.n429 + 1
     local d = ra
-    if d > 3600000 then d = 3600000 end
-    if d <= 0 then d = backoff(5000, s.n429 - 1, 600000) end
+    if d > RETRY_AFTER_MAX then d = RETRY_AFTER_MAX end
+    if d <= 0 then d = backoff(B429_BASE, s.n429 - 1, B429_MAX) end
     cool(s, now + d, '429 from upstream')
   elseif status == 0 or status >= 500 then
     s.fail = s.fail + 1
-    if s.fail >= 3 then
+    if s.fail >= FAILS then
       if reason == '' then
         if status == 0 then reason = 'network error' else reason = status .. ' from upstream' end
       end
-      cool(s, now + backoff(10000, s.fail - 3, 300000), reason)
+      cool(s, now + backoff(BFAIL_BASE, s.fail - FAILS, BFAIL_MAX), reason)
     end
   else
     s.fail, s.n429 = 0, 0

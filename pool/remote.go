@@ -50,7 +50,21 @@ import (
 // instance free themselves within leaseTTL.
 
 //go:embed redis.lua
-var luaPrelude string
+var luaFunctions string
+
+// luaPrelude is redis.lua behind the definitions of the constants it shares
+// with the local storage (in milliseconds, Redis's clock).
+var luaPrelude = fmt.Sprintf(`local MINUTE = %d
+local BIN = %d
+local RETRY_AFTER_MAX = %d
+local B429_BASE = %d
+local B429_MAX = %d
+local FAILS = %d
+local BFAIL_BASE = %d
+local BFAIL_MAX = %d
+`, time.Duration(minute).Milliseconds(), time.Duration(binWidth).Milliseconds(),
+	retryAfterMax.Milliseconds(), backoff429Base.Milliseconds(), backoff429Max.Milliseconds(),
+	failuresBeforeCooling, backoffFailBase.Milliseconds(), backoffFailMax.Milliseconds()) + luaFunctions
 
 const (
 	// leaseTTL is how long a request holds its concurrency slot without
