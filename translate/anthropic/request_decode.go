@@ -171,7 +171,7 @@ func decodeRequest(body []byte, messagesAPI bool) (*translate.Request, error) {
 			r.ResponseFormat.Schema = []byte(s.Raw)
 		}
 	}
-	translate.ResolveToolNames(r)
+	// NameTools also names each tool result after the call it answers.
 	translate.NameTools(r)
 	return r, nil
 }

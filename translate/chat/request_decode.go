@@ -130,7 +130,7 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 	} else {
 		r.MaxTokens = maxTokens
 	}
-	translate.ResolveToolNames(r)
+	// NameTools also names each tool result after the call it answers.
 	translate.NameTools(r)
 	return r, nil
 }

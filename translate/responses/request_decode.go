@@ -82,7 +82,6 @@ func DecodeRequest(body []byte) (*translate.Request, error) {
 		return nil, &translate.RequestError{Message: "input holds no message to answer", Param: "input"}
 	}
 	r.System = strings.Join(system, "\n\n")
-	translate.ResolveToolNames(r)
 
 	if err := d.decodeTools(root); err != nil {
 		return nil, err
