@@ -365,7 +365,7 @@ func TestUpstreamSilentMidStream(t *testing.T) {
 		}
 		took(t, what, a, idle)
 		e, _ := logEntry(t, name, func(e gjson.Result) bool {
-			return e.Get("api").Str == map[string]string{"chat": "openai-chat", "gemini": "gemini", "anthropic": "anthropic", "responses": "openai-responses"}[c.api]
+			return e.Get("api").Str == apiName[c.api]
 		})
 		if !strings.Contains(e.Get("error").Str, "idle_timeout") || e.Get("status").Int() != 200 {
 			t.Errorf("%s: request log %s; want status 200 and the error", what, e.Raw)

@@ -102,13 +102,14 @@ func newResponsesStub(t *testing.T, call string) *responsesStub {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		ex := newExchange(r, body)
-		s.j.add(ex)
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/responses") {
 			ex.Status = http.StatusNotFound
+			s.j.add(ex)
 			http.NotFound(w, r)
 			return
 		}
 		ex.Status = http.StatusOK
+		s.j.add(ex) // after its fields are set: the journal's lock orders them before readers
 		var output string
 		for _, it := range gjson.ParseBytes(body).Get("input").Array() {
 			if typ := it.Get("type").String(); strings.HasSuffix(typ, "_call_output") {

@@ -242,8 +242,10 @@ func tapUpstream(t *testing.T, fakeURL string) string {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		ex := newExchange(r, body)
-		upstreamJournal.add(ex)
 		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tapKey{}, ex)))
+		// Journaled once the answer's fields are filled in: the journal's
+		// lock then orders those writes before any reader.
+		upstreamJournal.add(ex)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + target.Path
