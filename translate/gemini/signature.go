@@ -69,4 +69,3 @@ func sigValid(s string) bool {
 	}
 	return false
 }
-
