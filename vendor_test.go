@@ -1,10 +1,8 @@
 package llmproxy
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
@@ -40,24 +38,15 @@ func TestAVendorOfAnExistingFormatServesEveryClientAPI(t *testing.T) {
 		}
 	}`, instanceName(t), up.URL))
 
-	client := openaiClient()
-	resp, err := client.Chat.Completions.New(context.Background(), userMessage("acme-1", "hello there"))
-	if err != nil {
-		t.Fatalf("chat through a new vendor: %v", err)
-	}
-	if got := resp.Choices[0].Message.Content; got != "echo: hello there" {
-		t.Errorf("content = %q", got)
-	}
-	if got := up.LastRequest().Header.Get("X-Acme-Signed"); got != "POST /v1/chat/completions" {
-		t.Errorf("the vendor's own Authorize did not run: X-Acme-Signed = %q", got)
-	}
-
-	// An Anthropic client reaches it through the format it names.
-	req, _ := http.NewRequest(http.MethodPost, proxyBase+"/v1/messages",
-		strings.NewReader(`{"model":"acme-1","max_tokens":50,"messages":[{"role":"user","content":"hi acme"}]}`))
-	req.Header.Set("anthropic-version", "2023-06-01")
-	res := do(t, req)
-	if res.status != http.StatusOK || !strings.Contains(res.body, "echo: hi acme") {
-		t.Fatalf("anthropic client to the vendor: %d %s", res.status, res.body)
+	// Every client API reaches it through the format it names, and every
+	// request is signed by the vendor's own Authorize.
+	for _, api := range []string{"chat", "responses", "anthropic", "gemini"} {
+		a := callAPI(t, api, "acme-1", false, "hello "+api)
+		if a.status != http.StatusOK || answerText(api, a.body) != "echo: hello "+api {
+			t.Errorf("%s client to the vendor: %d %s", api, a.status, a.body)
+		}
+		if got := up.LastRequest().Header.Get("X-Acme-Signed"); got != "POST /v1/chat/completions" {
+			t.Errorf("%s: the vendor's own Authorize did not run: X-Acme-Signed = %q", api, got)
+		}
 	}
 }
