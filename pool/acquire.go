@@ -85,12 +85,7 @@ func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) 
 		gs      [4]*group
 	)
 	for {
-		next, ok := 0, false
-		for _, t := range targets {
-			if (!started || t.Priority > tier) && (!ok || t.Priority < next) {
-				next, ok = t.Priority, true
-			}
-		}
+		next, ok := nextTier(targets, tier, started)
 		if !ok {
 			break
 		}
@@ -355,4 +350,16 @@ func (l *Lease) Done(o Outcome) {
 		ks.observe(o, &c)
 	}
 	ks.touch(&c)
+}
+
+// nextTier is the lowest priority among targets above tier (any priority
+// before the first tier is started): tiers are tried in ascending order.
+func nextTier(targets []Target, tier int, started bool) (int, bool) {
+	next, ok := 0, false
+	for _, t := range targets {
+		if (!started || t.Priority > tier) && (!ok || t.Priority < next) {
+			next, ok = t.Priority, true
+		}
+	}
+	return next, ok
 }

@@ -19,12 +19,7 @@ func (p *Pool) Pick(targets []Target) *KeySpec {
 	tier, started := 0, false
 	var gs [4]*group
 	for {
-		next, ok := 0, false
-		for _, t := range targets {
-			if (!started || t.Priority > tier) && (!ok || t.Priority < next) {
-				next, ok = t.Priority, true
-			}
-		}
+		next, ok := nextTier(targets, tier, started)
 		if !ok {
 			return nil
 		}

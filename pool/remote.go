@@ -511,12 +511,7 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool)
 		gs        [4]*group
 	)
 	for {
-		next, ok := 0, false
-		for _, t := range targets {
-			if (!started || t.Priority > tier) && (!ok || t.Priority < next) {
-				next, ok = t.Priority, true
-			}
-		}
+		next, ok := nextTier(targets, tier, started)
 		if !ok {
 			break
 		}
@@ -674,12 +669,7 @@ func (p *Pool) acquireDown(targets []Target, est int64, tried map[string]bool) (
 	var gs [4]*group
 	tier, started := 0, false
 	for {
-		next, ok := 0, false
-		for _, t := range targets {
-			if (!started || t.Priority > tier) && (!ok || t.Priority < next) {
-				next, ok = t.Priority, true
-			}
-		}
+		next, ok := nextTier(targets, tier, started)
 		if !ok {
 			break
 		}
