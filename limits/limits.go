@@ -150,14 +150,6 @@ func (d *Def) Get(s Set) int64 { return d.get(&s) }
 // Put sets the limit's value in s.
 func (d *Def) Put(s *Set, v int64) { d.put(s, v) }
 
-// Format writes a value as a Caddyfile would: "60", "1.5s".
-func (d *Def) Format(v int64) string {
-	if d.Kind == Duration {
-		return time.Duration(v).String()
-	}
-	return strconv.FormatInt(v, 10)
-}
-
 // Parse reads the limit's value from a Caddyfile argument; it must be
 // above zero (a count within the limit's size, a duration like 500ms).
 func (d *Def) Parse(text string) (int64, error) {
