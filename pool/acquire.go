@@ -152,22 +152,10 @@ func (p *Pool) choose(groups []*group, c *clock, est int64, tried map[string]boo
 		}
 	}
 	for rejects := 0; ; {
-		var total int64
-		for _, g := range groups {
-			total += g.tree.sum
-		}
-		if total == 0 {
+		s := draw(groups)
+		if s == nil {
 			return nil
 		}
-		r := rand.Int64N(total)
-		var g *group
-		for _, g = range groups {
-			if r < g.tree.sum {
-				break
-			}
-			r -= g.tree.sum
-		}
-		s := g.pick(r)
 		s.ks.sync(c)
 		if !s.spec.Disabled && s.ks.health != StateDisabled {
 			until, full := p.block(s, c, est)
@@ -362,4 +350,25 @@ func nextTier(targets []Target, tier int, started bool) (int, bool) {
 		}
 	}
 	return next, ok
+}
+
+// draw picks one key of groups at random by weight, from the trees of
+// eligible keys; nil when none is eligible. The caller holds the lock.
+func draw(groups []*group) *slot {
+	var total int64
+	for _, g := range groups {
+		total += g.tree.sum
+	}
+	if total == 0 {
+		return nil
+	}
+	r := rand.Int64N(total)
+	var g *group
+	for _, g = range groups {
+		if r < g.tree.sum {
+			break
+		}
+		r -= g.tree.sum
+	}
+	return g.pick(r)
 }

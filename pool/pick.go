@@ -37,22 +37,10 @@ func (p *Pool) Pick(targets []Target) *KeySpec {
 // healthy. The caller holds the lock.
 func pickHealthy(groups []*group, c *clock, tried map[string]bool) *slot {
 	for range maxRejects {
-		var total int64
-		for _, g := range groups {
-			total += g.tree.sum
-		}
-		if total == 0 {
+		s := draw(groups)
+		if s == nil {
 			break
 		}
-		r := rand.Int64N(total)
-		var g *group
-		for _, g = range groups {
-			if r < g.tree.sum {
-				break
-			}
-			r -= g.tree.sum
-		}
-		s := g.pick(r)
 		if tried[s.spec.ID] {
 			break // rare: leave it to the scan
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -470,22 +469,11 @@ func (p *Pool) sample(groups []*group, k int, tried map[string]bool, aside []*sl
 	}
 	skip := len(held)
 	for range k {
-		var total int64
-		for _, g := range groups {
-			total += g.tree.sum
-		}
-		if total == 0 {
+		s := draw(groups)
+		if s == nil {
 			break
 		}
-		r := rand.Int64N(total)
-		var g *group
-		for _, g = range groups {
-			if r < g.tree.sum {
-				break
-			}
-			r -= g.tree.sum
-		}
-		hold(g.pick(r))
+		hold(s)
 	}
 	out := slices.Clone(held[skip:])
 	for _, s := range held {
