@@ -687,10 +687,7 @@ func (l *Lease) doneRemote(o Outcome, actual int64) {
 	rm.mu.Lock()
 	delete(rm.live, l.rid)
 	rm.mu.Unlock()
-	run := func() ([]any, error) {
-		return p.runDone(l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
-	}
-	res, err := run()
+	res, err := p.runDone(l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
 	c := p.clock()
@@ -701,7 +698,11 @@ func (l *Lease) doneRemote(o Outcome, actual int64) {
 			l.ks.observe(o, &c)
 		}
 		l.ks.touch(&c)
-		rm.later(func() error { _, err := run(); return err })
+		// The retry closure exists only here, so an ordinary end allocates none.
+		rm.later(func() error {
+			_, err := p.runDone(l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
+			return err
+		})
 		return
 	}
 	p.mirrorDone(l.pool.byID[l.Key.ID], res, &c)
