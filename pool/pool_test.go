@@ -59,7 +59,13 @@ func key(up, secret string, l limits.Set) KeySpec {
 // is the test's, so tests do not share state.
 func newMemPool(t *testing.T, clk *fakeClock, keys ...KeySpec) *Pool {
 	t.Helper()
-	opts := Options{Instance: t.Name(), Storage: "memory", Keys: keys}
+	return newMemPoolIn(t, clk, nil, keys...)
+}
+
+// newMemPoolIn is newMemPool whose days end in loc.
+func newMemPoolIn(t *testing.T, clk *fakeClock, loc *time.Location, keys ...KeySpec) *Pool {
+	t.Helper()
+	opts := Options{Instance: t.Name(), Storage: "memory", Location: loc, Keys: keys}
 	if onRedis {
 		// The same test on Redis storage (see TestOnRedis): a miniredis
 		// server of its own, whose clock follows the test's.
@@ -476,12 +482,8 @@ func TestDayBoundaryInLocation(t *testing.T) {
 	}
 	// 23:59:30 in Tokyo is 14:59:30 UTC.
 	clk := newFakeClock(time.Date(2026, 3, 10, 23, 59, 30, 0, tokyo))
-	p, err := New(Options{Instance: t.Name(), Storage: "memory", Location: tokyo, Now: clk.Now,
-		Keys: []KeySpec{key("oai", "a", limits.Set{RPD: 2})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	// newMemPoolIn, so that TestOnRedis runs this on Redis storage too.
+	p := newMemPoolIn(t, clk, tokyo, key("oai", "a", limits.Set{RPD: 2}))
 	mustAcquire(t, p, oai, 0, nil)
 	mustAcquire(t, p, oai, 0, nil)
 	if u := mustUnavailable(t, p, oai, 0, nil); u.RetryAfter != 30*time.Second {
