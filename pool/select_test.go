@@ -116,7 +116,7 @@ func exactUnavailable(p *Pool, targets []Target, est int64, tried map[string]boo
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
 	soonest := func(skipTried bool) (int64, bool) {
-		w, any, keys := int64(-1), false, false
+		w, keys := int64(-1), false
 		for _, s := range p.slots {
 			if skipTried && tried[s.spec.ID] {
 				continue
@@ -126,10 +126,8 @@ func exactUnavailable(p *Pool, targets []Target, est int64, tried map[string]boo
 			if s.spec.Disabled || s.ks.health == StateDisabled {
 				continue
 			}
-			any = true
 			lowerWait(&w, s.ks.wait(&s.spec.Limits, &c, est))
 		}
-		_ = any
 		return w, keys
 	}
 	w, keys := soonest(true)
