@@ -19,8 +19,6 @@ import (
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
-const adminBase = "http://localhost:2999"
-
 // adminClient talks to Caddy's admin endpoint.
 var adminClient = &http.Client{Timeout: 30 * time.Second}
 

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +21,18 @@ import (
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
-const proxyBase = "http://localhost:9080"
+// Ports the in-process Caddy listens on. LLMP_TEST_PORT_OFFSET shifts them
+// all (say by 1000), so that several checkouts can run their tests at once
+// on one machine.
+var (
+	portOffset = func() int { n, _ := strconv.Atoi(os.Getenv("LLMP_TEST_PORT_OFFSET")); return n }()
+	httpPort   = 9080 + portOffset
+	adminPort  = 2999 + portOffset
+	proxyBase  = fmt.Sprintf("http://localhost:%d", httpPort)
+	adminBase  = fmt.Sprintf("http://localhost:%d", adminPort)
+)
+
+func init() { caddytest.Default.AdminPort = adminPort }
 
 // startCaddy loads a Caddyfile whose site runs the given llm_proxy block,
 // into the one Caddy that caddytest runs in this process (a second call is a
@@ -50,16 +63,16 @@ func testCaddyfile(globals, site string) string {
 	}
 	return fmt.Sprintf(`{
 	skip_install_trust
-	admin localhost:2999
-	http_port 9080
-	https_port 9443
+	admin localhost:%d
+	http_port %d
+	https_port %d
 	grace_period 1ns%s
 }
 
-http://localhost:9080 {
+http://localhost:%d {
 %s
 }
-`, globals, site)
+`, adminPort, httpPort, 9443+portOffset, globals, httpPort, site)
 }
 
 // instanceName makes a per-test instance name, so that memory-backed pool

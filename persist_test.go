@@ -120,9 +120,9 @@ func TestCrashLosesAtMostTheLastSecond(t *testing.T) {
 	work := t.TempDir()
 	dir := filepath.Join(work, "badger")
 	cfgPath := filepath.Join(work, "Caddyfile")
-	const addr = "127.0.0.1:9180"
+	addr := fmt.Sprintf("127.0.0.1:%d", 9180+portOffset)
 	cfg := fmt.Sprintf(`{
-	admin localhost:2998
+	admin localhost:%d
 	persist_config off
 	grace_period 1s
 }
@@ -138,7 +138,7 @@ http://%s {
 		}
 	}
 }
-`, addr, dir, up.URL, key)
+`, 2998+portOffset, addr, dir, up.URL, key)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

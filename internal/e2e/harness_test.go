@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,14 +29,17 @@ import (
 // process; these ports differ from the root package's (9080, admin 2999),
 // and from its crash test (9180, admin 2998), whose tests may run at the
 // same time.
-const (
-	httpPort  = 9280
-	adminPort = 2997
-	proxyBase = "http://127.0.0.1:9280"
-	adminBase = "http://localhost:2997"
-	// clientKey is the llm_proxy client key every CLI presents as its API key.
-	clientKey = "e2e-client-key"
+// LLMP_TEST_PORT_OFFSET shifts them all, as in the root package.
+var (
+	portOffset = func() int { n, _ := strconv.Atoi(os.Getenv("LLMP_TEST_PORT_OFFSET")); return n }()
+	httpPort   = 9280 + portOffset
+	adminPort  = 2997 + portOffset
+	proxyBase  = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	adminBase  = fmt.Sprintf("http://localhost:%d", adminPort)
 )
+
+// clientKey is the llm_proxy client key every CLI presents as its API key.
+const clientKey = "e2e-client-key"
 
 func TestMain(m *testing.M) {
 	// Keep Caddy's autosave and data out of the user's home and out of the
