@@ -48,7 +48,7 @@ func newBenchProxy(b *testing.B) *Proxy {
 		Upstreams: []*Upstream{{
 			Name: "oai", Provider: "openai", BaseURL: up.URL,
 			Keys:    []*Key{{Key: "sk-bench-0001"}, {Key: "sk-bench-0002", Limits: Limits{RPM: 1 << 40}}},
-			Aliases: map[string]string{"fast": "gpt-4o-mini"},
+			Aliases: map[string]Alias{"fast": {Model: "gpt-4o-mini"}},
 		}},
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})

@@ -39,6 +39,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		timezone       <IANA zone>
 //		log_size       <n>
 //		probe_interval <duration>
+//		fallback       <model> <next...>
 //
 //		upstream <name> {
 //			provider      openai | anthropic | gemini
@@ -50,24 +51,31 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			}]
 //			<limit>       <value>
 //			models        <pattern...>
-//			alias         <name> <upstream-model>
+//			alias         <name> <upstream-model> [{
+//				reasoning         <level>
+//				system_prompt     <text>
+//				max_output_tokens <n>
+//			}]
 //			priority      <n>
 //			header        <name> <value>
 //			proxy         <url>
-//			reasoning     auto | off | low | medium | high | <budget tokens>
+//			reasoning     auto | off | minimal | low | medium | high | <budget tokens>
 //			system_prompt <text>
+//			max_output_tokens <n>
 //		}
 //	}
 //
-// client_key, upstream, key, models, alias and header may be repeated; every
-// other option may be given once per block. At least one upstream is
-// required, and each upstream needs a provider and at least one key. A
-// <limit> is any name of package limits' table (weight, rpm, ...), and its
-// value must be positive; set on the upstream, it is the default of its
-// keys. An alias belongs to one upstream and must not be a model another
-// upstream lists without a glob (see checkAliasShadowing). Texts with
-// spaces (note, system_prompt) must be quoted. Placeholders such as
-// {env.OPENAI_API_KEY} are kept as written and expanded at provision time.
+// client_key, fallback, upstream, key, models, alias and header may be
+// repeated; every other option may be given once per block. At least one
+// upstream is required, and each upstream needs a provider and at least one
+// key. A <limit> is any name of package limits' table (weight, rpm, ...),
+// and its value must be positive; set on the upstream, it is the default of
+// its keys. Several upstreams may declare the same alias (each with its own
+// target); within one upstream an alias is declared once. A model has at
+// most one fallback line, and fallbacks must name models some upstream
+// serves, without cycles (see checkFallbacks). Texts with spaces (note,
+// system_prompt) must be quoted. Placeholders such as {env.OPENAI_API_KEY}
+// are kept as written and expanded at provision time.
 func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	directive := d.Token()
@@ -75,17 +83,34 @@ func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	seen := make(map[string]bool)
-	var upstreamToks []caddyfile.Token // where each upstream starts, for errors
+	fallbackToks := map[string]caddyfile.Token{} // where each fallback line is, for errors
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		switch opt {
 		case "upstream":
-			upstreamToks = append(upstreamToks, d.Token())
 			u, err := p.unmarshalUpstream(d)
 			if err != nil {
 				return err
 			}
 			p.Upstreams = append(p.Upstreams, u)
+			continue
+		case "fallback":
+			tok := d.Token()
+			args, err := argsAtLeast(d, 2)
+			if err != nil {
+				return err
+			}
+			if _, ok := p.Fallbacks[args[0]]; ok {
+				return errAt(tok, "duplicate fallback for model %q", args[0])
+			}
+			if err := checkFallbackLine(args[0], args[1:]); err != nil {
+				return errAt(tok, "%v", err)
+			}
+			if p.Fallbacks == nil {
+				p.Fallbacks = make(map[string][]string)
+			}
+			p.Fallbacks[args[0]] = args[1:]
+			fallbackToks[args[0]] = tok
 			continue
 		case "client_key":
 		case "name", "storage", "retries", "timeout", "idle_timeout", "keepalive", "max_body", "max_answer",
@@ -104,8 +129,8 @@ func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if len(p.Upstreams) == 0 {
 		return errAt(directive, "%v", errNoUpstream)
 	}
-	if i, err := checkAliasShadowing(p.Upstreams); err != nil {
-		return errAt(upstreamToks[i], "%v", err)
+	if model, err := checkFallbacks(p.Fallbacks, p.Upstreams); err != nil {
+		return errAt(fallbackToks[model], "%v", err)
 	}
 	return nil
 }
@@ -327,25 +352,14 @@ func (u *Upstream) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		}
 		u.Models = append(u.Models, models...)
 		return nil
-	case "alias", "header":
+	case "alias":
+		return u.unmarshalAlias(d)
+	case "header":
 		args, err := argsExactly(d, 2)
 		if err != nil {
 			return err
 		}
 		name, val := args[0], args[1]
-		if opt == "alias" {
-			if err := checkAlias(name, val); err != nil {
-				return d.WrapErr(err)
-			}
-			if _, ok := u.Aliases[name]; ok {
-				return d.Errf("duplicate alias %q", name)
-			}
-			if u.Aliases == nil {
-				u.Aliases = make(map[string]string)
-			}
-			u.Aliases[name] = val
-			return nil
-		}
 		if err := checkHeader(name, val); err != nil {
 			return d.WrapErr(err)
 		}
@@ -402,6 +416,68 @@ func (u *Upstream) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 	if err != nil {
 		return d.WrapErr(err)
 	}
+	return nil
+}
+
+// unmarshalAlias parses `alias <name> <upstream-model> [{...}]`; the cursor
+// is on "alias".
+func (u *Upstream) unmarshalAlias(d *caddyfile.Dispenser) error {
+	var args []string
+	for d.NextArg() {
+		args = append(args, d.Val())
+	}
+	if len(args) != 2 {
+		return d.ArgErr()
+	}
+	name := args[0]
+	a := Alias{Model: args[1]}
+	if err := checkAlias(name, a.Model); err != nil {
+		return d.WrapErr(err)
+	}
+	if _, ok := u.Aliases[name]; ok {
+		return d.Errf("duplicate alias %q", name)
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if opt != "reasoning" && opt != "system_prompt" && opt != "max_output_tokens" {
+			return d.Errf("unrecognized alias option %q; want reasoning, system_prompt or max_output_tokens", opt)
+		}
+		if seen[opt] {
+			return d.Errf("duplicate alias option %q", opt)
+		}
+		seen[opt] = true
+		if opt == "system_prompt" {
+			s, err := textArg(d)
+			if err != nil {
+				return err
+			}
+			if s == "" {
+				return d.Errf("alias %q: empty system_prompt", name)
+			}
+			a.SystemPrompt = s
+			continue
+		}
+		val, err := oneArg(d)
+		if err != nil {
+			return err
+		}
+		if opt == "reasoning" {
+			err = checkReasoning(val)
+			a.Reasoning = val
+		} else {
+			var n int64
+			n, err = parsePositive(opt, val, 32)
+			a.MaxOutputTokens = int(n)
+		}
+		if err != nil {
+			return d.Errf("alias %q: %v", name, err)
+		}
+	}
+	if u.Aliases == nil {
+		u.Aliases = make(map[string]Alias)
+	}
+	u.Aliases[name] = a
 	return nil
 }
 

@@ -185,7 +185,7 @@ func TestCaddyfileParse(t *testing.T) {
 					{Key: "sk-c"},
 				},
 				Models:       []string{"gpt-4o", "gpt-4o-mini", "o*"},
-				Aliases:      map[string]string{"fast": "gpt-4o-mini", "smart": "gpt-4o"},
+				Aliases:      map[string]Alias{"fast": {Model: "gpt-4o-mini"}, "smart": {Model: "gpt-4o"}},
 				Priority:     -1,
 				Headers:      map[string]string{"X-Title": "my proxy", "OpenAI-Organization": "org-1"},
 				Proxy:        "socks5://127.0.0.1:1080",
@@ -254,8 +254,57 @@ func TestCaddyfileParse(t *testing.T) {
 				{Name: "gem.ini_2", Provider: "gemini", Keys: []*Key{{Key: "g-1"}}, Priority: 2, Reasoning: "off",
 					Proxy: "http://user:pass@proxy.local:3128"},
 				{Name: "ds", Provider: "openai", BaseURL: "http://localhost:8000/v1", Keys: []*Key{{Key: "sk-1"}},
-					Aliases: map[string]string{"fast": "deepseek-chat"}},
+					Aliases: map[string]Alias{"fast": {Model: "deepseek-chat"}}},
 			}},
+		},
+		{
+			name: "an alias shared by two upstreams, alias settings, a model listed under an alias's name, fallbacks",
+			input: `llm_proxy {
+				fallback gpt-5-high sonnet gemini-2.5-pro
+				upstream oai {
+					provider openai
+					key sk-1
+					models gpt-5 sonnet
+					alias gpt-5-high gpt-5 {
+						reasoning high
+						max_output_tokens 32000
+					}
+					alias gpt-5-minimal gpt-5 {
+						reasoning minimal
+						system_prompt "Answer in one line."
+					}
+				}
+				upstream ant {
+					provider anthropic
+					key sk-ant-1
+					alias sonnet claude-sonnet-4-5
+					alias gpt-5-high claude-opus-4-1 {
+						reasoning 16000
+					}
+					priority 1
+				}
+				upstream gem {
+					provider gemini
+					key g-1
+					models gemini-*
+				}
+				fallback sonnet gem/gemini-2.5-flash
+			}`,
+			want: &Proxy{
+				Fallbacks: map[string][]string{"gpt-5-high": {"sonnet", "gemini-2.5-pro"}, "sonnet": {"gem/gemini-2.5-flash"}},
+				Upstreams: []*Upstream{
+					{Name: "oai", Provider: "openai", Keys: []*Key{{Key: "sk-1"}}, Models: []string{"gpt-5", "sonnet"},
+						Aliases: map[string]Alias{
+							"gpt-5-high":    {Model: "gpt-5", Reasoning: "high", MaxOutputTokens: 32000},
+							"gpt-5-minimal": {Model: "gpt-5", Reasoning: "minimal", SystemPrompt: "Answer in one line."},
+						}},
+					{Name: "ant", Provider: "anthropic", Keys: []*Key{{Key: "sk-ant-1"}}, Priority: 1,
+						Aliases: map[string]Alias{
+							"sonnet":     {Model: "claude-sonnet-4-5"},
+							"gpt-5-high": {Model: "claude-opus-4-1", Reasoning: "16000"},
+						}},
+					{Name: "gem", Provider: "gemini", Keys: []*Key{{Key: "g-1"}}, Models: []string{"gemini-*"}},
+				}},
 		},
 		{
 			name: "same secret and model in two upstreams, alias remapping an own model",
@@ -275,7 +324,7 @@ func TestCaddyfileParse(t *testing.T) {
 			}`,
 			want: &Proxy{Upstreams: []*Upstream{
 				{Name: "a", Provider: "openai", Keys: []*Key{{Key: "sk-1"}}, Models: []string{"m1", "m2"},
-					Aliases: map[string]string{"m1": "m1-2024"}},
+					Aliases: map[string]Alias{"m1": {Model: "m1-2024"}}},
 				{Name: "b", Provider: "openai", Keys: []*Key{{Key: "sk-1"}}, Models: []string{"m2", "m*"}, Priority: 1},
 			}},
 		},
@@ -409,12 +458,30 @@ func TestCaddyfileErrors(t *testing.T) {
 			`upstream "oai": provider is required; want openai, openai_responses, anthropic or gemini, at Testfile:2`},
 		{"upstream without key", "llm_proxy {\n\tupstream oai {\n\t\tprovider openai\n\t}\n}",
 			`upstream "oai": at least one key is required, at Testfile:2`},
-		{"alias in two upstreams", "llm_proxy {" + oneUpstream + "\n\tupstream b {\n\t\tprovider openai\n\t\tkey k\n\t\talias fast x\n\t}\n" +
-			"\tupstream c {\n\t\tprovider openai\n\t\tkey k\n\t\talias fast y\n\t}\n}",
-			`alias "fast" of upstream "c" shadows the same alias of upstream "b", at Testfile:11`},
-		{"alias shadows a later upstream's model", "llm_proxy {\n\tupstream b {\n\t\tprovider openai\n\t\tkey k\n\t\talias gpt-4o x\n\t}" +
-			oneUpstream + "\n\tupstream c {\n\t\tprovider openai\n\t\tkey k\n\t\tmodels gpt-*\n\t\tmodels gpt-4o\n\t}\n}",
-			`alias "gpt-4o" of upstream "b" shadows the model of the same name listed by upstream "c", at Testfile:11`},
+		{"fallback to an unserved model", "llm_proxy {\n\tupstream oai {\n\t\tprovider openai\n\t\tkey k\n\t\tmodels gpt-*\n\t}\n\tfallback gpt-4o nope\n}",
+			"fallback \"gpt-4o\": no upstream serves the model \"nope\" (not an alias, a model listed, or a name a `models` pattern admits), at Testfile:7"},
+		{"fallback with one model", "llm_proxy {" + oneUpstream + "\n\tfallback gpt-4o\n}",
+			"wrong argument count or unexpected line ending after 'gpt-4o', at Testfile:6"},
+		{"fallback to itself", "llm_proxy {\n\tfallback a b a" + oneUpstream + "\n}",
+			`fallback "a": a model cannot fall back to itself, at Testfile:2`},
+		{"fallback naming a model twice", "llm_proxy {\n\tfallback a b b" + oneUpstream + "\n}",
+			`fallback "a": "b" is named twice, at Testfile:2`},
+		{"duplicate fallback", "llm_proxy {\n\tfallback a b\n\tfallback a c" + oneUpstream + "\n}",
+			`duplicate fallback for model "a", at Testfile:3`},
+		{"fallback cycle", "llm_proxy {\n\tfallback a b c\n\tfallback c a" + oneUpstream + "\n}",
+			`fallback "a": following fallbacks leads back to "a" (a cycle), at Testfile:2`},
+		{"alias option unknown", "llm_proxy {\n\tupstream oai {\n\t\talias fast a {\n\t\t\ttemperature 1\n\t\t}\n\t}\n}",
+			`unrecognized alias option "temperature"; want reasoning, system_prompt or max_output_tokens, at Testfile:4`},
+		{"alias option twice", "llm_proxy {\n\tupstream oai {\n\t\talias fast a {\n\t\t\treasoning low\n\t\t\treasoning high\n\t\t}\n\t}\n}",
+			`duplicate alias option "reasoning", at Testfile:5`},
+		{"alias reasoning unknown", "llm_proxy {\n\tupstream oai {\n\t\talias fast a {\n\t\t\treasoning max\n\t\t}\n\t}\n}",
+			`alias "fast": reasoning must be auto, off, minimal, low, medium, high or a positive token budget, got "max", at Testfile:4`},
+		{"alias max_output_tokens zero", "llm_proxy {\n\tupstream oai {\n\t\talias fast a {\n\t\t\tmax_output_tokens 0\n\t\t}\n\t}\n}",
+			`alias "fast": max_output_tokens must be a positive integer, got "0", at Testfile:4`},
+		{"alias system_prompt unquoted", "llm_proxy {\n\tupstream oai {\n\t\talias fast a {\n\t\t\tsystem_prompt be brief\n\t\t}\n\t}\n}",
+			`system_prompt takes one argument; quote text that contains spaces, at Testfile:4`},
+		{"alias with three arguments", "llm_proxy {\n\tupstream oai {\n\t\talias fast a b\n\t}\n}",
+			"wrong argument count or unexpected line ending after 'b', at Testfile:3"},
 		{"unknown provider", "llm_proxy {\n\tupstream oai {\n\t\tprovider azure\n\t}\n}",
 			`unknown provider "azure"; want openai, openai_responses, anthropic or gemini, at Testfile:3`},
 		{"provider in capitals", "llm_proxy {\n\tupstream oai {\n\t\tprovider OpenAI\n\t}\n}",
@@ -623,7 +690,7 @@ var caddyfileSiteProxy = &Proxy{
 			},
 			Defaults:  Limits{RPD: 1000},
 			Models:    []string{"gpt-4o", "gpt-4o-*"},
-			Aliases:   map[string]string{"fast": "gpt-4o-mini"},
+			Aliases:   map[string]Alias{"fast": {Model: "gpt-4o-mini"}},
 			Headers:   map[string]string{"X-Title": "proxy"},
 			Reasoning: "low",
 		},

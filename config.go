@@ -1,6 +1,9 @@
 package llmproxy
 
 import (
+	"bytes"
+	"encoding/json"
+
 	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
 
@@ -56,6 +59,54 @@ type Key struct {
 	Disabled bool `json:"disabled,omitempty"`
 }
 
+// Alias is the model an alias leads to in one upstream, and the settings
+// that replace the upstream's own for requests through the alias (each
+// one unset keeps the upstream's). In JSON an alias without settings is
+// just the model's name, as a string.
+type Alias struct {
+	// Model is the model name the upstream gets.
+	Model string `json:"model"`
+
+	// Reasoning replaces the upstream's reasoning (same values).
+	Reasoning string `json:"reasoning,omitempty"`
+
+	// SystemPrompt replaces the upstream's system_prompt.
+	SystemPrompt string `json:"system_prompt,omitempty"`
+
+	// MaxOutputTokens replaces the upstream's max_output_tokens.
+	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
+}
+
+// hasSettings reports whether the alias sets anything beyond its model.
+func (a Alias) hasSettings() bool {
+	return a.Reasoning != "" || a.SystemPrompt != "" || a.MaxOutputTokens != 0
+}
+
+// MarshalJSON writes an alias without settings as its model's name, the
+// form configs had before aliases took settings.
+func (a Alias) MarshalJSON() ([]byte, error) {
+	if !a.hasSettings() {
+		return json.Marshal(a.Model)
+	}
+	type plain Alias
+	return json.Marshal(plain(a))
+}
+
+// UnmarshalJSON reads either form: a model name, or an object.
+func (a *Alias) UnmarshalJSON(b []byte) error {
+	if s := bytes.TrimSpace(b); len(s) > 0 && s[0] == '"' {
+		*a = Alias{}
+		return json.Unmarshal(s, &a.Model)
+	}
+	type plain Alias
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*a = Alias(p)
+	return nil
+}
+
 // Upstream is one provider endpoint with its pool of keys.
 type Upstream struct {
 	// Name identifies the upstream in routes (`<name>/<model>`), logs,
@@ -81,8 +132,11 @@ type Upstream struct {
 	// means any model.
 	Models []string `json:"models,omitempty"`
 
-	// Aliases maps a name clients ask for to the model the upstream gets.
-	Aliases map[string]string `json:"aliases,omitempty"`
+	// Aliases maps a name clients ask for to the model the upstream gets,
+	// with settings of its own: `"fast": "gpt-4o-mini"`, or
+	// `"gpt-5-high": {"model": "gpt-5", "reasoning": "high"}`. Several
+	// upstreams may declare the same alias; all of them serve it.
+	Aliases map[string]Alias `json:"aliases,omitempty"`
 
 	// Priority is the upstream's tier; lower tiers are tried first and a
 	// higher tier serves only when no key of a lower tier can. Default: 0.
@@ -95,8 +149,8 @@ type Upstream struct {
 	Proxy string `json:"proxy,omitempty"`
 
 	// Reasoning overrides the client's reasoning wish: "auto" (the default:
-	// pass it through), "off", "low", "medium", "high", or a thinking budget
-	// in tokens.
+	// pass it through), "off", "minimal", "low", "medium", "high", or a
+	// thinking budget in tokens.
 	Reasoning string `json:"reasoning,omitempty"`
 
 	// SystemPrompt is prepended to the system prompt of every request sent

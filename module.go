@@ -81,6 +81,13 @@ type Proxy struct {
 	// Upstreams are the providers and their keys.
 	Upstreams []*Upstream `json:"upstreams,omitempty"`
 
+	// Fallbacks maps a model name, as clients ask for it, to the models
+	// tried in order when no key of its own can serve a request (all at
+	// a limit, cooling, disabled or exhausted, or failing retryably),
+	// before anything reaches the client. A fallback model's own
+	// fallbacks are followed too; cycles are refused.
+	Fallbacks map[string][]string `json:"fallbacks,omitempty"`
+
 	gw *gateway.Gateway
 }
 
@@ -142,9 +149,15 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 	for _, u := range p.Upstreams {
 		gu := &gateway.Upstream{
 			Name: u.Name, Provider: u.Provider, BaseURL: expand(u.BaseURL), Proxy: expand(u.Proxy),
-			Priority: u.Priority, Models: u.Models, Aliases: u.Aliases,
+			Priority: u.Priority, Models: u.Models,
 			Reasoning: u.Reasoning, SystemPrompt: u.SystemPrompt, MaxOutputTokens: u.MaxOutputTokens,
 			Defaults: u.Defaults,
+		}
+		if len(u.Aliases) > 0 {
+			gu.Aliases = make(map[string]gateway.Alias, len(u.Aliases))
+			for name, a := range u.Aliases {
+				gu.Aliases[name] = gateway.Alias(a)
+			}
 		}
 		if len(u.Headers) > 0 {
 			gu.Headers = make(map[string]string, len(u.Headers))
@@ -161,6 +174,7 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 		}
 		cfg.Upstreams = append(cfg.Upstreams, gu)
 	}
+	cfg.Fallbacks = p.Fallbacks
 	if p.Storage != nil && p.Storage.Type != "" {
 		cfg.Storage = p.Storage.Type
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/llmproxy/caddy-llm-proxy/gateway"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
 	"github.com/llmproxy/caddy-llm-proxy/store"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
@@ -35,10 +37,10 @@ import (
 // rpm must be a positive integer, got -1`. Keys are named by their 1-based
 // position in the upstream, never by their secret.
 //
-// Cross-upstream rules: upstream names are unique, and an alias is defined
-// by one upstream only and is not the literal model name (one without `*`)
-// of another upstream, since the router resolves an alias to its one
-// upstream and would silently hide the other. See checkAliasShadowing.
+// Cross-upstream rules: upstream names are unique, and fallbacks name
+// models that some upstream serves, without cycles (see checkFallbacks).
+// Several upstreams may declare the same alias, or an alias one lists as a
+// model: all of them serve the one name.
 func (p *Proxy) Validate() error {
 	if p.Name != "" {
 		if err := checkName("instance", p.Name); err != nil {
@@ -109,7 +111,12 @@ func (p *Proxy) Validate() error {
 			return fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
 	}
-	if _, err := checkAliasShadowing(p.Upstreams); err != nil {
+	for _, model := range sortedKeys(p.Fallbacks) {
+		if err := checkFallbackLine(model, p.Fallbacks[model]); err != nil {
+			return err
+		}
+	}
+	if _, err := checkFallbacks(p.Fallbacks, p.Upstreams); err != nil {
 		return err
 	}
 	return nil
@@ -196,8 +203,17 @@ func (u *Upstream) validate() error {
 		}
 	}
 	for _, name := range sortedKeys(u.Aliases) {
-		if err := checkAlias(name, u.Aliases[name]); err != nil {
+		a := u.Aliases[name]
+		if err := checkAlias(name, a.Model); err != nil {
 			return err
+		}
+		if a.Reasoning != "" {
+			if err := checkReasoning(a.Reasoning); err != nil {
+				return fmt.Errorf("alias %q: %w", name, err)
+			}
+		}
+		if a.MaxOutputTokens < 0 {
+			return fmt.Errorf("alias %q: max_output_tokens must be a positive integer, got %d", name, a.MaxOutputTokens)
 		}
 	}
 	for _, name := range sortedKeys(u.Headers) {
@@ -214,40 +230,101 @@ func (u *Upstream) validate() error {
 	return nil
 }
 
-// checkAliasShadowing reports an alias that would hide a name another
-// upstream serves: the same alias defined by an earlier upstream, or a model
-// that another upstream lists literally. The router resolves an alias to its
-// one upstream, so either would make the other upstream unreachable under
-// that name without a word. (Overlapping globs are fine: a name that only
-// globs admit goes to every upstream that admits it, by priority.) Within
-// one upstream an alias may repeat one of its own models, to remap it.
-//
-// It returns the index of the later upstream involved, for the Caddyfile
-// parser to point at.
-func checkAliasShadowing(ups []*Upstream) (int, error) {
-	owner := make(map[string]int) // alias -> index of the upstream defining it
-	for i, u := range ups {
+// checkFallbackLine checks one fallback line on its own: models to try
+// after model, none of them model itself nor named twice.
+func checkFallbackLine(model string, next []string) error {
+	if strings.TrimSpace(model) == "" {
+		return errors.New("fallback: empty model name")
+	}
+	if len(next) == 0 {
+		return fmt.Errorf("fallback %q: at least one model to fall back to is required", model)
+	}
+	for i, n := range next {
+		switch {
+		case strings.TrimSpace(n) == "":
+			return fmt.Errorf("fallback %q: empty model name", model)
+		case n == model:
+			return fmt.Errorf("fallback %q: a model cannot fall back to itself", model)
+		case slices.Contains(next[:i], n):
+			return fmt.Errorf("fallback %q: %q is named twice", model, n)
+		}
+	}
+	return nil
+}
+
+// checkFallbacks checks the fallbacks against the upstreams: every model
+// named (the one falling back and those it falls back to) is one some
+// upstream serves, and following fallbacks never leads back to where it
+// started (`fallback a b` with `fallback b a`). It returns the model whose
+// fallback line is at fault, for the Caddyfile parser to point at.
+func checkFallbacks(fallbacks map[string][]string, ups []*Upstream) (string, error) {
+	for _, model := range sortedKeys(fallbacks) {
+		for _, m := range append([]string{model}, fallbacks[model]...) {
+			if !served(m, ups) {
+				return model, fmt.Errorf("fallback %q: no upstream serves the model %q (not an alias, a model listed, or a name a `models` pattern admits)", model, m)
+			}
+		}
+	}
+	// A cycle: some model reaches itself by following fallbacks.
+	for _, model := range sortedKeys(fallbacks) {
+		seen := map[string]bool{}
+		todo := slices.Clone(fallbacks[model])
+		for len(todo) > 0 {
+			m := todo[0]
+			todo = todo[1:]
+			if m == model {
+				return model, fmt.Errorf("fallback %q: following fallbacks leads back to %q (a cycle)", model, model)
+			}
+			if !seen[m] {
+				seen[m] = true
+				todo = append(todo, fallbacks[m]...)
+			}
+		}
+	}
+	return "", nil
+}
+
+// served reports whether a client's model name reaches some upstream, in
+// the router's order: an alias or a model listed by name; else, for
+// `<upstream>/<model>`, what that upstream takes; else a name some
+// `models` pattern admits (any, for an upstream without `models`).
+func served(model string, ups []*Upstream) bool {
+	for _, u := range ups {
 		if u == nil {
 			continue
 		}
-		for _, a := range sortedKeys(u.Aliases) {
-			if j, ok := owner[a]; ok {
-				return i, fmt.Errorf("alias %q of upstream %q shadows the same alias of upstream %q", a, u.Name, ups[j].Name)
-			}
-			owner[a] = i
+		if _, ok := u.Aliases[model]; ok || slices.Contains(u.Models, model) {
+			return true
 		}
 	}
-	for i, u := range ups {
-		if u == nil {
-			continue
-		}
-		for _, m := range u.Models {
-			if j, ok := owner[m]; ok && j != i && !isGlob(m) {
-				return max(i, j), fmt.Errorf("alias %q of upstream %q shadows the model of the same name listed by upstream %q", m, ups[j].Name, u.Name)
+	if i := strings.IndexByte(model, '/'); i > 0 {
+		for _, u := range ups {
+			if u != nil && u.Name == model[:i] {
+				_, ok := u.Aliases[model[i+1:]]
+				return ok || u.admits(model[i+1:])
 			}
 		}
 	}
-	return 0, nil
+	for _, u := range ups {
+		if u != nil && u.admits(model) {
+			return true
+		}
+	}
+	return false
+}
+
+// admits reports whether the upstream's `models` let model through (any
+// model, without `models`).
+func (u *Upstream) admits(model string) bool {
+	if len(u.Models) == 0 {
+		return model != ""
+	}
+	for _, p := range u.Models {
+		if p == model || (isGlob(p) && gateway.MatchGlob(p, model)) {
+			return true
+		}
+	}
+	return false
 }
 
 // The shared rules. Each returns an error without position; the Caddyfile
@@ -535,7 +612,7 @@ func parseSize(name, s string) (int64, error) {
 	return int64(n), nil
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -595,12 +595,7 @@ func (a adminInstance) Models(context.Context) []admin.Model {
 		out = append(out, m)
 	}
 	for _, u := range g.cfg.Upstreams {
-		aliases := make([]string, 0, len(u.Aliases))
-		for al := range u.Aliases {
-			aliases = append(aliases, al)
-		}
-		sort.Strings(aliases)
-		for _, al := range aliases {
+		for _, al := range sortedAliases(u.Aliases) {
 			add(al, "alias")
 		}
 	}

@@ -37,7 +37,7 @@ func (g *Gateway) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Err
 		// No healthy key: still answer, from the local estimate.
 		return g.localCount(c)
 	}
-	up, model := c.route.pick(key.Upstream)
+	up, model, set := c.route.pick(key.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, key.ID
 	target := up.provider.CountTokensURL(up.base, model)
 	counter, ok := up.codec.(translate.Counter)
@@ -51,7 +51,7 @@ func (g *Gateway) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Err
 	} else {
 		req := *c.canon
 		req.Model = model
-		providers.Fit(&req, up.maxOutput)
+		providers.Fit(&req, set.maxOutput)
 		body, err = counter.EncodeCountRequest(&req)
 	}
 	if err != nil {

@@ -50,21 +50,99 @@ func ceilSeconds(d time.Duration) int {
 	return max(s, 1)
 }
 
-// forward sends the call to upstream keys until one answers, retrying on
-// another key after a retryable failure as long as nothing has reached the
-// client.
+// fallbackHeader names the fallback model that served a request; a
+// request its own model served has none.
+const fallbackHeader = "X-LLM-Proxy-Fallback"
+
+// forward sends the call to the model the client asked for and, when that
+// model's keys and tiers cannot serve it, to the models of its fallback
+// chain in order, all before anything reaches the client. Each model gets
+// its own attempts (retries+1); one with no key free costs none. If every
+// model fails, the client hears the most telling failure (see
+// moreTelling).
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
+	chain := g.router.chain(c.model)
+	if len(chain) == 0 {
+		if e, _ := g.forwardModel(w, r, c); e != nil {
+			g.fail(w, c, e)
+		}
+		return
+	}
+	own, label := c.route, c.rec.ModelLabel
+	var told *clientapi.Error
+	for i, name := range chain {
+		if i > 0 {
+			rt := g.router.resolve(name)
+			if rt == nil {
+				continue // validated at load time; never nil in practice
+			}
+			if e := c.decodeFor(rt); e != nil {
+				g.fail(w, c, e)
+				return
+			}
+			c.route, c.fallback = rt, name
+			c.rec.Model, c.rec.ModelLabel = name, rt.label
+			w.Header().Set(fallbackHeader, name)
+		}
+		e, stop := g.forwardModel(w, r, c)
+		if e == nil {
+			return
+		}
+		if told == nil || moreTelling(e, told) {
+			told = e
+		}
+		if stop {
+			break
+		}
+	}
+	// Nothing served: the request is the client's model's, as it asked.
+	w.Header().Del(fallbackHeader)
+	c.route, c.fallback = own, ""
+	c.rec.Model, c.rec.ModelLabel = c.model, label
+	g.fail(w, c, told)
+}
+
+// moreTelling reports whether failure a tells a client more than b: a
+// limit (429, which waiting cures; the soonest Retry-After wins) over an
+// upstream failure (502) over keys that are all disabled (503); between
+// two of a kind, the later.
+func moreTelling(a, b *clientapi.Error) bool {
+	rank := func(e *clientapi.Error) int {
+		switch e.Status {
+		case http.StatusTooManyRequests:
+			return 3
+		case http.StatusBadGateway:
+			return 2
+		case http.StatusServiceUnavailable:
+			return 1
+		}
+		return 0
+	}
+	if ra, rb := rank(a), rank(b); ra != rb {
+		return ra > rb
+	}
+	if a.Status == http.StatusTooManyRequests {
+		return a.RetryAfter < b.RetryAfter
+	}
+	return true
+}
+
+// forwardModel sends the call to upstream keys of its route until one
+// answers, retrying on another key after a retryable failure as long as
+// nothing has reached the client. It answers nil once the client has its
+// answer; otherwise the error the client should get, and whether trying
+// another model is pointless (the shared storage is down).
+func (g *Gateway) forwardModel(w http.ResponseWriter, r *http.Request, c *call) (*clientapi.Error, bool) {
 	var tried map[string]bool
 	var last *failure
 	for attempt := 0; attempt <= g.retries; attempt++ {
 		lease, err := g.pool.Acquire(c.route.targets, c.estimate, tried)
 		if err != nil {
-			g.fail(w, c, g.unavailable(c, err, last))
-			return
+			return g.unavailable(c, err, last)
 		}
 		f, done := g.attempt(w, r, c, lease)
 		if done {
-			return
+			return nil, false
 		}
 		last = f
 		if tried == nil {
@@ -72,48 +150,49 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 		}
 		tried[lease.Key.ID] = true
 	}
-	g.fail(w, c, last.toAPIError())
+	return last.toAPIError(), false
 }
 
-// unavailable is the answer when the pool has no key for the call.
-func (g *Gateway) unavailable(c *call, err error, last *failure) *clientapi.Error {
+// unavailable is the answer when the pool has no key for the call, and
+// whether the cause (shared storage down) holds for every model.
+func (g *Gateway) unavailable(c *call, err error, last *failure) (*clientapi.Error, bool) {
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
 	case un != nil && un.StoreDown:
 		return &clientapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: ceilSeconds(un.RetryAfter),
-			Message: "the proxy's shared storage is unreachable; try again shortly"}
+			Message: "the proxy's shared storage is unreachable; try again shortly"}, true
 	case un != nil && un.AllDisabled:
-		msg := fmt.Sprintf("every key that could serve %q is disabled", truncate(c.model, maxEcho))
+		msg := fmt.Sprintf("every key that could serve %q is disabled", truncate(c.served(), maxEcho))
 		if last != nil {
 			msg += "; last failure: " + last.toAPIError().Message
 		}
-		return &clientapi.Error{Status: http.StatusServiceUnavailable, Message: msg}
+		return &clientapi.Error{Status: http.StatusServiceUnavailable, Message: msg}, false
 	case last != nil && last.status != http.StatusTooManyRequests:
-		return last.toAPIError()
+		return last.toAPIError(), false
 	case un != nil:
 		return &clientapi.Error{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(un.RetryAfter),
-			Message: fmt.Sprintf("every key that could serve %q is at a limit or cooling down", truncate(c.model, maxEcho))}
+			Message: fmt.Sprintf("every key that could serve %q is at a limit or cooling down", truncate(c.served(), maxEcho))}, false
 	}
-	return &clientapi.Error{Status: http.StatusInternalServerError, Message: "key pool: " + err.Error()}
+	return &clientapi.Error{Status: http.StatusInternalServerError, Message: "key pool: " + err.Error()}, true
 }
 
 // upstreamBody is the body for one attempt: the client's own when formats
 // match (model and configured overrides patched in), else the canonical
 // request encoded for the provider.
-func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
+func (c *call) upstreamBody(u *upstream, model string, set *settings) ([]byte, error) {
 	if c.passes(u) {
 		body, err := c.withModel(u, model)
-		if err == nil && u.hasOverrides {
-			body, err = u.codec.Patch(body, u.overrides)
+		if err == nil && set.hasOverrides {
+			body, err = u.codec.Patch(body, set.overrides)
 		}
 		return body, err
 	}
 	req := *c.canon
 	req.Model, req.Stream = model, c.stream
-	u.overrides.Apply(&req)
+	set.overrides.Apply(&req)
 	// Never ask a model for what it refuses: reasoning it does not take,
 	// more output than it can give, sampling it rejects.
-	providers.Fit(&req, u.maxOutput)
+	providers.Fit(&req, set.maxOutput)
 	return u.codec.EncodeRequest(&req)
 }
 
@@ -161,7 +240,7 @@ func outcome(v providers.Verdict, status int) pool.Outcome {
 // attempt sends the call with one lease. done is false when the attempt
 // failed retryably before anything reached the client.
 func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease *pool.Lease) (f *failure, done bool) {
-	up, model := c.route.pick(lease.Upstream)
+	up, model, set := c.route.pick(lease.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, lease.Key.ID
 	pass := c.passes(up)
 	if !pass && !c.warned && len(c.canon.Dropped) > 0 {
@@ -169,7 +248,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 		g.logger.Warn("translating drops what the upstream cannot take",
 			zap.String("upstream", up.name), zap.String("api", c.api.Name()), zap.Strings("dropped", c.canon.Dropped))
 	}
-	body, err := c.upstreamBody(up, model)
+	body, err := c.upstreamBody(up, model, set)
 	if err != nil {
 		lease.Done(pool.Outcome{Canceled: true})
 		g.fail(w, c, requestError(err))
@@ -324,7 +403,7 @@ func readAnswer(r io.Reader, max int64) ([]byte, error) {
 // streamWhole renders a whole answer as the client's stream, for an
 // upstream that answered a streamed request in one piece.
 func streamWhole(c *call, r *translate.Response) []byte {
-	enc := c.tools.Wrap(c.client.NewStreamEncoder(translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage}))
+	enc := c.tools.Wrap(c.client.NewStreamEncoder(translate.StreamOptions{Model: c.served(), IncludeUsage: c.includeUsage}))
 	var out []byte
 	ev := translate.StreamEvent{Type: translate.EvStart, ID: r.ID, Model: r.Model}
 	out = enc.Encode(out, &ev)

@@ -54,6 +54,9 @@ type Config struct {
 	ProbeInterval time.Duration
 
 	Upstreams []*Upstream
+	// Fallbacks maps a model name, as clients ask for it, to the models
+	// tried in order when no key of its own can serve a request.
+	Fallbacks map[string][]string
 }
 
 // Upstream is one configured upstream.
@@ -65,7 +68,7 @@ type Upstream struct {
 	Headers      map[string]string
 	Priority     int
 	Models       []string
-	Aliases      map[string]string
+	Aliases      map[string]Alias
 	Reasoning    string
 	SystemPrompt string
 	// MaxOutputTokens caps what translated requests ask for; 0 = the
@@ -74,6 +77,16 @@ type Upstream struct {
 	// Defaults are the limits of keys that do not set their own.
 	Defaults limits.Set
 	Keys     []Key
+}
+
+// Alias is what an alias leads to in the upstream declaring it: the model
+// the upstream gets and, where set, settings that replace the upstream's
+// own for requests through the alias.
+type Alias struct {
+	Model           string
+	Reasoning       string
+	SystemPrompt    string
+	MaxOutputTokens int
 }
 
 // Key is one configured upstream credential.
@@ -140,7 +153,7 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 			specs = append(specs, spec)
 		}
 	}
-	g.router = newRouter(g.ups)
+	g.router = newRouter(g.ups, cfg.Fallbacks)
 
 	if err := registerInstance(ctx, g); err != nil {
 		return g, err

@@ -68,7 +68,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		watch = up.codec.NewWatch()
 	} else {
 		dec = up.codec.NewStreamDecoder()
-		enc = c.tools.Wrap(c.client.NewStreamEncoder(translate.StreamOptions{Model: c.model, IncludeUsage: c.includeUsage}))
+		enc = c.tools.Wrap(c.client.NewStreamEncoder(translate.StreamOptions{Model: c.served(), IncludeUsage: c.includeUsage}))
 	}
 	finished := func() bool {
 		if pass {

@@ -11,30 +11,34 @@ import (
 )
 
 // route is where a client's model name leads: one target per upstream that
-// may serve it, with the model name that upstream gets.
+// may serve it, with the model name that upstream gets and the settings of
+// requests through it (the upstream's own, or its alias's).
 type route struct {
 	ups     []*upstream
 	models  []string
+	sets    []*settings
 	targets []pool.Target
 	// label names the route in metrics: the alias or configured model name,
 	// or the pattern that admitted the model.
 	label string
 }
 
-func (rt *route) add(u *upstream, model string) {
+func (rt *route) add(u *upstream, model string, set *settings) {
 	rt.ups = append(rt.ups, u)
 	rt.models = append(rt.models, model)
+	rt.sets = append(rt.sets, set)
 	rt.targets = append(rt.targets, pool.Target{Upstream: u.name, Priority: u.priority})
 }
 
-// pick returns the upstream a lease landed on and the model it gets.
-func (rt *route) pick(upstreamName string) (*upstream, string) {
+// pick returns the upstream a lease landed on, the model it gets and the
+// settings of the request.
+func (rt *route) pick(upstreamName string) (*upstream, string, *settings) {
 	for i, u := range rt.ups {
 		if u.name == upstreamName {
-			return u, rt.models[i]
+			return u, rt.models[i], rt.sets[i]
 		}
 	}
-	return nil, ""
+	return nil, "", nil
 }
 
 // router resolves model names. Aliases, `<upstream>/<model>` forms of them
@@ -45,17 +49,38 @@ type router struct {
 	ups    []*upstream
 	byName map[string]*upstream
 	static map[string]*route
+	// chains are the fallback chains by the model name clients ask for:
+	// the name itself first, then the models to try after it, with their
+	// own fallbacks followed (depth first, each model once).
+	chains map[string][]string
 }
 
-func newRouter(ups []*upstream) *router {
+func newRouter(ups []*upstream, fallbacks map[string][]string) *router {
 	r := &router{ups: ups, byName: make(map[string]*upstream, len(ups)), static: map[string]*route{}}
 	for _, u := range ups {
 		r.byName[u.name] = u
 	}
+	// An alias is served by every upstream that declares it (each with its
+	// own target and settings) and by every upstream that lists the same
+	// name literally: a name written in the configuration means one shared
+	// name. A glob never joins an alias: it was not written for it.
 	for _, u := range ups {
-		for alias, target := range u.cfg.Aliases {
-			r.static[alias] = oneRoute(u, target, alias)
-			r.static[u.name+"/"+alias] = oneRoute(u, target, u.name+"/"+alias)
+		for _, alias := range sortedAliases(u.cfg.Aliases) {
+			if _, ok := r.static[alias]; ok {
+				continue
+			}
+			rt := &route{label: alias}
+			for _, v := range ups {
+				if a, ok := v.cfg.Aliases[alias]; ok {
+					rt.add(v, a.Model, v.aliasSettings(a))
+				} else if v.listsLiterally(alias) {
+					rt.add(v, alias, &v.own)
+				}
+			}
+			r.static[alias] = rt
+		}
+		for alias, a := range u.cfg.Aliases {
+			r.static[u.name+"/"+alias] = oneRoute(u, a.Model, u.aliasSettings(a), u.name+"/"+alias)
 		}
 	}
 	for _, u := range ups {
@@ -68,16 +93,69 @@ func newRouter(ups []*upstream) *router {
 				r.static[m].label = m
 			}
 			if _, ok := r.static[u.name+"/"+m]; !ok {
-				r.static[u.name+"/"+m] = oneRoute(u, m, u.name+"/"+m)
+				r.static[u.name+"/"+m] = oneRoute(u, m, &u.own, u.name+"/"+m)
 			}
 		}
 	}
+	r.chains = fallbackChains(fallbacks)
 	return r
 }
 
-func oneRoute(u *upstream, model, label string) *route {
+// fallbackChains follows each model's fallbacks to the end: `fallback a b c`
+// with `fallback b d` makes a's chain a, b, d, c. Validation refuses
+// cycles; a model reached twice is tried once anyway.
+func fallbackChains(fallbacks map[string][]string) map[string][]string {
+	if len(fallbacks) == 0 {
+		return nil
+	}
+	chains := make(map[string][]string, len(fallbacks))
+	for model := range fallbacks {
+		var chain []string
+		seen := map[string]bool{}
+		var follow func(m string)
+		follow = func(m string) {
+			if seen[m] {
+				return
+			}
+			seen[m] = true
+			chain = append(chain, m)
+			for _, next := range fallbacks[m] {
+				follow(next)
+			}
+		}
+		follow(model)
+		chains[model] = chain
+	}
+	return chains
+}
+
+// chain is the fallback chain of a model name as the client asked for it
+// (the name first), or nil when it has none.
+func (r *router) chain(model string) []string { return r.chains[model] }
+
+func sortedAliases(m map[string]Alias) []string {
+	names := make([]string, 0, len(m))
+	for a := range m {
+		names = append(names, a)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// listsLiterally reports whether model is one of the upstream's `models`
+// written out, without a glob.
+func (u *upstream) listsLiterally(model string) bool {
+	for _, m := range u.cfg.Models {
+		if m == model {
+			return true
+		}
+	}
+	return false
+}
+
+func oneRoute(u *upstream, model string, set *settings, label string) *route {
 	rt := &route{label: label}
-	rt.add(u, model)
+	rt.add(u, model, set)
 	return rt
 }
 
@@ -92,7 +170,7 @@ func (r *router) resolve(model string) *route {
 	if i := strings.IndexByte(model, '/'); i > 0 {
 		if u, ok := r.byName[model[:i]]; ok {
 			if pattern, ok := u.admittedBy(model[i+1:]); ok && i+1 < len(model) {
-				return oneRoute(u, model[i+1:], u.name+"/"+pattern)
+				return oneRoute(u, model[i+1:], &u.own, u.name+"/"+pattern)
 			}
 			return nil
 		}
@@ -107,7 +185,7 @@ func (r *router) resolveDynamic(model string) *route {
 			if rt == nil {
 				rt = &route{label: pattern}
 			}
-			rt.add(u, model)
+			rt.add(u, model, &u.own)
 		}
 	}
 	return rt
@@ -137,12 +215,7 @@ func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.
 		}
 	}
 	for i, u := range r.ups {
-		aliases := make([]string, 0, len(u.cfg.Aliases))
-		for a := range u.cfg.Aliases {
-			aliases = append(aliases, a)
-		}
-		sort.Strings(aliases)
-		for _, a := range aliases {
+		for _, a := range sortedAliases(u.cfg.Aliases) {
 			add(a, u.name)
 		}
 		for _, m := range u.cfg.Models {
@@ -175,9 +248,12 @@ func (u *upstream) hasGlobs() bool {
 
 func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
 
-// matchGlob matches name against a pattern whose `*` stands for any run of
-// characters, slashes included (OpenRouter's model names have them).
-func matchGlob(pattern, name string) bool {
+func matchGlob(pattern, name string) bool { return MatchGlob(pattern, name) }
+
+// MatchGlob matches name against a `models` pattern whose `*` stands for
+// any run of characters, slashes included (OpenRouter's model names have
+// them). The configuration's checks use it too.
+func MatchGlob(pattern, name string) bool {
 	star, next := -1, 0
 	p, n := 0, 0
 	for n < len(name) {

@@ -111,7 +111,10 @@ type call struct {
 	// client did not ask for, so the extra usage chunk is swallowed.
 	stripUsage bool
 	route      *route
-	estimate   int64
+	// fallback is the fallback model being tried (see forward), "" while
+	// the model the client asked for is.
+	fallback string
+	estimate int64
 	// canon is the request in canonical form, decoded once when some
 	// target speaks another format than the client.
 	canon *translate.Request
@@ -121,6 +124,15 @@ type call struct {
 	// warned: what translation drops has been logged for this request.
 	warned bool
 	rec    requestRecord
+}
+
+// served is the model name being served: the client's, or the fallback
+// model in use. A translated answer names it.
+func (c *call) served() string {
+	if c.fallback != "" {
+		return c.fallback
+	}
+	return c.model
 }
 
 // passes reports whether the client and an upstream speak the same wire
@@ -178,20 +190,32 @@ func (c *call) parse() *clientapi.Error {
 // makes the same-format body ready, before any key is spent on it.
 func (c *call) prepare() *clientapi.Error {
 	c.estimate = translate.EstimateTokens(c.body)
-	for _, u := range c.route.ups {
+	if err := c.decodeFor(c.route); err != nil {
+		return err
+	}
+	if ua, ok := c.api.(clientapi.UsageAsking); ok && c.stream && c.ep.Kind == clientapi.Generate {
+		var err error
+		if c.body, c.stripUsage, err = ua.AskStreamUsage(c.body); err != nil {
+			return &clientapi.Error{Status: http.StatusBadRequest, Message: "request body: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// decodeFor decodes the request once, when some target of rt speaks
+// another format than the client.
+func (c *call) decodeFor(rt *route) *clientapi.Error {
+	if c.canon != nil {
+		return nil
+	}
+	for _, u := range rt.ups {
 		if !c.passes(u) {
 			canon, err := c.decode()
 			if err != nil {
 				return requestError(err)
 			}
 			c.canon, c.tools = canon, translate.NewClientTools(canon)
-			break
-		}
-	}
-	if ua, ok := c.api.(clientapi.UsageAsking); ok && c.stream && c.ep.Kind == clientapi.Generate {
-		var err error
-		if c.body, c.stripUsage, err = ua.AskStreamUsage(c.body); err != nil {
-			return &clientapi.Error{Status: http.StatusBadRequest, Message: "request body: " + err.Error()}
+			return nil
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -29,15 +30,41 @@ type upstream struct {
 	headers  http.Header
 	priority int
 
-	// overrides are the configured system_prompt and reasoning; a
-	// same-format body is patched only when there are any.
+	// own are the upstream's configured request settings; an alias with
+	// settings of its own has its own (see aliasSettings).
+	own settings
+
+	models modelCache
+}
+
+// settings are what the proxy changes in every request through one route
+// target: the upstream's system_prompt, reasoning and max_output_tokens,
+// or an alias's in their place.
+type settings struct {
+	// overrides are the system prompt and reasoning; a same-format body
+	// is patched only when there are any.
 	overrides    translate.Overrides
 	hasOverrides bool
 	// maxOutput is the configured max_output_tokens (0: the model
 	// family's known limit).
 	maxOutput int
+}
 
-	models modelCache
+func newSettings(systemPrompt, reasoning string, maxOutput int) settings {
+	o := translate.Overrides{SystemPrompt: systemPrompt, Reasoning: reasoning}
+	return settings{overrides: o, hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil, maxOutput: maxOutput}
+}
+
+// aliasSettings are the settings of requests through alias a: each one
+// the alias sets replaces the upstream's, the others are the upstream's.
+// An alias that sets none shares the upstream's own.
+func (u *upstream) aliasSettings(a Alias) *settings {
+	if a.Reasoning == "" && a.SystemPrompt == "" && a.MaxOutputTokens == 0 {
+		return &u.own
+	}
+	c := u.cfg
+	s := newSettings(cmp.Or(a.SystemPrompt, c.SystemPrompt), cmp.Or(a.Reasoning, c.Reasoning), cmp.Or(a.MaxOutputTokens, c.MaxOutputTokens))
+	return &s
 }
 
 func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
@@ -82,19 +109,16 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 	for k, v := range u.Headers {
 		h.Set(k, v)
 	}
-	o := translate.Overrides{SystemPrompt: u.SystemPrompt, Reasoning: u.Reasoning}
 	return &upstream{
-		cfg:          u,
-		name:         u.Name,
-		provider:     prov,
-		codec:        codec,
-		base:         base,
-		client:       &http.Client{Transport: tr},
-		headers:      h,
-		priority:     u.Priority,
-		overrides:    o,
-		hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil,
-		maxOutput:    u.MaxOutputTokens,
+		cfg:      u,
+		name:     u.Name,
+		provider: prov,
+		codec:    codec,
+		base:     base,
+		client:   &http.Client{Transport: tr},
+		headers:  h,
+		priority: u.Priority,
+		own:      newSettings(u.SystemPrompt, u.Reasoning, u.MaxOutputTokens),
 	}, nil
 }
 
