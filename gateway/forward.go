@@ -80,8 +80,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 				g.fail(w, c, e)
 				return
 			}
+			// The fallback's name comes from the configuration, so it
+			// labels metrics as it is, even where only a glob admits it.
 			c.route, c.fallback = rt, name
-			c.rec.Model, c.rec.ModelLabel = name, rt.label
+			c.rec.Model, c.rec.ModelLabel = name, name
 			w.Header().Set(fallbackHeader, name)
 		}
 		e, stop := g.forwardModel(w, r, c)

@@ -32,9 +32,12 @@ func EncodeCountTokens(r *translate.Request) ([]byte, error) {
 
 func encodeRequest(r *translate.Request, count bool) []byte {
 	msgs := buildMessages(r)
+	// family tells which models think (by their family's own limit, not a
+	// configured cap); limit bounds max_tokens.
 	family := familyMax(r.Model)
+	limit := family
 	if r.MaxOutput > 0 {
-		family = r.MaxOutput // the engine's limit (model table or configuration)
+		limit = r.MaxOutput // the engine's limit (model table or configuration)
 	}
 	hasTools := len(r.Tools) > 0
 
@@ -53,7 +56,7 @@ func encodeRequest(r *translate.Request, count bool) []byte {
 	}
 	maxTok := 0
 	if !count {
-		maxTok, budget = maxTokens(r.MaxTokens, family, budget)
+		maxTok, budget = maxTokens(r.MaxTokens, limit, budget)
 	}
 
 	// A sixteenth over the guess: Anthropic's content blocks take more
