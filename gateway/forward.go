@@ -76,9 +76,13 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 			if rt == nil {
 				continue // validated at load time; never nil in practice
 			}
+			// A request this model's upstreams cannot take in translation
+			// skips it; that says the least of any failure.
 			if e := c.decodeFor(rt); e != nil {
-				g.fail(w, c, e)
-				return
+				if told == nil {
+					told = e
+				}
+				continue
 			}
 			// The fallback's name comes from the configuration, so it
 			// labels metrics as it is, even where only a glob admits it.

@@ -5,9 +5,9 @@
 // (placeholders expanded, defaults applied) into a Config and calls New.
 //
 // Where things are: serve.go (a request's way in: client API, client key,
-// body, route), forward.go (attempts and retries, one per key),
-// upstream.go (an upstream and the one round trip to it), route.go
-// (model names to upstreams), relay.go and watchdog.go (streams and silent
+// body, route), forward.go (attempts and retries, one per key, and the
+// fallback models after them), upstream.go (an upstream and the one round
+// trip to it), route.go (model names to upstreams, fallback chains), relay.go and watchdog.go (streams and silent
 // upstreams), count.go and models.go (token counts and model lists),
 // observe.go and metrics.go (request log, usage statistics, Prometheus),
 // admin.go (the admin API's view of a running gateway), registry.go
