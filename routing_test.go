@@ -349,7 +349,7 @@ func TestAliasSettingsReachEachProvider(t *testing.T) {
 			provider openai
 			base_url %s
 			key sk-set-oai-0001 {
-				rpm 3
+				rpm 4
 			}
 			models gpt-5
 			reasoning low
@@ -416,9 +416,15 @@ func TestAliasSettingsReachEachProvider(t *testing.T) {
 	if body.Get("reasoning_effort").Str != "low" || body.Get("messages.0.content").Str != "Upstream prompt." {
 		t.Errorf("gpt-5 reached the upstream as %s", body.Raw)
 	}
+	// `<upstream>/<alias>` is the alias, settings included.
+	chat("oai/gpt-5-minimal")
+	body = gjson.ParseBytes(oai.LastRequest().Body)
+	if body.Get("model").Str != "gpt-5" || body.Get("reasoning_effort").Str != "minimal" || body.Get("messages.0.content").Str != "Be terse." {
+		t.Errorf("oai/gpt-5-minimal reached the upstream as %s", body.Raw)
+	}
 	// One key, one set of counters, whatever the alias.
 	if res := postChat(t, chatBody("gpt-5-high", "hi")); res.status != 429 {
-		t.Errorf("4th request on a key with rpm 3: %d %s", res.status, res.body)
+		t.Errorf("5th request on a key with rpm 4: %d %s", res.status, res.body)
 	}
 
 	// Translated (Anthropic Messages in) to Responses: reasoning.effort.
