@@ -40,6 +40,9 @@ type Family struct {
 	// EffortOnly: reasoning is an effort level, never a token budget
 	// (Claude Opus 4.7 and later refuse thinking.budget_tokens).
 	EffortOnly bool
+	// Minimal: the effort "minimal" is taken (GPT-5); other reasoning
+	// families refuse it and get "low", the least they take.
+	Minimal bool
 	// AlwaysThinks: reasoning cannot be turned off (asking refuses).
 	AlwaysThinks bool
 	// MinBudget and MaxBudget bound a thinking budget (Gemini); 0 = none.
@@ -71,7 +74,7 @@ var families = []Family{
 	{Prefix: "o3", MaxOutput: 100000, Reasoning: Yes},
 	{Prefix: "o4-mini", MaxOutput: 100000, Reasoning: Yes},
 	{Prefix: "codex-mini", MaxOutput: 100000, Reasoning: Yes},
-	{Prefix: "gpt-5", MaxOutput: 128000, Reasoning: Yes},
+	{Prefix: "gpt-5", MaxOutput: 128000, Reasoning: Yes, Minimal: true},
 	{Prefix: "gpt-5-chat", MaxOutput: 16384, Reasoning: No},
 	{Prefix: "gpt-oss", Reasoning: Yes},
 
@@ -167,7 +170,8 @@ func OutputLimit(model string, configured int) int {
 //   - Reasoning is dropped for a family that takes none (gpt-4o, gpt-4.1,
 //     claude-3-5, gemini-2.0...), and "off" for one that always thinks; a
 //     budget is kept within the family's range; an effort-only family is
-//     marked so (Reasoning.EffortOnly).
+//     marked so (Reasoning.EffortOnly); the effort "minimal" becomes "low"
+//     for a family that does not take it (o-series, Claude).
 //   - MaxTokens is cut to the limit, and set to the configured limit when
 //     the client asked for none; MaxOutput is set to the limit, for
 //     encoders that choose max tokens themselves (Anthropic).
@@ -189,6 +193,9 @@ func Fit(r *translate.Request, configured int) {
 		default:
 			c := *rs
 			c.EffortOnly = f.EffortOnly
+			if c.Effort == "minimal" && !f.Minimal {
+				c.Effort = "low"
+			}
 			if f.MaxBudget > 0 {
 				c.Budget = min(max(c.BudgetTokens(), f.MinBudget), f.MaxBudget)
 			}

@@ -90,6 +90,16 @@ func TestFit(t *testing.T) {
 	if r.Reasoning == nil || r.Reasoning.Budget != 31999 || r.MaxTokens != 32000 {
 		t.Errorf("o4-mini: %+v", r)
 	}
+	// "minimal" where it is taken (GPT-5), "low" where it is not.
+	for model, want := range map[string]string{"gpt-5-mini": "minimal", "o3": "low", "claude-opus-4-7": "low", "some-model": "minimal"} {
+		r = base
+		r.Model = model
+		r.Reasoning = &translate.Reasoning{Effort: "minimal", Budget: translate.BudgetLow}
+		Fit(&r, 0)
+		if r.Reasoning == nil || r.Reasoning.Effort != want || r.Reasoning.BudgetTokens() != translate.BudgetLow {
+			t.Errorf("minimal to %s: %+v, want effort %s", model, r.Reasoning, want)
+		}
+	}
 	// Gemini 2.5 Flash: the budget within its range.
 	r = base
 	r.Model = "gemini-2.5-flash"
