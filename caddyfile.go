@@ -475,7 +475,7 @@ func (u *Upstream) unmarshalAlias(d *caddyfile.Dispenser) error {
 		}
 	}
 	if u.Aliases == nil {
-		u.Aliases = make(map[string]Alias)
+		u.Aliases = make(Aliases)
 	}
 	u.Aliases[name] = a
 	return nil

@@ -3,6 +3,8 @@ package llmproxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
@@ -98,12 +100,57 @@ func (a *Alias) UnmarshalJSON(b []byte) error {
 		*a = Alias{}
 		return json.Unmarshal(s, &a.Model)
 	}
+	// Strict, as Caddy reads the rest of the config: a misspelt setting
+	// is an error, not a setting silently left out.
 	type plain Alias
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
 		return err
 	}
 	*a = Alias(p)
+	return nil
+}
+
+// Aliases are an upstream's aliases by name.
+type Aliases map[string]Alias
+
+// UnmarshalJSON refuses a name given twice, which would otherwise make
+// the last one silently win: within one upstream, an alias means one thing.
+func (as *Aliases) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil { // null
+		*as = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return errors.New("aliases must be an object of alias names")
+	}
+	m := make(Aliases)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		if _, dup := m[name]; dup {
+			return fmt.Errorf("alias %q is declared twice", name)
+		}
+		var a Alias
+		if err := dec.Decode(&a); err != nil {
+			return fmt.Errorf("alias %q: %w", name, err)
+		}
+		m[name] = a
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	*as = m
 	return nil
 }
 
@@ -136,7 +183,7 @@ type Upstream struct {
 	// with settings of its own: `"fast": "gpt-4o-mini"`, or
 	// `"gpt-5-high": {"model": "gpt-5", "reasoning": "high"}`. Several
 	// upstreams may declare the same alias; all of them serve it.
-	Aliases map[string]Alias `json:"aliases,omitempty"`
+	Aliases Aliases `json:"aliases,omitempty"`
 
 	// Priority is the upstream's tier; lower tiers are tried first and a
 	// higher tier serves only when no key of a lower tier can. Default: 0.

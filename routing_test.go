@@ -29,7 +29,7 @@ func TestAliasJSONForms(t *testing.T) {
 	if err := json.Unmarshal([]byte(in), &u); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]Alias{
+	want := Aliases{
 		"fast": {Model: "gpt-4o-mini"},
 		"high": {Model: "gpt-5", Reasoning: "high", SystemPrompt: "Be brief.", MaxOutputTokens: 900},
 	}
@@ -43,8 +43,18 @@ func TestAliasJSONForms(t *testing.T) {
 	if got := string(out); got != `{"fast":"gpt-4o-mini","high":{"model":"gpt-5","reasoning":"high","system_prompt":"Be brief.","max_output_tokens":900}}` {
 		t.Errorf("marshalled: %s", got)
 	}
-	if err := json.Unmarshal([]byte(`{"aliases":{"x":3}}`), &u); err == nil {
-		t.Error("an alias that is a number was accepted")
+	for in, want := range map[string]string{
+		`{"aliases":{"x":3}}`:                                `alias "x": json: cannot unmarshal number`,
+		`{"aliases":{"x":"a","y":"b","x":"c"}}`:              `alias "x" is declared twice`,
+		`{"aliases":["x"]}`:                                  "aliases must be an object",
+		`{"aliases":{"x":{"model":"a","reasonning":"low"}}}`: `alias "x": json: unknown field "reasonning"`,
+		`{"aliases":null}`:                                   "",
+	} {
+		var u Upstream
+		err := json.Unmarshal([]byte(in), &u)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
 	}
 }
 
