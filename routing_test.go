@@ -481,3 +481,63 @@ func TestAliasSettingsReachEachProvider(t *testing.T) {
 		t.Errorf("g-high reached Gemini at %s as %s", gem.LastRequest().Path, body.Raw)
 	}
 }
+
+// A fallback after keys that are all disabled, streamed and passed
+// through (same format): the header goes out with the stream. A request
+// the upstream refuses as the client's own fault (a 404 for its model) is
+// answered as it is: fallbacks are for keys that cannot serve.
+func TestFallbackFromDisabledKeysAndNotFromClientErrors(t *testing.T) {
+	a := fakeupstream.NewOpenAI(t, "sk-dis-a-0001")
+	b := fakeupstream.NewOpenAI(t, "sk-dis-b-0001")
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		fallback gpt-4o gpt-4o-mini
+		fallback unknown-model gpt-4o-mini
+		upstream a {
+			provider openai
+			base_url %s
+			key sk-dis-a-0001 {
+				disabled
+			}
+			models gpt-4o unknown-*
+		}
+		upstream b {
+			provider openai
+			base_url %s
+			key sk-dis-b-0001
+			models gpt-4o-mini
+		}
+	}`, name, a.URL, b.URL))
+
+	req, _ := http.NewRequest(http.MethodPost, proxyBase+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"streamed"}]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	if resp.StatusCode != 200 || resp.Header.Get("X-LLM-Proxy-Fallback") != "gpt-4o-mini" ||
+		!strings.Contains(body, `"model":"gpt-4o-mini"`) || !strings.Contains(body, "data: [DONE]") {
+		t.Errorf("stream: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+	if a.TotalRequests() != 0 || b.Requests("sk-dis-b-0001") != 1 {
+		t.Errorf("requests: a %d, b %d", a.TotalRequests(), b.Requests("sk-dis-b-0001"))
+	}
+	var logs struct{ Logs []admin.LogEntry }
+	adminOK(t, 200, "GET", "/llm_proxy/"+name+"/logs?limit=1", nil).decode(t, &logs)
+	if e := logs.Logs[0]; e.Model != "gpt-4o-mini" || e.Upstream != "b" || e.Status != 200 || e.OutputTokens == 0 {
+		t.Errorf("log entry %+v", e)
+	}
+
+	// The client's own fault is its answer, with no fallback.
+	adminOK(t, 200, "PATCH", "/llm_proxy/"+name+"/keys/"+pool.KeyID("a", "sk-dis-a-0001"), map[string]any{"disabled": false})
+	res := postChat(t, chatBody("unknown-model", "hi"))
+	if res.status != 404 || a.Requests("sk-dis-a-0001") != 1 || b.Requests("sk-dis-b-0001") != 1 {
+		t.Errorf("a model the upstream does not know: %d %s; a %d, b %d requests", res.status, res.body,
+			a.Requests("sk-dis-a-0001"), b.Requests("sk-dis-b-0001"))
+	}
+}
