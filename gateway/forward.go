@@ -101,6 +101,9 @@ func (g *Gateway) unavailable(c *call, err error, last *failure) *clientapi.Erro
 // match (model and configured overrides patched in), else the canonical
 // request encoded for the provider.
 func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
+	if c.embed != nil {
+		return c.embedBody(u, model)
+	}
 	if c.passes(u) {
 		body, err := c.withModel(u, model)
 		if err == nil && u.hasOverrides {
@@ -115,6 +118,14 @@ func (c *call) upstreamBody(u *upstream, model string) ([]byte, error) {
 	// more output than it can give, sampling it rejects.
 	providers.Fit(&req, u.maxOutput)
 	return u.codec.EncodeRequest(&req)
+}
+
+// upstreamURL is the endpoint of one attempt.
+func (c *call) upstreamURL(u *upstream, model string) string {
+	if c.embed != nil {
+		return c.embedURL(u, model)
+	}
+	return u.provider.GenerateURL(u.base, model, c.stream)
 }
 
 // withModel is the client's body for a same-format upstream, with the model
@@ -181,7 +192,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	defer cancel()
 	sent := time.Now()
 	resp, err := up.send(ctx, outbound{
-		method: http.MethodPost, url: up.provider.GenerateURL(up.base, model, c.stream),
+		method: http.MethodPost, url: c.upstreamURL(up, model),
 		body: body, stream: c.stream, pass: c.passed(r, up),
 	}, lease.Key.Secret)
 	c.rec.TTFB = time.Since(sent)
@@ -263,7 +274,12 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 		return &failure{upstream: up.name, broken: true, message: msg}, false
 	}
 	var usage translate.Usage
-	if pass && !c.stream {
+	if c.embed != nil {
+		if out, usage, err = c.embedAnswer(w, resp, up, model, out, pass); err != nil {
+			lease.Done(pool.Outcome{Status: 0, Reason: "unreadable answer"})
+			return &failure{upstream: up.name, broken: true, message: "the proxy cannot use the upstream's answer: " + truncate(err.Error(), 200)}, false
+		}
+	} else if pass && !c.stream {
 		// Passed on untouched, but never a broken answer as a success: a
 		// fast validity check, not a parse.
 		if !gjson.ValidBytes(out) {

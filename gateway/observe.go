@@ -31,6 +31,7 @@ func (g *Gateway) observe(rec *requestRecord) {
 		Time:          t.UTC(),
 		Client:        rec.Client,
 		API:           rec.API,
+		Endpoint:      rec.Endpoint,
 		Model:         logText(rec.Model, maxLogName),
 		Upstream:      rec.Upstream,
 		UpstreamModel: logText(rec.UpstreamModel, maxLogName),

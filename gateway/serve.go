@@ -118,6 +118,8 @@ type call struct {
 	// tools puts the client's own tool names, namespaces and kinds back on
 	// a translated answer (nil when they need nothing).
 	tools *translate.ClientTools
+	// embed is an embeddings request, decoded; nil for other requests.
+	embed *translate.EmbedRequest
 	// warned: what translation drops has been logged for this request.
 	warned bool
 	rec    requestRecord
@@ -125,7 +127,12 @@ type call struct {
 
 // passes reports whether the client and an upstream speak the same wire
 // format, so the body passes through with only the model changed.
-func (c *call) passes(u *upstream) bool { return c.api.Format() == u.provider.Format() }
+func (c *call) passes(u *upstream) bool {
+	if c.embed != nil {
+		return u.embeds != nil && c.api.Format() == u.embeds.EmbedFormat()
+	}
+	return c.api.Format() == u.provider.Format()
+}
 
 // serveCall checks a generation or token-counting request and sends it on.
 func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
@@ -177,6 +184,9 @@ func (c *call) parse() *clientapi.Error {
 // prepare decodes the request when some target needs it translated, and
 // makes the same-format body ready, before any key is spent on it.
 func (c *call) prepare() *clientapi.Error {
+	if c.ep.Kind == clientapi.Embed {
+		return c.prepareEmbed()
+	}
 	c.estimate = translate.EstimateTokens(c.body)
 	for _, u := range c.route.ups {
 		if !c.passes(u) {

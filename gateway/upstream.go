@@ -38,6 +38,11 @@ type upstream struct {
 	maxOutput int
 
 	models modelCache
+
+	// embeds is the provider's embeddings endpoint and embedder the format
+	// it speaks; both nil for a provider without one (Anthropic).
+	embeds   providers.Embedding
+	embedder translate.Embedder
 }
 
 func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
@@ -83,6 +88,13 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		h.Set(k, v)
 	}
 	o := translate.Overrides{SystemPrompt: u.SystemPrompt, Reasoning: u.Reasoning}
+	embeds, _ := prov.(providers.Embedding)
+	var embedder translate.Embedder
+	if embeds != nil {
+		if embedder = translate.AsEmbedder(embeds.EmbedFormat()); embedder == nil {
+			embeds = nil
+		}
+	}
 	return &upstream{
 		cfg:          u,
 		name:         u.Name,
@@ -95,6 +107,8 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		overrides:    o,
 		hasOverrides: o.SystemPrompt != "" || o.ReasoningOverride() != nil,
 		maxOutput:    u.MaxOutputTokens,
+		embeds:       embeds,
+		embedder:     embedder,
 	}, nil
 }
 
