@@ -19,7 +19,6 @@ import (
 // prepareEmbed decodes an embeddings request and narrows its route to the
 // upstreams that can embed it, before any key is spent on it.
 func (c *call) prepareEmbed() *clientapi.Error {
-	c.rec.Endpoint = "embeddings"
 	emb := translate.AsEmbedder(c.api.Format())
 	if emb == nil {
 		return &clientapi.Error{Status: http.StatusNotFound, Message: "this API has no embeddings"}

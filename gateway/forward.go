@@ -175,7 +175,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	up, model := c.route.pick(lease.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, lease.Key.ID
 	pass := c.passes(up)
-	if !pass && !c.warned && len(c.canon.Dropped) > 0 {
+	if !pass && !c.warned && c.canon != nil && len(c.canon.Dropped) > 0 {
 		c.warned = true
 		g.logger.Warn("translating drops what the upstream cannot take",
 			zap.String("upstream", up.name), zap.String("api", c.api.Name()), zap.Strings("dropped", c.canon.Dropped))

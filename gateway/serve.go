@@ -173,6 +173,9 @@ func (g *Gateway) fail(w http.ResponseWriter, c *call, e *clientapi.Error) {
 // parse checks the body is JSON and lets the client's API read what
 // routing needs from it.
 func (c *call) parse() *clientapi.Error {
+	if c.ep.Kind == clientapi.Embed {
+		c.rec.Endpoint = "embeddings"
+	}
 	if !gjson.ValidBytes(c.body) {
 		return &clientapi.Error{Status: http.StatusBadRequest, Message: "request body is not valid JSON"}
 	}
