@@ -395,3 +395,37 @@ func TestEmbeddingsCountUnderKeyLimits(t *testing.T) {
 		t.Errorf("usage %+v", g)
 	}
 }
+
+// TestEmbeddingsOpenAIResponsesUpstream: an openai_responses upstream's
+// base URL serves OpenAI's /embeddings too, in OpenAI's format.
+func TestEmbeddingsOpenAIResponsesUpstream(t *testing.T) {
+	up := fakeupstream.NewOpenAI(t, embOAIKey)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream resp {
+			provider openai_responses
+			base_url %s
+			key %s
+		}
+	}`, instanceName(t), up.URL, embOAIKey))
+	client := openaiClient()
+	res, err := client.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "text-embedding-3-small", Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("via responses")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.LastRequest().Path != "/v1/embeddings" || !slices.Equal(res.Data[0].Embedding, float64s(fakeupstream.EmbeddingOf("via responses", 1536))) {
+		t.Errorf("upstream got %s", up.LastRequest().Path)
+	}
+	got, err := newGenai(t).Models.EmbedContent(context.Background(), "text-embedding-3-small",
+		[]*genai.Content{genai.NewContentFromText("from gemini", genai.RoleUser)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Embeddings[0].Values, fakeupstream.EmbeddingOf("from gemini", 1536)) {
+		t.Error("translated vector differs")
+	}
+}
