@@ -16,6 +16,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/admin"
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
+	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
 const (
@@ -397,19 +398,28 @@ func TestEmbeddingsCountUnderKeyLimits(t *testing.T) {
 }
 
 // TestEmbeddingsOpenAIResponsesUpstream: an openai_responses upstream's
-// base URL serves OpenAI's /embeddings too, in OpenAI's format.
+// base URL serves OpenAI's /embeddings too, in OpenAI's format; an
+// Anthropic upstream that admits every model, tried first for generations,
+// is passed over.
 func TestEmbeddingsOpenAIResponsesUpstream(t *testing.T) {
 	up := fakeupstream.NewOpenAI(t, embOAIKey)
+	ant := fakeupstream.NewAnthropic(t, embAntKey)
 	startCaddy(t, fmt.Sprintf(`
 	llm_proxy {
 		name %s
 		storage memory
+		upstream ant {
+			provider anthropic
+			base_url %s
+			key %s
+		}
 		upstream resp {
 			provider openai_responses
 			base_url %s
 			key %s
+			priority 1
 		}
-	}`, instanceName(t), up.URL, embOAIKey))
+	}`, instanceName(t), ant.URL, embAntKey, up.URL, embOAIKey))
 	client := openaiClient()
 	res, err := client.Embeddings.New(context.Background(), openai.EmbeddingNewParams{
 		Model: "text-embedding-3-small", Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("via responses")},
@@ -427,5 +437,52 @@ func TestEmbeddingsOpenAIResponsesUpstream(t *testing.T) {
 	}
 	if !slices.Equal(got.Embeddings[0].Values, fakeupstream.EmbeddingOf("from gemini", 1536)) {
 		t.Error("translated vector differs")
+	}
+	if ant.TotalRequests() != 0 {
+		t.Errorf("the Anthropic upstream got %d embeddings requests", ant.TotalRequests())
+	}
+}
+
+// TestEmbeddingsRetryOnAnotherKey: an embeddings answer that is no answer
+// (invalid JSON, a 503) is retried on another key, same format or not.
+func TestEmbeddingsRetryOnAnotherKey(t *testing.T) {
+	const bad, good = "AIzaSy-embed-bad-0001", "AIzaSy-embed-good-0001"
+	gem := fakeupstream.NewGemini(t, bad, good)
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream gem {
+			provider gemini
+			base_url %s
+			key %s {
+				weight 1000
+			}
+			key %s
+		}
+	}`, name, gem.URL, bad, good))
+	for _, b := range []fakeupstream.Behavior{{InvalidJSON: true}, {Status: 503}, {Truncate: true}} {
+		// Failures in a row cool a key down: each case starts afresh.
+		adminOK(t, 200, "POST", "/llm_proxy/"+name+"/keys/"+pool.KeyID("gem", bad)+"/reset", nil)
+		gem.Reset()
+		gem.SetBehavior(bad, b)
+		for _, path := range []string{"/v1/embeddings", "/v1beta/models/text-embedding-004:embedContent"} {
+			body := `{"model":"text-embedding-004","input":"retry me"}`
+			if strings.HasPrefix(path, "/v1beta") {
+				body = `{"content":{"parts":[{"text":"retry me"}]}}`
+			}
+			res := postPath(t, path, body)
+			vec := gjson.Get(res.body, "data.0.embedding")
+			if !vec.Exists() {
+				vec = gjson.Get(res.body, "embedding.values")
+			}
+			if res.status != 200 || !slices.Equal(valuesOf(vec), fakeupstream.EmbeddingOf("retry me", 768)) {
+				t.Errorf("%+v %s: %d %s", b, path, res.status, res.body)
+			}
+		}
+		if gem.Requests(bad) == 0 || gem.Requests(good) != 2 {
+			t.Errorf("%+v: bad key %d requests, good key %d", b, gem.Requests(bad), gem.Requests(good))
+		}
 	}
 }

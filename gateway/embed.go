@@ -107,10 +107,11 @@ func (c *call) embedURL(u *upstream, model string) string {
 // reads its input tokens: the provider's count, else the local estimate
 // (Gemini counts none), so a request with input never counts 0.
 func (c *call) embedAnswer(w http.ResponseWriter, resp *http.Response, u *upstream, model string, out []byte, pass bool) ([]byte, translate.Usage, error) {
+	// gjson reads past what is not JSON: never take a broken answer.
+	if !gjson.ValidBytes(out) {
+		return nil, translate.Usage{}, fmt.Errorf("the answer is not valid JSON")
+	}
 	if pass {
-		if !gjson.ValidBytes(out) {
-			return nil, translate.Usage{}, fmt.Errorf("the answer is not valid JSON")
-		}
 		usage, ok := u.embedder.ReadEmbedUsage(out)
 		if !ok {
 			usage = translate.Usage{Input: translate.EstimateEmbedTokens(c.embed)}
