@@ -144,9 +144,17 @@ func (Format) EncodeEmbedResponse(r *translate.EmbedResponse, req *translate.Emb
 	return append(b, `]}`...), nil
 }
 
-// CheckEmbed refuses token ids: Gemini embeds text only, and its
-// tokenizer is not OpenAI's.
+// MaxEmbedBatch is the most requests Gemini takes in one
+// batchEmbedContents call.
+const MaxEmbedBatch = 100
+
+// CheckEmbed refuses token ids (Gemini embeds text only, and its tokenizer
+// is not OpenAI's) and more inputs than one batch takes.
 func (Format) CheckEmbed(r *translate.EmbedRequest) error {
+	if len(r.Inputs) > MaxEmbedBatch {
+		return &translate.RequestError{Param: "input", Message: "a Gemini upstream embeds at most " + strconv.Itoa(MaxEmbedBatch) +
+			" inputs in one request; this one has " + strconv.Itoa(len(r.Inputs))}
+	}
 	for i := range r.Inputs {
 		if r.Inputs[i].Tokens != nil {
 			return &translate.RequestError{Param: "input", Message: "a Gemini upstream cannot embed token ids; send the text instead"}

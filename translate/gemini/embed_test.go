@@ -57,6 +57,10 @@ func TestEmbedEncodeAndAnswers(t *testing.T) {
 		!strings.Contains(err.Error(), "token ids") {
 		t.Errorf("token ids: %v", err)
 	}
+	many := &translate.EmbedRequest{Inputs: make([]translate.EmbedInput, MaxEmbedBatch+1)}
+	if err := f.CheckEmbed(many); err == nil || !strings.Contains(err.Error(), "at most 100 inputs") {
+		t.Errorf("101 inputs: %v", err)
+	}
 	res, err := f.DecodeEmbedResponse([]byte(`{"embeddings":[{"values":[0.5,1]},{"values":[2]}]}`))
 	if err != nil || len(res.Vectors) != 2 || string(res.Vectors[1]) != `[2]` || res.Usage.Input != 0 {
 		t.Fatalf("batch answer %+v %v", res, err)
