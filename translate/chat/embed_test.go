@@ -95,3 +95,35 @@ func TestEmbedEncodeAndAnswers(t *testing.T) {
 		t.Error("usage read from an answer without one")
 	}
 }
+
+func FuzzEmbed(f *testing.F) {
+	f.Add([]byte(`{"model":"m","input":["a","b"],"dimensions":8,"encoding_format":"base64"}`), []byte(`{"data":[{"index":0,"embedding":[1,2]},{"index":1,"embedding":"AACAPw=="}],"usage":{"prompt_tokens":2}}`))
+	f.Add([]byte(`{"model":"m","input":[[1,2],[3]]}`), []byte(`{"data":[]}`))
+	f.Fuzz(func(t *testing.T, body, answer []byte) {
+		fm := Format{}
+		if !gjson.ValidBytes(body) {
+			return
+		}
+		r, err := fm.DecodeEmbedRequest(body, translate.EmbedOptions{})
+		if err != nil {
+			if _, ok := err.(*translate.RequestError); !ok {
+				t.Fatalf("non-RequestError: %v", err)
+			}
+			return
+		}
+		out, err := fm.EncodeEmbedRequest(r)
+		if err == nil && !gjson.ValidBytes(out) {
+			t.Fatalf("encoded invalid JSON: %s", out)
+		}
+		if !gjson.ValidBytes(answer) {
+			return
+		}
+		res, err := fm.DecodeEmbedResponse(answer)
+		if err != nil {
+			return
+		}
+		if out, err := fm.EncodeEmbedResponse(res, r); err == nil && !gjson.ValidBytes(out) {
+			t.Fatalf("answer encoded as invalid JSON: %s", out)
+		}
+	})
+}

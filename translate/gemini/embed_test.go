@@ -90,3 +90,39 @@ func TestEmbedEncodeAndAnswers(t *testing.T) {
 		t.Errorf("SetEmbedModel %s %v", b, err)
 	}
 }
+
+func FuzzEmbed(f *testing.F) {
+	f.Add([]byte(`{"requests":[{"model":"models/e","content":{"parts":[{"text":"x"},{"inlineData":{}}]},"outputDimensionality":3}]}`), true,
+		[]byte(`{"embeddings":[{"values":[1,2]}]}`))
+	f.Add([]byte(`{"content":{"parts":[{"text":"x"}]},"task_type":"CLUSTERING"}`), false, []byte(`{"embedding":{"values":[1e3]}}`))
+	f.Fuzz(func(t *testing.T, body []byte, batch bool, answer []byte) {
+		fm := Format{}
+		if !gjson.ValidBytes(body) {
+			return
+		}
+		r, err := fm.DecodeEmbedRequest(body, translate.EmbedOptions{Model: "e", Batch: batch})
+		if err != nil {
+			if _, ok := err.(*translate.RequestError); !ok {
+				t.Fatalf("non-RequestError: %v", err)
+			}
+			return
+		}
+		out, err := fm.EncodeEmbedRequest(r)
+		if err == nil && !gjson.ValidBytes(out) {
+			t.Fatalf("encoded invalid JSON: %s", out)
+		}
+		if _, err := fm.SetEmbedModel(body, "x"); err != nil {
+			t.Fatalf("SetEmbedModel: %v", err)
+		}
+		if !gjson.ValidBytes(answer) {
+			return
+		}
+		res, err := fm.DecodeEmbedResponse(answer)
+		if err != nil {
+			return
+		}
+		if out, err := fm.EncodeEmbedResponse(res, r); err == nil && !gjson.ValidBytes(out) {
+			t.Fatalf("answer encoded as invalid JSON: %s", out)
+		}
+	})
+}
