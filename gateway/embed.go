@@ -86,6 +86,11 @@ func (c *call) embedRoute(rt *route) (*route, *clientapi.Error) {
 // embedBody is the body of one embeddings attempt: the client's own with
 // the model rewritten for a same-format upstream, else translated.
 func (c *call) embedBody(u *upstream, model string) ([]byte, error) {
+	if u.embeds == nil {
+		// embedRoute keeps such upstreams out of the route; a route made
+		// another way must not reach them either.
+		return nil, translate.Errorf("upstream %q has no embeddings API", u.name)
+	}
 	if c.passes(u) {
 		if model == c.model {
 			return c.body, nil
