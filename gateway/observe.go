@@ -31,7 +31,6 @@ func (g *Gateway) observe(rec *requestRecord) {
 		Time:          t.UTC(),
 		Client:        rec.Client,
 		API:           rec.API,
-		Endpoint:      rec.Endpoint,
 		Model:         logText(rec.Model, maxLogName),
 		Upstream:      rec.Upstream,
 		UpstreamModel: logText(rec.UpstreamModel, maxLogName),
@@ -42,6 +41,7 @@ func (g *Gateway) observe(rec *requestRecord) {
 		InputTokens:   rec.InputTokens,
 		OutputTokens:  rec.OutputTokens,
 		Error:         logText(rec.Error, maxLogError),
+		Endpoint:      rec.Endpoint,
 	})
 	c := stats.Counts{Requests: 1, InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens}
 	if succeeded(rec.Status) {

@@ -11,8 +11,6 @@ type requestRecord struct {
 	Time   time.Time // when the request arrived
 	Client string    // the client key, masked ("" when the proxy is open)
 	API    string    // the client API's name
-	// Endpoint is "embeddings" for an embeddings request, "" otherwise.
-	Endpoint string
 	// Model is the model the client asked for; ModelLabel is the same when
 	// it is a configured alias or model name, else the upstream's pattern
 	// that admitted it, so metric labels come only from configuration.
@@ -27,4 +25,5 @@ type requestRecord struct {
 	InputTokens   int64
 	OutputTokens  int64
 	Error         string // secret-free; "" on success
+	Endpoint      string // "embeddings" for an embeddings request, "" otherwise
 }

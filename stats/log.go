@@ -10,22 +10,20 @@ import (
 // Entry is one finished client request in the request log. Its JSON is an
 // entry of the admin API's GET .../logs (package admin shows it as is).
 type Entry struct {
-	Time   time.Time `json:"time"`
-	Client string    `json:"client"`
-	API    string    `json:"api"`
-	// Endpoint is "embeddings" for an embeddings request; omitted for
-	// generation and token counting.
-	Endpoint      string `json:"endpoint,omitempty"`
-	Model         string `json:"model"`
-	Upstream      string `json:"upstream"`
-	UpstreamModel string `json:"upstream_model"`
-	KeyID         string `json:"key_id"`
-	Status        int    `json:"status"`
-	LatencyMS     int64  `json:"latency_ms"`
-	TTFBMS        int64  `json:"ttfb_ms"`
-	InputTokens   int64  `json:"input_tokens"`
-	OutputTokens  int64  `json:"output_tokens"`
-	Error         string `json:"error"`
+	Time          time.Time `json:"time"`
+	Client        string    `json:"client"`
+	API           string    `json:"api"`
+	Model         string    `json:"model"`
+	Upstream      string    `json:"upstream"`
+	UpstreamModel string    `json:"upstream_model"`
+	KeyID         string    `json:"key_id"`
+	Status        int       `json:"status"`
+	LatencyMS     int64     `json:"latency_ms"`
+	TTFBMS        int64     `json:"ttfb_ms"`
+	InputTokens   int64     `json:"input_tokens"`
+	OutputTokens  int64     `json:"output_tokens"`
+	Error         string    `json:"error"`
+	Endpoint      string    `json:"endpoint,omitempty"` // "embeddings" for an embeddings request
 }
 
 // Log is a fixed-size ring of the most recent requests of one handler
