@@ -61,6 +61,8 @@ const (
 	Generate Kind = iota + 1
 	Count
 	Models
+	// Embed is an embeddings request (see embeddings.go).
+	Embed
 )
 
 // Endpoint is a routed request.
@@ -71,6 +73,8 @@ type Endpoint struct {
 	// Model and Stream come from the path, for APIs that put them there.
 	Model  string
 	Stream bool
+	// Batch: Gemini's batchEmbedContents rather than embedContent.
+	Batch bool
 }
 
 // Fields are what Parse read from a body.

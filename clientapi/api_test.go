@@ -3,6 +3,7 @@ package clientapi
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -26,6 +27,10 @@ func TestRoute(t *testing.T) {
 		{"POST", "/v1beta/models/up/m:streamGenerateContent", "", "gemini", Generate, "up/m", true, true},
 		{"POST", "/v1beta/models/m:countTokens", "", "gemini", Count, "m", false, true},
 		{"POST", "/v1beta/models/m:unknownMethod", "", "gemini", 0, "", false, false},
+		{"POST", "/v1/embeddings", "", "openai-chat", Embed, "", false, true},
+		{"POST", "/llm/v1/embeddings", "", "openai-chat", Embed, "", false, true},
+		{"POST", "/v1beta/models/text-embedding-004:embedContent", "", "gemini", Embed, "text-embedding-004", false, true},
+		{"POST", "/v1beta/models/up/e:batchEmbedContents", "", "gemini", Embed, "up/e", false, true},
 		{"POST", "/v1beta/models/:generateContent", "", "gemini", 0, "", false, false},
 		{"GET", "/nothing", "", "openai-chat", 0, "", false, false},
 		{"GET", "/nothing", "2023-06-01", "anthropic", 0, "", false, false},
@@ -35,7 +40,8 @@ func TestRoute(t *testing.T) {
 			r.Header.Set("anthropic-version", tc.header)
 		}
 		a, ep, ok := Route(r)
-		if a.Name() != tc.api || ok != tc.routed || ep.Kind != tc.kind || ep.Model != tc.model || ep.Stream != tc.stream {
+		batch := strings.HasSuffix(tc.path, ":batchEmbedContents")
+		if a.Name() != tc.api || ok != tc.routed || ep.Kind != tc.kind || ep.Model != tc.model || ep.Stream != tc.stream || ep.Batch != batch {
 			t.Errorf("%s %s: got %s %+v %v", tc.method, tc.path, a.Name(), ep, ok)
 		}
 		if ok && Lookup(a.Name()) != a {
@@ -64,6 +70,14 @@ func TestParse(t *testing.T) {
 		{"gemini", `{"contents":[]}`, Endpoint{Kind: Generate, Model: "g", Stream: true}, 0, Fields{Model: "g", Stream: true}},
 		{"gemini", `{}`, Endpoint{Kind: Generate, Model: "g"}, 400, Fields{}},
 		{"gemini", `{}`, Endpoint{Kind: Count, Model: "g"}, 0, Fields{Model: "g"}},
+		{"openai-chat", `{"model":"e","input":["a"]}`, Endpoint{Kind: Embed}, 0, Fields{Model: "e"}},
+		{"openai-chat", `{"model":"e"}`, Endpoint{Kind: Embed}, 400, Fields{}},
+		{"openai-chat", `{"input":"a"}`, Endpoint{Kind: Embed}, 400, Fields{}},
+		{"gemini", `{"content":{"parts":[]}}`, Endpoint{Kind: Embed, Model: "e"}, 0, Fields{Model: "e"}},
+		{"gemini", `{"requests":[]}`, Endpoint{Kind: Embed, Model: "e"}, 400, Fields{}},
+		{"gemini", `{"requests":[]}`, Endpoint{Kind: Embed, Model: "e", Batch: true}, 0, Fields{Model: "e"}},
+		{"gemini", `{"content":{}}`, Endpoint{Kind: Embed, Model: "e", Batch: true}, 400, Fields{}},
+		{"gemini", `{"content":{}}`, Endpoint{Kind: Embed}, 404, Fields{}},
 	} {
 		f, err := Lookup(tc.api).Parse([]byte(tc.body), tc.ep)
 		switch {

@@ -24,6 +24,8 @@ func (Chat) Route(r *http.Request) (Endpoint, bool) {
 	switch p := r.URL.Path; {
 	case hasSuffix(p, "/v1/chat/completions"):
 		return post, true
+	case hasSuffix(p, "/v1/embeddings"):
+		return Endpoint{Kind: Embed, Method: http.MethodPost}, true
 	case hasSuffix(p, "/v1/models") && r.Header.Get("anthropic-version") == "":
 		return Endpoint{Kind: Models, Method: http.MethodGet}, true
 	}
@@ -33,7 +35,10 @@ func (Chat) Route(r *http.Request) (Endpoint, bool) {
 // Claims nothing: OpenAI's shape is the fallback for unknown paths.
 func (Chat) Claims(*http.Request) bool { return false }
 
-func (Chat) Parse(body []byte, _ Endpoint) (Fields, *Error) {
+func (Chat) Parse(body []byte, ep Endpoint) (Fields, *Error) {
+	if ep.Kind == Embed {
+		return parseOpenAIEmbed(body)
+	}
 	f, err := modelAndStream(body)
 	if err != nil {
 		return f, err

@@ -10,8 +10,9 @@ import (
 func init() { Register(Gemini{}) }
 
 // Gemini is Google's Generative Language API: POST
-// /v1beta/models/{model}:generateContent, :streamGenerateContent and
-// :countTokens, and GET /v1beta/models. The model, possibly
+// /v1beta/models/{model}:generateContent, :streamGenerateContent,
+// :countTokens, :embedContent and :batchEmbedContents, and GET
+// /v1beta/models. The model, possibly
 // `<upstream>/<model>`, is in the path.
 type Gemini struct{}
 
@@ -42,6 +43,10 @@ func (Gemini) Route(r *http.Request) (Endpoint, bool) {
 		ep.Kind, ep.Stream = Generate, true
 	case "countTokens":
 		ep.Kind = Count
+	case "embedContent":
+		ep.Kind = Embed
+	case "batchEmbedContents":
+		ep.Kind, ep.Batch = Embed, true
 	default:
 		return Endpoint{}, false
 	}
@@ -55,8 +60,11 @@ func (Gemini) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 	if ep.Model == "" {
 		return f, &Error{Status: http.StatusNotFound, Message: "the path names no model"}
 	}
-	if ep.Kind == Generate {
+	switch ep.Kind {
+	case Generate:
 		return f, requireArray(body, "contents")
+	case Embed:
+		return f, parseGeminiEmbed(body, ep)
 	}
 	return f, nil
 }

@@ -78,7 +78,8 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 			}
 			// A request this model's upstreams cannot take in translation
 			// skips it; that says the least of any failure.
-			if e := c.decodeFor(rt); e != nil {
+			rt, e := c.decodeFor(rt)
+			if e != nil {
 				if told == nil {
 					told = e
 				}
@@ -186,6 +187,9 @@ func (g *Gateway) unavailable(c *call, err error, last *failure) (*clientapi.Err
 // match (model and configured overrides patched in), else the canonical
 // request encoded for the provider.
 func (c *call) upstreamBody(u *upstream, model string, set *settings) ([]byte, error) {
+	if c.embed != nil {
+		return c.embedBody(u, model)
+	}
 	if c.passes(u) {
 		body, err := c.withModel(u, model)
 		if err == nil && set.hasOverrides {
@@ -200,6 +204,14 @@ func (c *call) upstreamBody(u *upstream, model string, set *settings) ([]byte, e
 	// more output than it can give, sampling it rejects.
 	providers.Fit(&req, set.maxOutput)
 	return u.codec.EncodeRequest(&req)
+}
+
+// upstreamURL is the endpoint of one attempt.
+func (c *call) upstreamURL(u *upstream, model string) string {
+	if c.embed != nil {
+		return c.embedURL(u, model)
+	}
+	return u.provider.GenerateURL(u.base, model, c.stream)
 }
 
 // withModel is the client's body for a same-format upstream, with the model
@@ -249,7 +261,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	up, model, set := c.route.pick(lease.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, lease.Key.ID
 	pass := c.passes(up)
-	if !pass && !c.warned && len(c.canon.Dropped) > 0 {
+	if !pass && !c.warned && c.canon != nil && len(c.canon.Dropped) > 0 {
 		c.warned = true
 		g.logger.Warn("translating drops what the upstream cannot take",
 			zap.String("upstream", up.name), zap.String("api", c.api.Name()), zap.Strings("dropped", c.canon.Dropped))
@@ -266,7 +278,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	defer cancel()
 	sent := time.Now()
 	resp, err := up.send(ctx, outbound{
-		method: http.MethodPost, url: up.provider.GenerateURL(up.base, model, c.stream),
+		method: http.MethodPost, url: c.upstreamURL(up, model),
 		body: body, stream: c.stream, pass: c.passed(r, up),
 	}, lease.Key.Secret)
 	c.rec.TTFB = time.Since(sent)
@@ -348,7 +360,12 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 		return &failure{upstream: up.name, broken: true, message: msg}, false
 	}
 	var usage translate.Usage
-	if pass && !c.stream {
+	if c.embed != nil {
+		if out, usage, err = c.embedAnswer(w, resp, up, model, out, pass); err != nil {
+			lease.Done(pool.Outcome{Status: 0, Reason: "unreadable answer"})
+			return &failure{upstream: up.name, broken: true, message: "the proxy cannot use the upstream's answer: " + truncate(err.Error(), 200)}, false
+		}
+	} else if pass && !c.stream {
 		// Passed on untouched, but never a broken answer as a success: a
 		// fast validity check, not a parse.
 		if !gjson.ValidBytes(out) {

@@ -41,6 +41,7 @@ func (g *Gateway) observe(rec *requestRecord) {
 		InputTokens:   rec.InputTokens,
 		OutputTokens:  rec.OutputTokens,
 		Error:         logText(rec.Error, maxLogError),
+		Endpoint:      rec.Endpoint,
 	})
 	c := stats.Counts{Requests: 1, InputTokens: rec.InputTokens, OutputTokens: rec.OutputTokens}
 	if succeeded(rec.Status) {

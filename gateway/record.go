@@ -25,4 +25,5 @@ type requestRecord struct {
 	InputTokens   int64
 	OutputTokens  int64
 	Error         string // secret-free; "" on success
+	Endpoint      string // "embeddings" for an embeddings request, "" otherwise
 }

@@ -121,6 +121,8 @@ type call struct {
 	// tools puts the client's own tool names, namespaces and kinds back on
 	// a translated answer (nil when they need nothing).
 	tools *translate.ClientTools
+	// embed is an embeddings request, decoded; nil for other requests.
+	embed *translate.EmbedRequest
 	// warned: what translation drops has been logged for this request.
 	warned bool
 	rec    requestRecord
@@ -137,7 +139,12 @@ func (c *call) served() string {
 
 // passes reports whether the client and an upstream speak the same wire
 // format, so the body passes through with only the model changed.
-func (c *call) passes(u *upstream) bool { return c.api.Format() == u.provider.Format() }
+func (c *call) passes(u *upstream) bool {
+	if c.embed != nil {
+		return u.embeds != nil && c.api.Format() == u.embeds.EmbedFormat()
+	}
+	return c.api.Format() == u.provider.Format()
+}
 
 // serveCall checks a generation or token-counting request and sends it on.
 func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
@@ -178,6 +185,9 @@ func (g *Gateway) fail(w http.ResponseWriter, c *call, e *clientapi.Error) {
 // parse checks the body is JSON and lets the client's API read what
 // routing needs from it.
 func (c *call) parse() *clientapi.Error {
+	if c.ep.Kind == clientapi.Embed {
+		c.rec.Endpoint = "embeddings"
+	}
 	if !gjson.ValidBytes(c.body) {
 		return &clientapi.Error{Status: http.StatusBadRequest, Message: "request body is not valid JSON"}
 	}
@@ -189,8 +199,11 @@ func (c *call) parse() *clientapi.Error {
 // prepare decodes the request when some target needs it translated, and
 // makes the same-format body ready, before any key is spent on it.
 func (c *call) prepare() *clientapi.Error {
+	if c.ep.Kind == clientapi.Embed {
+		return c.prepareEmbed()
+	}
 	c.estimate = translate.EstimateTokens(c.body)
-	if err := c.decodeFor(c.route); err != nil {
+	if _, err := c.decodeFor(c.route); err != nil {
 		return err
 	}
 	if ua, ok := c.api.(clientapi.UsageAsking); ok && c.stream && c.ep.Kind == clientapi.Generate {
@@ -204,21 +217,24 @@ func (c *call) prepare() *clientapi.Error {
 
 // decodeFor decodes the request once, when some target of rt speaks
 // another format than the client.
-func (c *call) decodeFor(rt *route) *clientapi.Error {
+func (c *call) decodeFor(rt *route) (*route, *clientapi.Error) {
+	if c.embed != nil {
+		return c.embedRoute(rt)
+	}
 	if c.canon != nil {
-		return nil
+		return rt, nil
 	}
 	for _, u := range rt.ups {
 		if !c.passes(u) {
 			canon, err := c.decode()
 			if err != nil {
-				return requestError(err)
+				return nil, requestError(err)
 			}
 			c.canon, c.tools = canon, translate.NewClientTools(canon)
-			return nil
+			return rt, nil
 		}
 	}
-	return nil
+	return rt, nil
 }
 
 // decode decodes the client's request into canonical form.

@@ -35,6 +35,11 @@ type upstream struct {
 	own settings
 
 	models modelCache
+
+	// embeds is the provider's embeddings endpoint and embedder the format
+	// it speaks; both nil for a provider without one (Anthropic).
+	embeds   providers.Embedding
+	embedder translate.Embedder
 }
 
 // settings are what the proxy changes in every request through one route
@@ -109,6 +114,13 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 	for k, v := range u.Headers {
 		h.Set(k, v)
 	}
+	embeds, _ := prov.(providers.Embedding)
+	var embedder translate.Embedder
+	if embeds != nil {
+		if embedder = translate.AsEmbedder(embeds.EmbedFormat()); embedder == nil {
+			embeds = nil
+		}
+	}
 	return &upstream{
 		cfg:      u,
 		name:     u.Name,
@@ -119,6 +131,8 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		headers:  h,
 		priority: u.Priority,
 		own:      newSettings(u.SystemPrompt, u.Reasoning, u.MaxOutputTokens),
+		embeds:   embeds,
+		embedder: embedder,
 	}, nil
 }
 

@@ -24,6 +24,15 @@ func (Gemini) GenerateURL(base, model string, stream bool) string {
 	return Join(base, "/v1beta/models/"+url.PathEscape(model)+":generateContent")
 }
 
+func (Gemini) EmbedFormat() string { return "gemini" }
+
+func (Gemini) EmbedURL(base, model string, batch bool) string {
+	if batch {
+		return Join(base, "/v1beta/models/"+url.PathEscape(model)+":batchEmbedContents")
+	}
+	return Join(base, "/v1beta/models/"+url.PathEscape(model)+":embedContent")
+}
+
 func (Gemini) CountTokensURL(base, model string) string {
 	return Join(base, "/v1beta/models/"+url.PathEscape(model)+":countTokens")
 }

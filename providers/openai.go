@@ -23,9 +23,14 @@ func (OpenAI) Authorize(req *http.Request, secret string) {
 }
 
 func (OpenAI) GenerateURL(base, _ string, _ bool) string { return Join(base, "/chat/completions") }
-func (OpenAI) CountTokensURL(string, string) string      { return "" }
-func (OpenAI) ModelsURL(base string) string              { return Join(base, "/models") }
-func (OpenAI) ParseModels(body []byte) []string          { return collect(body, "data.#.id", "") }
+
+// OpenAI's embeddings are POST {base}/embeddings, for both OpenAI kinds.
+func (OpenAI) EmbedFormat() string                    { return "openai-chat" }
+func (OpenAI) EmbedURL(base, _ string, _ bool) string { return Join(base, "/embeddings") }
+
+func (OpenAI) CountTokensURL(string, string) string { return "" }
+func (OpenAI) ModelsURL(base string) string         { return Join(base, "/models") }
+func (OpenAI) ParseModels(body []byte) []string     { return collect(body, "data.#.id", "") }
 
 func (OpenAI) Classify(status int, body []byte) Verdict {
 	// OpenAI answers a spent balance with 429 and code insufficient_quota:

@@ -39,6 +39,17 @@ type Provider interface {
 	Classify(status int, body []byte) Verdict
 }
 
+// Embedding is a provider with an embeddings endpoint (Anthropic has
+// none). A vendor embedding OpenAI has OpenAI's.
+type Embedding interface {
+	// EmbedFormat is the translate format its embeddings endpoint speaks,
+	// which may differ from Format (openai_responses embeds as OpenAI).
+	EmbedFormat() string
+	// EmbedURL is the embeddings endpoint for model; batch asks for the
+	// one that takes several inputs, where a vendor has two (Gemini).
+	EmbedURL(base, model string, batch bool) string
+}
+
 // Verdict is what an upstream's error answer means.
 type Verdict uint8
 

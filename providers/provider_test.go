@@ -140,3 +140,27 @@ func TestURLs(t *testing.T) {
 		t.Errorf("gemini models %v", got)
 	}
 }
+
+func TestEmbedURLs(t *testing.T) {
+	for _, tc := range []struct {
+		provider, format, base string
+		batch                  bool
+		want                   string
+	}{
+		{"openai", "openai-chat", "https://api.openai.com/v1/", false, "https://api.openai.com/v1/embeddings"},
+		{"openai_responses", "openai-chat", "http://vllm:8000/v1", true, "http://vllm:8000/v1/embeddings"},
+		{"gemini", "gemini", "https://g", false, "https://g/v1beta/models/text-embedding-004:embedContent"},
+		{"gemini", "gemini", "https://g", true, "https://g/v1beta/models/text-embedding-004:batchEmbedContents"},
+	} {
+		e, ok := Lookup(tc.provider).(Embedding)
+		if !ok {
+			t.Fatalf("%s has no embeddings", tc.provider)
+		}
+		if got := e.EmbedURL(tc.base, "text-embedding-004", tc.batch); got != tc.want || e.EmbedFormat() != tc.format {
+			t.Errorf("%s: %s (%s), want %s (%s)", tc.provider, got, e.EmbedFormat(), tc.want, tc.format)
+		}
+	}
+	if _, ok := Lookup("anthropic").(Embedding); ok {
+		t.Error("Anthropic has no embeddings API")
+	}
+}

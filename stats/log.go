@@ -23,6 +23,7 @@ type Entry struct {
 	InputTokens   int64     `json:"input_tokens"`
 	OutputTokens  int64     `json:"output_tokens"`
 	Error         string    `json:"error"`
+	Endpoint      string    `json:"endpoint,omitempty"` // "embeddings" for an embeddings request
 }
 
 // Log is a fixed-size ring of the most recent requests of one handler

@@ -10,12 +10,13 @@
 //
 //   - [NewOpenAI]: api.openai.com Chat Completions, Responses (POST
 //     /v1/responses, plain and streamed, with the stored responses that
-//     previous_response_id and item ids refer to; see responses.go) and
-//     Models (URL ends in /v1);
+//     previous_response_id and item ids refer to; see responses.go),
+//     Embeddings (embeddings.go) and Models (URL ends in /v1);
 //   - [NewAnthropic]: api.anthropic.com Messages, token counting and Models
 //     (URL is the bare origin; clients use URL+"/v1/messages");
 //   - [NewGemini]: generativelanguage.googleapis.com generateContent,
-//     streamGenerateContent, countTokens and Models (URL is the bare origin;
+//     streamGenerateContent, countTokens, embedContent and
+//     batchEmbedContents (embeddings.go) and Models (URL is the bare origin;
 //     clients use URL+"/v1beta/models/{model}:generateContent").
 //
 // Everything each server sends can be parsed by the provider's official Go

@@ -21,7 +21,8 @@ var DefaultGeminiModels = []string{"gemini-2.5-flash", "gemini-2.5-pro", "gemini
 //
 // It serves POST /v1beta/models/{model}:generateContent,
 // :streamGenerateContent (SSE with ?alt=sse, a streamed JSON array
-// without), :countTokens, GET /v1beta/models and GET /v1beta/models/{model}.
+// without), :countTokens, :embedContent, :batchEmbedContents, GET
+// /v1beta/models and GET /v1beta/models/{model}.
 // As Google does, a bad API key is answered 400 INVALID_ARGUMENT with reason
 // API_KEY_INVALID (not 401), a missing one 403 PERMISSION_DENIED.
 func NewGemini(t testing.TB, keys ...string) *Server {
@@ -234,6 +235,8 @@ func (s *Server) geminiRoute(r *http.Request) handlerFunc {
 		return s.gemGenerate
 	case method == "countTokens":
 		return s.gemCountTokens
+	case method == "embedContent" || method == "batchEmbedContents":
+		return s.gemEmbed
 	}
 	return nil
 }

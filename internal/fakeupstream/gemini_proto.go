@@ -87,8 +87,10 @@ func (m *pmsg) oneof(group string, names ...string) *pmsg {
 }
 
 var (
-	gemGenerateRequest *pmsg
-	gemCountRequest    *pmsg
+	gemGenerateRequest   *pmsg
+	gemCountRequest      *pmsg
+	gemEmbedRequest      *pmsg
+	gemBatchEmbedRequest *pmsg
 )
 
 func init() {
@@ -178,6 +180,14 @@ func init() {
 	gemCountRequest = newMsg("CountTokensRequest").
 		addMsg("contents", content, true).
 		addMsg("generateContentRequest", gemGenerateRequest, false)
+	taskType := &penum{name: "TaskType", values: []string{"TASK_TYPE_UNSPECIFIED", "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT",
+		"SEMANTIC_SIMILARITY", "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY"}}
+	gemEmbedRequest = newMsg("EmbedContentRequest").
+		add(pString, "model", "title").
+		addMsg("content", content, false).
+		addEnum("taskType", taskType, false).
+		add(pInt, "outputDimensionality")
+	gemBatchEmbedRequest = newMsg("BatchEmbedContentsRequest").addMsg("requests", gemEmbedRequest, true)
 }
 
 // protoErrs collects parse errors with their field paths.

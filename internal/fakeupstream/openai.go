@@ -56,6 +56,8 @@ func (s *Server) openaiRoute(r *http.Request) handlerFunc {
 		return s.chatCompletions
 	case r.Method == http.MethodPost && p == "/v1/responses":
 		return s.responses
+	case r.Method == http.MethodPost && p == "/v1/embeddings":
+		return s.embeddings
 	case r.Method == http.MethodGet && p == "/v1/models":
 		return s.listModels
 	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/models/") && len(p) > len("/v1/models/"):
