@@ -28,6 +28,7 @@ type failure struct {
 	broken     bool // the upstream answered, but not usably (silent, cut, invalid, too large)
 	message    string
 	retryAfter time.Duration
+	keyID      string // the key the attempt used
 }
 
 func (f *failure) toAPIError() *clientapi.Error {
@@ -53,11 +54,26 @@ func ceilSeconds(d time.Duration) int {
 // forward sends the call to upstream keys until one answers, retrying on
 // another key after a retryable failure as long as nothing has reached the
 // client.
+//
+// When no other key is left after an upstream failure (a 5xx or no
+// usable answer), the same key is tried again after a short pause, within
+// the same retries: a one-key upstream survives a blip.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	var tried map[string]bool
 	var last *failure
+	cv := g.conversation(r, c)
+	same := 0 // retries on the same key so far
 	for attempt := 0; attempt <= g.retries; attempt++ {
-		lease, err := g.pool.Acquire(c.route.targets, c.estimate, tried)
+		lease, err := g.pool.AcquireFor(c.route.targets, c.estimate, tried, cv)
+		if err != nil && last != nil && last.sameKeyRetry() && tried[last.keyID] {
+			same++
+			if !pause(r.Context(), same) {
+				c.rec.Status, c.rec.Error = 499, "client went away"
+				return
+			}
+			delete(tried, last.keyID)
+			lease, err = g.pool.AcquireFor(c.route.targets, c.estimate, tried, cv)
+		}
 		if err != nil {
 			g.fail(w, c, g.unavailable(c, err, last))
 			return
@@ -67,6 +83,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 			return
 		}
 		last = f
+		last.keyID = lease.Key.ID
 		if tried == nil {
 			tried = make(map[string]bool, g.retries+1)
 		}
@@ -181,9 +198,9 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	defer cancel()
 	sent := time.Now()
 	resp, err := up.send(ctx, outbound{
-		method: http.MethodPost, url: up.provider.GenerateURL(up.base, model, c.stream),
+		method: http.MethodPost, url: up.provider.GenerateURL(up.baseFor(&lease.Key), model, c.stream),
 		body: body, stream: c.stream, pass: c.passed(r, up),
-	}, lease.Key.Secret)
+	}, &lease.Key)
 	c.rec.TTFB = time.Since(sent)
 	if err != nil {
 		if r.Context().Err() != nil {
