@@ -326,10 +326,12 @@ func MaskURL(s string) string {
 	if err != nil {
 		return "(unparsable)"
 	}
-	if u.User != nil {
-		u.User = url.User("***")
+	if u.User == nil {
+		return u.String()
 	}
-	return u.String()
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "://")
+	return scheme + "://***@" + rest
 }
 
 func patchKey(w http.ResponseWriter, r *http.Request, in Instance, id string) error {
