@@ -292,7 +292,7 @@ func TestPerKeyEgress(t *testing.T) {
 	main := fakeupstream.NewOpenAI(t, "sk-main-key", "sk-added-key")
 	other := fakeupstream.NewOpenAI(t, "sk-other-key")
 	name := instanceName(t)
-	startCaddy(t, fmt.Sprintf(`
+	config := fmt.Sprintf(`
 	llm_proxy {
 		name %s
 		storage memory
@@ -311,7 +311,8 @@ func TestPerKeyEgress(t *testing.T) {
 				header X-Other-Only secret-header-value
 			}
 		}
-	}`, name, main.URL, other.URL))
+	}`, name, main.URL, other.URL)
+	startCaddy(t, config)
 	for i := range 30 {
 		mainBefore, otherBefore := main.TotalRequests(), other.TotalRequests()
 		if r := postChat(t, chatBody("gpt-4o", fmt.Sprintf("egress %d", i))); r.status != 200 {
@@ -388,6 +389,11 @@ func TestPerKeyEgress(t *testing.T) {
 	if k.BaseURL != "http://added.test:4321/v1" || !strings.Contains(k.Proxy, "***@127.0.0.1") ||
 		strings.Join(k.Headers, ",") != "X-Secret,X-Tag" {
 		t.Fatalf("added key shows base_url %q proxy %q headers %v", k.BaseURL, k.Proxy, k.Headers)
+	}
+	// Saved with the key: a reload keeps its own way out.
+	startCaddy(t, strings.Replace(config, "retries 0", "retries 1", 1))
+	if k2 := adminKey(t, name, ans.IDs[0]); k2.BaseURL != k.BaseURL || k2.Proxy != k.Proxy || len(k2.Headers) != 2 {
+		t.Fatalf("after a reload the added key shows base_url %q proxy %q headers %v", k2.BaseURL, k2.Proxy, k2.Headers)
 	}
 	adminErr(t, 400, `"proxy" must be`, "POST", "/llm_proxy/"+name+"/keys",
 		`{"upstream":"oai","key":"sk-bad-proxy","proxy":"ftp://u:pw-in-url@host"}`)
