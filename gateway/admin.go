@@ -187,7 +187,7 @@ func (g *Gateway) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
 		return pool.KeySpec{}, fmt.Errorf("upstream %q is not configured", sk.Upstream)
 	}
 	spec := u.keySpec(sk.Secret, limits.Set{}, "admin")
-	spec.ID, spec.Egress = sk.ID(), sk.Egress
+	spec.ID, spec.Egress = sk.ID(), sk.Egress.Own()
 	if up := g.router.byName[u.Name]; up != nil {
 		// A key with its own proxy gets its transport now, not on its
 		// first request.
@@ -302,7 +302,7 @@ func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
 		v.Reason = "disabled through the admin API"
 	}
 	v.Overrides = ov.Names()
-	if e := k.Spec.Egress; !e.IsZero() {
+	if e := k.Spec.Egress; e != nil {
 		if e.BaseURL != "" {
 			v.BaseURL = admin.MaskURL(e.BaseURL)
 		}

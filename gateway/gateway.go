@@ -137,7 +137,7 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 		seen := map[string]bool{}
 		for i, k := range u.Keys {
 			spec := u.keySpec(k.Secret, k.Limits, "config")
-			spec.Disabled, spec.Note, spec.Egress = k.Disabled, k.Note, k.Egress
+			spec.Disabled, spec.Note, spec.Egress = k.Disabled, k.Note, k.Egress.Own()
 			if seen[k.Secret] {
 				return g, fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
 			}

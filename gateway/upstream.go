@@ -141,7 +141,7 @@ func parseProxy(s string) (*url.URL, error) {
 
 // baseFor is the API root of key k's requests.
 func (u *upstream) baseFor(k *pool.KeySpec) string {
-	if k.Egress.BaseURL != "" {
+	if k.Egress != nil && k.Egress.BaseURL != "" {
 		return k.Egress.BaseURL
 	}
 	return u.base
@@ -151,10 +151,10 @@ func (u *upstream) baseFor(k *pool.KeySpec) string {
 // key with a proxy of its own, one transport per proxy URL, built on first
 // use (at provision, or when the key is added through the admin API).
 func (u *upstream) clientFor(k *pool.KeySpec) (*http.Client, error) {
-	p := k.Egress.Proxy
-	if p == "" {
+	if k.Egress == nil || k.Egress.Proxy == "" {
 		return u.client, nil
 	}
+	p := k.Egress.Proxy
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if c := u.proxied[p]; c != nil {
@@ -215,8 +215,10 @@ func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http
 	for name, v := range u.headers {
 		h[name] = v
 	}
-	for name, v := range k.Egress.Headers {
-		h.Set(name, v)
+	if k.Egress != nil {
+		for name, v := range k.Egress.Headers {
+			h.Set(name, v)
+		}
 	}
 	u.provider.Authorize(req, k.Secret)
 	return client.Do(req)
