@@ -456,6 +456,11 @@ func TestUpstreamProxyFromEnvironment(t *testing.T) {
 	target, _ := url.Parse(up.URL)
 	hits := make(chan string, 10)
 	proxy := forwardProxy(t, hits, target)
+	// net/http reads the environment once per process: have it read the
+	// clean one, so that no other client of this process ever uses the
+	// proxy set below.
+	probe, _ := http.NewRequest(http.MethodGet, "http://example.com", nil)
+	_, _ = http.ProxyFromEnvironment(probe)
 	for _, v := range []string{"http_proxy", "https_proxy", "no_proxy", "all_proxy", "ALL_PROXY"} {
 		t.Setenv(v, "")
 	}
