@@ -41,7 +41,7 @@ type Proxy struct {
 	// Retries is how many further attempts are made after a retryable
 	// upstream failure, before the first byte reaches the client: on other
 	// keys, or on the same key after a short pause when no other is left
-	// and the upstream failed (5xx, no answer). Default: 2.
+	// and the upstream failed (5xx, no answer at all). Default: 2.
 	Retries *int `json:"retries,omitempty"`
 
 	// Timeout is the upstream response-header timeout. Default: 2m.

@@ -61,10 +61,12 @@ func (c *countingHash) WriteString(s string) {
 
 // sameKeyRetry reports whether a failed attempt may be tried again on the
 // same key when no other key is left: the upstream failed (a 5xx, a 408,
-// no answer, or an unusable one), which a moment later may well not
-// repeat; a 429 or a refused key would.
+// no answer), which a moment later may well not repeat; a 429 or a
+// refused key would. An answer that came but was unusable (silent past
+// idle_timeout, invalid, too large) is not: asking the same key again
+// would most likely cost as much for the same.
 func (f *failure) sameKeyRetry() bool {
-	return f.status == 0 || f.status == http.StatusRequestTimeout || f.status >= 500
+	return !f.broken && (f.status == 0 || f.status == http.StatusRequestTimeout || f.status >= 500)
 }
 
 // Backoff before a same-key retry: the n-th waits between base·2^(n-1) and
