@@ -55,9 +55,10 @@ func ceilSeconds(d time.Duration) int {
 // another key after a retryable failure as long as nothing has reached the
 // client.
 //
-// When no other key is left after an upstream failure (a 5xx or no
-// usable answer), the same key is tried again after a short pause, within
-// the same retries: a one-key upstream survives a blip.
+// When no other key is left after a failure of the upstream itself (a 5xx,
+// no answer at all: see failure.sameKeyRetry), the same key is tried again
+// after a short pause, within the same retries: a one-key upstream
+// survives a blip.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	var tried map[string]bool
 	var last *failure
