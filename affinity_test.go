@@ -135,6 +135,41 @@ func TestAffinityOneConversationOneKey(t *testing.T) {
 		}
 	}
 
+	// The other client APIs: Anthropic's metadata.user_id, Responses'
+	// prompt_cache_key, Gemini's opening as turns are added.
+	for api, body := range map[string]func(i int) (path, body string){
+		"anthropic": func(i int) (string, string) {
+			return "/v1/messages", fmt.Sprintf(`{"model":"gpt-4o","max_tokens":50,"metadata":{"user_id":"user-7"},"messages":[{"role":"user","content":"question %d"}]}`, i)
+		},
+		"responses": func(i int) (string, string) {
+			return "/v1/responses", fmt.Sprintf(`{"model":"gpt-4o","prompt_cache_key":"cache-7","input":"question %d"}`, i)
+		},
+		"gemini": func(i int) (string, string) {
+			turns := `{"role":"user","parts":[{"text":"first question"}]}`
+			for j := range i {
+				turns += fmt.Sprintf(`,{"role":"model","parts":[{"text":"answer %d"}]},{"role":"user","parts":[{"text":"more %d"}]}`, j, j)
+			}
+			return "/v1beta/models/gpt-4o:generateContent", `{"systemInstruction":{"parts":[{"text":"Be terse."}]},"contents":[` + turns + `]}`
+		},
+	} {
+		home := ""
+		for i := range 10 {
+			path, b := body(i)
+			req, _ := http.NewRequest(http.MethodPost, proxyBase+path, strings.NewReader(b))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("anthropic-version", "2023-06-01")
+			if r := do(t, req); r.status != 200 {
+				t.Fatalf("%s: %d %s", api, r.status, r.body)
+			}
+			k := kc.served()
+			if home == "" {
+				home = k
+			} else if k != home {
+				t.Fatalf("%s: request %d went to %s, the conversation was on %s", api, i, k, home)
+			}
+		}
+	}
+
 	// Different conversations spread by weight.
 	used := map[string]int{}
 	for i := range 40 {
