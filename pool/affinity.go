@@ -115,7 +115,7 @@ func (t *convTable) put(id, key string, exp, now int64) {
 	sh.m[id] = convEntry{key: key, exp: exp}
 }
 
-// convRedisKey is the Redis key of conversation id.
+// convKey is the Redis key of conversation id.
 func (rm *remote) convKey(id string) string { return rm.r.Key("c:" + id) }
 
 // lookup finds the key conversation cv had, once per request. On Redis it
