@@ -40,12 +40,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		log_size       <n>
 //		probe_interval <duration>
 //		fallback       <model> <next...>
+//		affinity       <duration>
 //
 //		upstream <name> {
 //			provider      openai | anthropic | gemini
 //			base_url      <url>
 //			key <secret> [{
 //				<limit>     <value>
+//				base_url    <url>
+//				proxy       <url>
+//				header      <name> <value>
 //				note        <text>
 //				disabled
 //			}]
@@ -114,7 +118,7 @@ func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		case "client_key":
 		case "name", "storage", "retries", "timeout", "idle_timeout", "keepalive", "max_body", "max_answer",
-			"timezone", "log_size", "probe_interval":
+			"timezone", "log_size", "probe_interval", "affinity":
 			if seen[opt] {
 				return d.Errf("duplicate option %q", opt)
 			}
@@ -189,6 +193,8 @@ func (p *Proxy) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
 		p.Keepalive = &k
 	case "probe_interval":
 		p.ProbeInterval, err = parseDuration(opt, val)
+	case "affinity":
+		p.Affinity, err = parseDuration(opt, val)
 	case "max_body":
 		p.MaxBody, err = parseSize(opt, val)
 	case "max_answer":
@@ -498,14 +504,51 @@ func unmarshalKey(d *caddyfile.Dispenser) (*Key, caddyfile.Token, error) {
 	seen := make(map[string]bool)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		if limits.Lookup(opt) == nil && opt != "note" && opt != "disabled" {
+		if limits.Lookup(opt) == nil && opt != "note" && opt != "disabled" &&
+			opt != "base_url" && opt != "proxy" && opt != "header" {
 			return nil, tok, d.Errf("unrecognized key option %q", opt)
 		}
-		if seen[opt] {
+		if seen[opt] && opt != "header" {
 			return nil, tok, d.Errf("duplicate key option %q", opt)
 		}
 		seen[opt] = true
 		switch opt {
+		case "header":
+			args, err := argsExactly(d, 2)
+			if err != nil {
+				return nil, tok, err
+			}
+			if err := checkHeader(args[0], args[1]); err != nil {
+				return nil, tok, d.WrapErr(err)
+			}
+			for h := range k.Headers {
+				if strings.EqualFold(h, args[0]) {
+					return nil, tok, d.Errf("duplicate header %q (header names are case-insensitive)", args[0])
+				}
+			}
+			if k.Headers == nil {
+				k.Headers = make(map[string]string)
+			}
+			k.Headers[args[0]] = args[1]
+		case "base_url", "proxy":
+			val, err := oneArg(d)
+			if err != nil {
+				return nil, tok, err
+			}
+			if opt == "base_url" {
+				if !hasPlaceholder(val) {
+					err = checkBaseURL(val)
+				}
+				k.BaseURL = val
+			} else {
+				if !hasPlaceholder(val) {
+					err = checkProxyURL(val)
+				}
+				k.Proxy = val
+			}
+			if err != nil {
+				return nil, tok, d.WrapErr(err)
+			}
 		case "disabled":
 			if _, err := argsExactly(d, 0); err != nil {
 				return nil, tok, err

@@ -65,6 +65,7 @@ func TestCaddyfileParse(t *testing.T) {
 				timezone America/New_York
 				log_size 5000
 				probe_interval 1h30m
+				affinity 30m
 			` + oneUpstream + `
 			}`,
 			want: &Proxy{
@@ -80,6 +81,7 @@ func TestCaddyfileParse(t *testing.T) {
 				Timezone:      "America/New_York",
 				LogSize:       5000,
 				ProbeInterval: caddy.Duration(90 * time.Minute),
+				Affinity:      caddy.Duration(30 * time.Minute),
 				Upstreams:     []*Upstream{oaiUpstream()},
 			},
 		},
@@ -155,6 +157,12 @@ func TestCaddyfileParse(t *testing.T) {
 					key sk-b
 					key sk-c {
 					}
+					key sk-d {
+						base_url https://eu.example.com/v1
+						proxy http://user:pw@egress.local:3128
+						header X-Team a
+						header X-Region "eu west"
+					}
 					models gpt-4o gpt-4o-mini
 					models o*
 					alias fast gpt-4o-mini
@@ -183,6 +191,8 @@ func TestCaddyfileParse(t *testing.T) {
 					},
 					{Key: "sk-b"},
 					{Key: "sk-c"},
+					{Key: "sk-d", BaseURL: "https://eu.example.com/v1", Proxy: "http://user:pw@egress.local:3128",
+						Headers: map[string]string{"X-Team": "a", "X-Region": "eu west"}},
 				},
 				Models:       []string{"gpt-4o", "gpt-4o-mini", "o*"},
 				Aliases:      map[string]Alias{"fast": {Model: "gpt-4o-mini"}, "smart": {Model: "gpt-4o"}},
@@ -564,6 +574,18 @@ func TestCaddyfileErrors(t *testing.T) {
 			"key: empty secret, at Testfile:3"},
 		{"key repeated", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1\n\t\tkey sk-2\n\t\tkey sk-1 {\n\t\t\tnote x\n\t\t}\n\t}\n}",
 			"key 3: same secret as key 1, at Testfile:5"},
+		{"key proxy scheme", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\tproxy ftp://u:secret@example.com\n\t\t}\n\t}\n}",
+			`proxy must be an http, https or socks5 URL, got "ftp://u:xxxxx@example.com", at Testfile:4`},
+		{"key base_url", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\tbase_url example.com\n\t\t}\n\t}\n}",
+			`base_url must be an absolute http or https URL, got "example.com", at Testfile:4`},
+		{"key duplicate header", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\theader X-A 1\n\t\t\theader x-a 2\n\t\t}\n\t}\n}",
+			`duplicate header "x-a" (header names are case-insensitive), at Testfile:5`},
+		{"key header one value", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\theader X-A\n\t\t}\n\t}\n}",
+			"wrong argument count or unexpected line ending after 'X-A', at Testfile:4"},
+		{"key duplicate proxy", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\tproxy http://a:1\n\t\t\tproxy http://b:1\n\t\t}\n\t}\n}",
+			`duplicate key option "proxy", at Testfile:5`},
+		{"affinity zero", "llm_proxy {\n\taffinity 0s\n}",
+			`affinity must be a positive duration, got "0s", at Testfile:2`},
 		{"key unknown option", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\tpriority 1\n\t\t}\n\t}\n}",
 			`unrecognized key option "priority", at Testfile:4`},
 		{"key duplicate option", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\trpm 1\n\t\t\trpm 1\n\t\t}\n\t}\n}",

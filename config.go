@@ -59,6 +59,17 @@ type Key struct {
 
 	// Disabled keeps the key out of rotation.
 	Disabled bool `json:"disabled,omitempty"`
+
+	// BaseURL is this key's own API root, in place of its upstream's.
+	BaseURL string `json:"base_url,omitempty"`
+
+	// Proxy is this key's own egress proxy URL (http, https, socks5 or
+	// socks5h), in place of its upstream's.
+	Proxy string `json:"proxy,omitempty"`
+
+	// Headers are added to this key's requests after its upstream's,
+	// replacing those of the same name.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Alias is the model an alias leads to in one upstream, and the settings
@@ -192,7 +203,9 @@ type Upstream struct {
 	// Headers are added to every request sent to the upstream.
 	Headers map[string]string `json:"headers,omitempty"`
 
-	// Proxy is an egress proxy URL (http, https or socks5).
+	// Proxy is an egress proxy URL (http, https, socks5 or socks5h).
+	// Default: HTTPS_PROXY / HTTP_PROXY from the environment (as read when
+	// the config loads), except for hosts NO_PROXY lists.
 	Proxy string `json:"proxy,omitempty"`
 
 	// Reasoning overrides the client's reasoning wish: "auto" (the default:

@@ -71,8 +71,12 @@ func TestAdaptedJSONAndEnvPlaceholders(t *testing.T) {
 // and the access log configured as the README says) or in any answer, on
 // success and failure paths alike.
 func TestSecretsNeverLeak(t *testing.T) {
-	keys := []string{"sk-secret-good-1234567890", "sk-secret-bad-1234567890", "sk-secret-down-1234567890"}
+	keys := []string{"sk-secret-good-1234567890", "sk-secret-bad-1234567890", "sk-secret-down-1234567890", "sk-secret-proxied-1234567890"}
 	clientKey := "client-secret-abcdefghij"
+	// The 4th key goes out through a proxy with a password, which is not
+	// there: its failures must not show the password either.
+	proxyPassword := "proxy-pass-zyxwvu"
+	closed := freePort(t)
 	up := fakeupstream.NewOpenAI(t, keys...)
 	up.SetKeyValid(keys[1], false)
 	up.SetBehavior(keys[2], fakeupstream.Behavior{Status: 500})
@@ -103,8 +107,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 			key %s
 			key %s
 			key %s
+			key %s {
+				proxy http://proxyuser:%s@127.0.0.1:%d
+			}
 		}
-	}`, logFile, instanceName(t), clientKey, up.URL, keys[0], keys[1], keys[2])), "caddyfile")
+	}`, logFile, instanceName(t), clientKey, up.URL, keys[0], keys[1], keys[2], keys[3], proxyPassword, closed)), "caddyfile")
 	rawClient.CloseIdleConnections()
 
 	var answers strings.Builder
@@ -124,7 +131,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err != nil || len(logs) == 0 {
 		t.Fatalf("no logs written: %v", err)
 	}
-	for _, secret := range append(keys, clientKey) {
+	if !strings.Contains(string(logs), "proxyconnect") {
+		t.Fatal("no request went out through the 4th key's proxy")
+	}
+	for _, secret := range append(keys, clientKey, proxyPassword) {
 		for _, line := range strings.Split(string(logs), "\n") {
 			if strings.Contains(line, secret) {
 				t.Errorf("the logs contain %q: %s", secret, line)

@@ -38,9 +38,10 @@ type Proxy struct {
 	// instances.
 	Storage *Storage `json:"storage,omitempty"`
 
-	// Retries is how many further attempts are made on other keys after a
-	// retryable upstream failure, before the first byte reaches the client.
-	// Default: 2.
+	// Retries is how many further attempts are made after a retryable
+	// upstream failure, before the first byte reaches the client: on other
+	// keys, or on the same key after a short pause when no other is left
+	// and the upstream failed (5xx, no answer at all). Default: 2.
 	Retries *int `json:"retries,omitempty"`
 
 	// Timeout is the upstream response-header timeout. Default: 2m.
@@ -77,6 +78,11 @@ type Proxy struct {
 	// ProbeInterval is how often disabled keys are re-probed against their
 	// upstream. Default: 5m.
 	ProbeInterval caddy.Duration `json:"probe_interval,omitempty"`
+
+	// Affinity keeps a conversation on one key (for the provider's prompt
+	// cache) while that key is healthy and under its limits; a conversation
+	// unused this long is forgotten. Default: 0, off.
+	Affinity caddy.Duration `json:"affinity,omitempty"`
 
 	// Upstreams are the providers and their keys.
 	Upstreams []*Upstream `json:"upstreams,omitempty"`
@@ -122,6 +128,7 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 		Location:      time.UTC,
 		LogSize:       cmp.Or(p.LogSize, 1000),
 		ProbeInterval: orDefault(p.ProbeInterval, 5*time.Minute),
+		Affinity:      time.Duration(p.Affinity),
 	}
 	if p.Retries != nil {
 		cfg.Retries = *p.Retries
@@ -159,18 +166,14 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 				gu.Aliases[name] = gateway.Alias(a)
 			}
 		}
-		if len(u.Headers) > 0 {
-			gu.Headers = make(map[string]string, len(u.Headers))
-			for k, v := range u.Headers {
-				gu.Headers[k] = expand(v)
-			}
-		}
+		gu.Headers = expandAll(u.Headers, expand)
 		for i, k := range u.Keys {
 			secret := expand(k.Key)
 			if secret == "" {
 				return fmt.Errorf("upstream %q: key %d is empty after placeholder expansion (is its environment variable set?)", u.Name, i+1)
 			}
-			gu.Keys = append(gu.Keys, gateway.Key{Secret: secret, Limits: k.Limits, Note: k.Note, Disabled: k.Disabled})
+			gu.Keys = append(gu.Keys, gateway.Key{Secret: secret, Limits: k.Limits, Note: k.Note, Disabled: k.Disabled,
+				Egress: pool.Egress{BaseURL: expand(k.BaseURL), Proxy: expand(k.Proxy), Headers: expandAll(k.Headers, expand)}})
 		}
 		cfg.Upstreams = append(cfg.Upstreams, gu)
 	}
@@ -207,6 +210,18 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 	gw, err := gateway.New(ctx, cfg, logger)
 	p.gw = gw // Cleanup releases what New acquired, even when it failed
 	return err
+}
+
+// expandAll is h with every value expanded; nil when h is empty.
+func expandAll(h map[string]string, expand func(string) string) map[string]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = expand(v)
+	}
+	return out
 }
 
 // orDefault is a configured duration, or def when unset.

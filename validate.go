@@ -71,6 +71,9 @@ func (p *Proxy) Validate() error {
 	if err := checkDurationValue("idle_timeout", p.IdleTimeout); err != nil {
 		return err
 	}
+	if err := checkDurationValue("affinity", p.Affinity); err != nil {
+		return err
+	}
 	if p.Keepalive != nil {
 		if err := checkDurationValue("keepalive", *p.Keepalive); err != nil {
 			return err
@@ -196,6 +199,9 @@ func (u *Upstream) validate() error {
 		if err := k.Limits.Check(); err != nil {
 			return fmt.Errorf("key %d: %w", i+1, err)
 		}
+		if err := k.validateEgress(); err != nil {
+			return fmt.Errorf("key %d: %w", i+1, err)
+		}
 	}
 	for _, m := range u.Models {
 		if err := checkModelPattern(m); err != nil {
@@ -216,15 +222,36 @@ func (u *Upstream) validate() error {
 			return fmt.Errorf("alias %q: max_output_tokens must be a positive integer, got %d", name, a.MaxOutputTokens)
 		}
 	}
-	for _, name := range sortedKeys(u.Headers) {
-		if err := checkHeader(name, u.Headers[name]); err != nil {
+	return checkHeaders(u.Headers)
+}
+
+// validateEgress checks a key's own base_url, proxy and headers.
+func (k *Key) validateEgress() error {
+	if k.BaseURL != "" {
+		if err := checkExpanded(k.BaseURL, checkBaseURL); err != nil {
 			return err
 		}
-		if v := expandGlobal(u.Headers[name]); !httpguts.ValidHeaderFieldValue(v) {
+	}
+	if k.Proxy != "" {
+		if err := checkExpanded(k.Proxy, checkProxyURL); err != nil {
+			return err
+		}
+	}
+	return checkHeaders(k.Headers)
+}
+
+// checkHeaders checks extra headers: names, values once expanded, and no
+// name twice.
+func checkHeaders(h map[string]string) error {
+	for _, name := range sortedKeys(h) {
+		if err := checkHeader(name, h[name]); err != nil {
+			return err
+		}
+		if v := expandGlobal(h[name]); !httpguts.ValidHeaderFieldValue(v) {
 			return fmt.Errorf("header %q: invalid value after placeholder expansion", name)
 		}
 	}
-	if name := duplicateHeader(u.Headers); name != "" {
+	if name := duplicateHeader(h); name != "" {
 		return fmt.Errorf("duplicate header %q (header names are case-insensitive)", name)
 	}
 	return nil

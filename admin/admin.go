@@ -28,10 +28,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
 )
@@ -279,7 +281,57 @@ func (k NewKey) validate() error {
 	if strings.TrimSpace(k.Key) != k.Key || strings.ContainsAny(k.Key, "\r\n") {
 		return errors.New(`"key" has surrounding whitespace or a line break`)
 	}
+	if err := k.checkEgress(); err != nil {
+		return err
+	}
 	return k.Limits.CheckNew()
+}
+
+// checkEgress checks the key's own base_url, proxy and headers; its
+// errors never show a proxy's password nor a header's value.
+func (k NewKey) checkEgress() error {
+	if k.BaseURL != "" {
+		u, err := url.Parse(k.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New(`"base_url" must be an absolute http or https URL without query or fragment`)
+		}
+	}
+	if k.Proxy != "" {
+		u, err := url.Parse(k.Proxy)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
+			return errors.New(`"proxy" must be an http, https, socks5 or socks5h URL with a host`)
+		}
+	}
+	seen := make(map[string]bool, len(k.Headers))
+	for name, v := range k.Headers {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf(`"headers": invalid header name %q`, name)
+		}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return fmt.Errorf(`"headers": header %q has an invalid value`, name)
+		}
+		c := strings.ToLower(name)
+		if seen[c] {
+			return fmt.Errorf(`"headers": header %q twice (names are case-insensitive)`, name)
+		}
+		seen[c] = true
+	}
+	return nil
+}
+
+// MaskURL is a URL (a proxy's, a base URL) as the admin API shows it:
+// user and password masked.
+func MaskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if u.User == nil {
+		return u.String()
+	}
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "://")
+	return scheme + "://***@" + rest
 }
 
 func patchKey(w http.ResponseWriter, r *http.Request, in Instance, id string) error {

@@ -141,17 +141,32 @@ func TestNewKey(t *testing.T) {
 		}
 	}
 	for body, want := range map[string]string{
-		`{"upstream":"oai","key":"k","rpm":0}`:         `"rpm" must be at least 1`,
-		`{"upstream":"oai","key":"k","weight":-1}`:     `"weight" must be at least 1`,
-		`{"upstream":"oai","key":"k","interval":"0s"}`: `"interval" must be positive`,
-		`{"upstream":"oai","key":" k"}`:                `whitespace`,
+		`{"upstream":"oai","key":"k","rpm":0}`:                         `"rpm" must be at least 1`,
+		`{"upstream":"oai","key":"k","weight":-1}`:                     `"weight" must be at least 1`,
+		`{"upstream":"oai","key":"k","interval":"0s"}`:                 `"interval" must be positive`,
+		`{"upstream":"oai","key":" k"}`:                                `whitespace`,
+		`{"upstream":"oai","key":"k","base_url":"example.com"}`:        `"base_url" must be`,
+		`{"upstream":"oai","key":"k","proxy":"ftp://u:pw-x@host"}`:     `"proxy" must be`,
+		`{"upstream":"oai","key":"k","headers":{"X A":"1"}}`:           `invalid header name`,
+		`{"upstream":"oai","key":"k","headers":{"X-A":"1","x-a":"2"}}`: `twice`,
+		`{"upstream":"oai","key":"k","headers":{"X-A":"line\nbreak"}}`: `invalid value`,
 	} {
 		var k NewKey
 		if err := decodeStrict([]byte(body), &k); err != nil {
 			t.Fatal(err)
 		}
-		if err := k.validate(); err == nil || !strings.Contains(err.Error(), want) {
+		if err := k.validate(); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pw-x") {
 			t.Errorf("%s: %v, want an error containing %q", body, err, want)
 		}
+	}
+	var eg NewKey
+	if err := decodeStrict([]byte(`{"upstream":"oai","key":"k","base_url":"https://eu.example.com/v1","proxy":"socks5h://p:1080","headers":{"X-A":"1"}}`), &eg); err != nil {
+		t.Fatal(err)
+	}
+	if eg.BaseURL != "https://eu.example.com/v1" || eg.Proxy != "socks5h://p:1080" || eg.Headers["X-A"] != "1" || eg.validate() != nil {
+		t.Fatalf("%+v", eg)
+	}
+	if got := MaskURL("http://user:pw@proxy.local:3128"); got != "http://***@proxy.local:3128" {
+		t.Fatalf("MaskURL: %s", got)
 	}
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -142,6 +143,12 @@ type Key struct {
 	Until    *time.Time  `json:"until"`
 	Source   string      `json:"source"`
 	Note     string      `json:"note"`
+	// BaseURL, Proxy and Headers are the key's own endpoint, egress proxy
+	// (any user and password masked) and extra header names (values may
+	// be credentials: never shown).
+	BaseURL string   `json:"base_url,omitempty"`
+	Proxy   string   `json:"proxy,omitempty"`
+	Headers []string `json:"headers,omitempty"`
 	// Overrides names the settings changed through the API (PATCH), which
 	// take precedence over the Caddyfile's.
 	Overrides []string `json:"overrides,omitempty"`
@@ -150,7 +157,8 @@ type Key struct {
 
 // NewKey is one key of a POST .../keys body: {"upstream", "key", a field
 // per limit ("weight", "rpm", ...: see package limits), "note",
-// "disabled"}. Unset (absent or null) limits fall back to the upstream's
+// "disabled", "base_url", "proxy", "headers" (an object of names and
+// values)}. Unset (absent or null) limits fall back to the upstream's
 // defaults; set ones must be at least 1, as in the Caddyfile. A duration
 // is a string like "500ms" or "2s". Field names match case-insensitively,
 // as encoding/json matches struct fields.
@@ -160,6 +168,11 @@ type NewKey struct {
 	Limits   limits.Partial
 	Note     string
 	Disabled bool
+	// BaseURL, Proxy and Headers are the key's own endpoint, egress proxy
+	// and extra headers.
+	BaseURL string
+	Proxy   string
+	Headers map[string]string
 }
 
 // UnmarshalJSON reads one key of a POST body, refusing unknown fields.
@@ -189,6 +202,16 @@ func (k *NewKey) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(raw, &out.Note)
 		case "disabled":
 			err = json.Unmarshal(raw, &out.Disabled)
+		case "base_url":
+			err = json.Unmarshal(raw, &out.BaseURL)
+		case "proxy":
+			// Its own message: encoding/json's would not hold the URL,
+			// but say so anyway.
+			if json.Unmarshal(raw, &out.Proxy) != nil {
+				err = errors.New("want a string")
+			}
+		case "headers":
+			err = json.Unmarshal(raw, &out.Headers)
 		default:
 			d := limits.Lookup(lower)
 			if d == nil {

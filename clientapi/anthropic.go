@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -42,6 +43,19 @@ func (Anthropic) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 		return f, badRequest("`max_tokens` is required and must be a number")
 	}
 	return f, requireArray(body, "messages")
+}
+
+// Conversation: metadata.user_id names it (Claude Code puts its session
+// there); else its opening is the system prompt and the first user message.
+func (Anthropic) Conversation(body []byte, opening io.Writer) string {
+	if u := gjson.GetBytes(body, "metadata.user_id"); u.Type == gjson.String && u.Str != "" {
+		return u.Str
+	}
+	if sys := gjson.GetBytes(body, "system"); sys.Exists() {
+		_, _ = io.WriteString(opening, sys.Raw)
+	}
+	writeOpening(opening, gjson.GetBytes(body, "messages"), isNone, isUser)
+	return ""
 }
 
 func (Anthropic) CountAnswer(n int64) []byte {

@@ -7,6 +7,7 @@
 package clientapi
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 
@@ -53,6 +54,39 @@ type UsageAsking interface {
 	// IsUsageOnlyChunk reports a stream chunk that only carries usage.
 	IsUsageOnlyChunk(data []byte) bool
 }
+
+// Conversing is an API whose requests belong to conversations, for
+// `affinity`: the proxy keeps a conversation on one key.
+type Conversing interface {
+	// Conversation reads what identifies the conversation of a body
+	// checked by Parse: the id the client gave it where the API has a field
+	// for one, or else (id "") the raw JSON of its opening, the system
+	// prompt and the first user message, written to opening for the
+	// engine to hash. Neither: a request that belongs to no conversation.
+	Conversation(body []byte, opening io.Writer) (id string)
+}
+
+// writeOpening writes the raw JSON of messages (an array) to w, up to the
+// first user message: those whose role system says is a system one, and
+// the first one whose role user says is a user's (whose raw is also
+// written).
+func writeOpening(w io.Writer, messages gjson.Result, system, user func(role string) bool) {
+	messages.ForEach(func(_, m gjson.Result) bool {
+		role := m.Get("role").Str
+		switch {
+		case user(role):
+			_, _ = io.WriteString(w, m.Raw)
+			return false
+		case system(role):
+			_, _ = io.WriteString(w, m.Raw)
+		}
+		return true
+	})
+}
+
+func isSystemOrDeveloper(role string) bool { return role == "system" || role == "developer" }
+func isUser(role string) bool              { return role == "user" }
+func isNone(string) bool                   { return false }
 
 // Kind is what a request asks an endpoint for.
 type Kind uint8
@@ -192,3 +226,11 @@ func hasSuffix(path, suffix string) bool {
 }
 
 var post = Endpoint{Kind: Generate, Method: http.MethodPost}
+
+// Every client API tells its conversations apart.
+var (
+	_ Conversing = Chat{}
+	_ Conversing = Responses{}
+	_ Conversing = Anthropic{}
+	_ Conversing = Gemini{}
+)

@@ -2,6 +2,7 @@ package clientapi
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 
 	"github.com/tidwall/gjson"
@@ -45,6 +46,13 @@ func (Chat) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 	}
 	f.IncludeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
 	return f, requireArray(body, "messages")
+}
+
+// Conversation: Chat has no conversation id; its opening is the system
+// and developer messages and the first user message.
+func (Chat) Conversation(body []byte, opening io.Writer) string {
+	writeOpening(opening, gjson.GetBytes(body, "messages"), isSystemOrDeveloper, isUser)
+	return ""
 }
 
 func (Chat) ModelList(models []ModelEntry) []byte { return openAIModelList(models) }

@@ -2,9 +2,12 @@ package clientapi
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 func init() { Register(Gemini{}) }
@@ -67,6 +70,21 @@ func (Gemini) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 		return f, parseGeminiEmbed(body, ep)
 	}
 	return f, nil
+}
+
+// Conversation: Gemini has no conversation id; its opening is the system
+// instruction and the first user content (a content without a role is the
+// user's).
+func (Gemini) Conversation(body []byte, opening io.Writer) string {
+	sys := gjson.GetBytes(body, "systemInstruction")
+	if !sys.Exists() {
+		sys = gjson.GetBytes(body, "system_instruction")
+	}
+	if sys.Exists() {
+		_, _ = io.WriteString(opening, sys.Raw)
+	}
+	writeOpening(opening, gjson.GetBytes(body, "contents"), isNone, func(role string) bool { return role == "" || role == "user" })
+	return ""
 }
 
 func (Gemini) CountAnswer(n int64) []byte {

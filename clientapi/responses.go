@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/tidwall/gjson"
@@ -33,6 +34,25 @@ func (Responses) Parse(body []byte, _ Endpoint) (Fields, *Error) {
 		return f, badRequest("`input` is required")
 	}
 	return f, nil
+}
+
+// Conversation: prompt_cache_key names it; else its opening is the
+// instructions, system and developer input items and the first user item
+// (a string input is that item).
+func (Responses) Conversation(body []byte, opening io.Writer) string {
+	if k := gjson.GetBytes(body, "prompt_cache_key"); k.Type == gjson.String && k.Str != "" {
+		return k.Str
+	}
+	if in := gjson.GetBytes(body, "instructions"); in.Exists() {
+		_, _ = io.WriteString(opening, in.Raw)
+	}
+	input := gjson.GetBytes(body, "input")
+	if input.Type == gjson.String {
+		_, _ = io.WriteString(opening, input.Raw)
+		return ""
+	}
+	writeOpening(opening, input, isSystemOrDeveloper, isUser)
+	return ""
 }
 
 func (Responses) ModelList(models []ModelEntry) []byte { return openAIModelList(models) }

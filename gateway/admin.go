@@ -187,7 +187,14 @@ func (g *Gateway) runtimeSpec(sk pool.SavedKey) (pool.KeySpec, error) {
 		return pool.KeySpec{}, fmt.Errorf("upstream %q is not configured", sk.Upstream)
 	}
 	spec := u.keySpec(sk.Secret, limits.Set{}, "admin")
-	spec.ID = sk.ID()
+	spec.ID, spec.Egress = sk.ID(), sk.Egress.Own()
+	if up := g.router.byName[u.Name]; up != nil {
+		// A key with its own proxy gets its transport now, not on its
+		// first request.
+		if _, err := up.clientFor(&spec); err != nil {
+			return pool.KeySpec{}, err
+		}
+	}
 	return sk.Settings.Apply(spec), nil
 }
 
@@ -295,6 +302,18 @@ func keyView(k pool.KeyStatus, ov pool.KeySettings) admin.Key {
 		v.Reason = "disabled through the admin API"
 	}
 	v.Overrides = ov.Names()
+	if e := k.Spec.Egress; e != nil {
+		if e.BaseURL != "" {
+			v.BaseURL = admin.MaskURL(e.BaseURL)
+		}
+		if e.Proxy != "" {
+			v.Proxy = admin.MaskURL(e.Proxy)
+		}
+		for name := range e.Headers {
+			v.Headers = append(v.Headers, name)
+		}
+		sort.Strings(v.Headers)
+	}
 	return v
 }
 
@@ -333,7 +352,8 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 			}
 			return nil, admin.Errorf(http.StatusConflict, "%sthat key already exists on upstream %q (id %s)", where, k.Upstream, id)
 		}
-		sk := pool.SavedKey{KeyID: id, Upstream: k.Upstream, Secret: k.Key, Settings: s, Added: now}
+		sk := pool.SavedKey{KeyID: id, Upstream: k.Upstream, Secret: k.Key, Settings: s, Added: now,
+			Egress: pool.Egress{BaseURL: k.BaseURL, Proxy: k.Proxy, Headers: k.Headers}}
 		spec, err := g.runtimeSpec(sk)
 		if err != nil {
 			return nil, admin.Errorf(http.StatusBadRequest, "%s%v", where, err)
@@ -487,7 +507,7 @@ func (g *Gateway) checkKey(ctx context.Context, spec pool.KeySpec) (res admin.Ch
 	}
 	pctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	status, body, err := u.probe(pctx, spec.Secret)
+	status, body, err := u.probe(pctx, &spec)
 	res.Status = status
 	if err != nil {
 		res.Error = "could not reach the upstream: " + scrub(err.Error(), spec.Secret)

@@ -39,7 +39,7 @@ func (g *Gateway) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Err
 	}
 	up, model, set := c.route.pick(key.Upstream)
 	c.rec.Upstream, c.rec.UpstreamModel, c.rec.KeyID = up.name, model, key.ID
-	target := up.provider.CountTokensURL(up.base, model)
+	target := up.provider.CountTokensURL(up.baseFor(key), model)
 	counter, ok := up.codec.(translate.Counter)
 	if target == "" || !ok {
 		return g.localCount(c)
@@ -59,7 +59,7 @@ func (g *Gateway) upstreamCount(r *http.Request, c *call) (int64, *clientapi.Err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	status, out, err := up.fetch(ctx, outbound{method: http.MethodPost, url: target, body: body, pass: c.passed(r, up)}, key.Secret, 1<<20)
+	status, out, err := up.fetch(ctx, outbound{method: http.MethodPost, url: target, body: body, pass: c.passed(r, up)}, key, 1<<20)
 	if err != nil {
 		return 0, &clientapi.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("upstream %q could not be reached: %s", up.name, scrub(err.Error(), key.Secret))}
 	}

@@ -104,8 +104,8 @@ func (c *call) embedBody(u *upstream, model string) ([]byte, error) {
 
 // embedURL is the upstream's embeddings endpoint: a translated request
 // always goes to the one that takes several inputs.
-func (c *call) embedURL(u *upstream, model string) string {
-	return u.embeds.EmbedURL(u.base, model, c.ep.Batch || !c.passes(u))
+func (c *call) embedURL(u *upstream, base, model string) string {
+	return u.embeds.EmbedURL(base, model, c.ep.Batch || !c.passes(u))
 }
 
 // embedAnswer makes an upstream's embeddings answer the client's, and

@@ -28,6 +28,7 @@ type failure struct {
 	broken     bool // the upstream answered, but not usably (silent, cut, invalid, too large)
 	message    string
 	retryAfter time.Duration
+	keyID      string // the key the attempt used
 }
 
 func (f *failure) toAPIError() *clientapi.Error {
@@ -139,11 +140,27 @@ func moreTelling(a, b *clientapi.Error) bool {
 // nothing has reached the client. It answers nil once the client has its
 // answer; otherwise the error the client should get, and whether trying
 // another model is pointless (the shared storage is down).
+//
+// When no other key is left after a failure of the upstream itself (a 5xx,
+// no answer at all: see failure.sameKeyRetry), the same key is tried again
+// after a short pause, within the same retries: a one-key upstream
+// survives a blip.
 func (g *Gateway) forwardModel(w http.ResponseWriter, r *http.Request, c *call) (*clientapi.Error, bool) {
 	var tried map[string]bool
 	var last *failure
+	cv := g.conversation(r, c)
+	same := 0 // retries on the same key so far
 	for attempt := 0; attempt <= g.retries; attempt++ {
-		lease, err := g.pool.Acquire(c.route.targets, c.estimate, tried)
+		lease, err := g.pool.AcquireFor(c.route.targets, c.estimate, tried, cv)
+		if err != nil && last != nil && last.sameKeyRetry() && tried[last.keyID] {
+			same++
+			if !pause(r.Context(), same) {
+				c.rec.Status, c.rec.Error = 499, "client went away"
+				return nil, false
+			}
+			delete(tried, last.keyID)
+			lease, err = g.pool.AcquireFor(c.route.targets, c.estimate, tried, cv)
+		}
 		if err != nil {
 			return g.unavailable(c, err, last)
 		}
@@ -152,6 +169,7 @@ func (g *Gateway) forwardModel(w http.ResponseWriter, r *http.Request, c *call) 
 			return nil, false
 		}
 		last = f
+		last.keyID = lease.Key.ID
 		if tried == nil {
 			tried = make(map[string]bool, g.retries+1)
 		}
@@ -207,11 +225,12 @@ func (c *call) upstreamBody(u *upstream, model string, set *settings) ([]byte, e
 }
 
 // upstreamURL is the endpoint of one attempt.
-func (c *call) upstreamURL(u *upstream, model string) string {
+func (c *call) upstreamURL(u *upstream, k *pool.KeySpec, model string) string {
+	base := u.baseFor(k)
 	if c.embed != nil {
-		return c.embedURL(u, model)
+		return c.embedURL(u, base, model)
 	}
-	return u.provider.GenerateURL(u.base, model, c.stream)
+	return u.provider.GenerateURL(base, model, c.stream)
 }
 
 // withModel is the client's body for a same-format upstream, with the model
@@ -278,9 +297,9 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	defer cancel()
 	sent := time.Now()
 	resp, err := up.send(ctx, outbound{
-		method: http.MethodPost, url: c.upstreamURL(up, model),
+		method: http.MethodPost, url: c.upstreamURL(up, &lease.Key, model),
 		body: body, stream: c.stream, pass: c.passed(r, up),
-	}, lease.Key.Secret)
+	}, &lease.Key)
 	c.rec.TTFB = time.Since(sent)
 	if err != nil {
 		if r.Context().Err() != nil {

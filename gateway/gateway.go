@@ -52,6 +52,8 @@ type Config struct {
 	Location      *time.Location // where a day ends
 	LogSize       int
 	ProbeInterval time.Duration
+	// Affinity is how long a conversation keeps its key unused; 0 = off.
+	Affinity time.Duration
 
 	Upstreams []*Upstream
 	// Fallbacks maps a model name, as clients ask for it, to the models
@@ -95,6 +97,8 @@ type Key struct {
 	Limits   limits.Set
 	Note     string
 	Disabled bool
+	// Egress is the key's own endpoint, proxy and headers.
+	Egress pool.Egress
 }
 
 // Gateway is one running llm_proxy instance.
@@ -114,6 +118,7 @@ type Gateway struct {
 	maxAnswer   int64
 	idleTimeout time.Duration
 	keepalive   time.Duration
+	affinity    time.Duration
 }
 
 // New builds the gateway: each upstream's transport and key specs, the
@@ -123,7 +128,7 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, name: cfg.Name, logger: logger, loc: cfg.Location,
 		retries: cfg.Retries, maxBody: cfg.MaxBody, maxAnswer: cfg.MaxAnswer,
-		idleTimeout: cfg.IdleTimeout, keepalive: cfg.Keepalive,
+		idleTimeout: cfg.IdleTimeout, keepalive: cfg.Keepalive, affinity: cfg.Affinity,
 	}
 	if g.loc == nil {
 		g.loc = time.UTC
@@ -145,11 +150,14 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 		seen := map[string]bool{}
 		for i, k := range u.Keys {
 			spec := u.keySpec(k.Secret, k.Limits, "config")
-			spec.Disabled, spec.Note = k.Disabled, k.Note
+			spec.Disabled, spec.Note, spec.Egress = k.Disabled, k.Note, k.Egress.Own()
 			if seen[k.Secret] {
 				return g, fmt.Errorf("upstream %q: key %d repeats an earlier key of the same upstream", u.Name, i+1)
 			}
 			seen[k.Secret] = true
+			if _, err := up.clientFor(&spec); err != nil {
+				return g, fmt.Errorf("upstream %q: key %d: %w", u.Name, i+1, err)
+			}
 			specs = append(specs, spec)
 		}
 	}
@@ -226,7 +234,7 @@ func (g *Gateway) probeDisabled(ctx context.Context) {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		status, _, err := u.probe(pctx, k.Secret)
+		status, _, err := u.probe(pctx, &k)
 		cancel()
 		if err == nil && status == http.StatusOK {
 			g.pool.Enable(k.ID)

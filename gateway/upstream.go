@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
@@ -35,6 +38,12 @@ type upstream struct {
 	own settings
 
 	models modelCache
+
+	// timeout is the response-header timeout of the transports built for
+	// keys with a proxy of their own, kept by proxy URL in proxied.
+	timeout time.Duration
+	mu      sync.Mutex
+	proxied map[string]*http.Client
 
 	// embeds is the provider's embeddings endpoint and embedder the format
 	// it speaks; both nil for a provider without one (Anthropic).
@@ -85,30 +94,13 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 	if base == "" {
 		base = prov.DefaultBaseURL()
 	}
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: timeout,
-		// A connection keeps its buffers as long as it lives, and a stream
-		// holds its connection (over HTTP/1) for minutes. Requests are
-		// written once, and answers are read in large reads (JSON) or
-		// through the SSE reader's own buffer (streams), so small buffers
-		// cost nothing.
-		WriteBufferSize: 2 << 10,
-		ReadBufferSize:  2 << 10,
-	}
+	proxy := envProxy()
 	if u.Proxy != "" {
-		pu, err := url.Parse(u.Proxy)
+		pu, err := parseProxy(u.Proxy)
 		if err != nil {
-			return nil, fmt.Errorf("upstream %q: proxy: %w", u.Name, err)
+			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
-		// net/http speaks http, https and socks5 proxies alike.
-		tr.Proxy = http.ProxyURL(pu)
+		proxy = http.ProxyURL(pu)
 	}
 	h := make(http.Header, len(u.Headers))
 	for k, v := range u.Headers {
@@ -127,13 +119,95 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		provider: prov,
 		codec:    codec,
 		base:     base,
-		client:   &http.Client{Transport: tr},
+		client:   &http.Client{Transport: newTransport(timeout, proxy)},
 		headers:  h,
 		priority: u.Priority,
 		own:      newSettings(u.SystemPrompt, u.Reasoning, u.MaxOutputTokens),
+		timeout:  timeout,
 		embeds:   embeds,
 		embedder: embedder,
 	}, nil
+}
+
+// newTransport is the transport of an upstream, or of a key with its own
+// proxy (nil: none).
+func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, error)) *http.Transport {
+	return &http.Transport{
+		// net/http speaks http, https and socks5 proxies alike.
+		Proxy:                 proxy,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: timeout,
+		// A connection keeps its buffers as long as it lives, and a stream
+		// holds its connection (over HTTP/1) for minutes. Requests are
+		// written once, and answers are read in large reads (JSON) or
+		// through the SSE reader's own buffer (streams), so small buffers
+		// cost nothing.
+		WriteBufferSize: 2 << 10,
+		ReadBufferSize:  2 << 10,
+	}
+}
+
+// envProxy is the proxy the environment names for a request
+// (HTTPS_PROXY, HTTP_PROXY, NO_PROXY and their lowercase forms), read now,
+// at provision: unlike http.ProxyFromEnvironment, which reads the
+// environment once per process, a reload sees a changed environment. Nil
+// when the environment names no proxy. (Loopback hosts are never proxied.)
+func envProxy() func(*http.Request) (*url.URL, error) {
+	cfg := httpproxy.FromEnvironment()
+	if cfg.HTTPProxy == "" && cfg.HTTPSProxy == "" {
+		return nil
+	}
+	f := cfg.ProxyFunc()
+	return func(r *http.Request) (*url.URL, error) { return f(r.URL) }
+}
+
+// parseProxy parses a proxy URL; its error never holds the URL, which may
+// hold a password.
+func parseProxy(s string) (*url.URL, error) {
+	pu, err := url.Parse(s)
+	if err != nil || pu.Host == "" {
+		return nil, errors.New("proxy is not a valid URL")
+	}
+	return pu, nil
+}
+
+// baseFor is the API root of key k's requests.
+func (u *upstream) baseFor(k *pool.KeySpec) string {
+	if k.Egress != nil && k.Egress.BaseURL != "" {
+		return k.Egress.BaseURL
+	}
+	return u.base
+}
+
+// clientFor is the client of key k's requests: the upstream's, or for a
+// key with a proxy of its own, one transport per proxy URL, built on first
+// use (at provision, or when the key is added through the admin API).
+func (u *upstream) clientFor(k *pool.KeySpec) (*http.Client, error) {
+	if k.Egress == nil || k.Egress.Proxy == "" {
+		return u.client, nil
+	}
+	p := k.Egress.Proxy
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c := u.proxied[p]; c != nil {
+		return c, nil
+	}
+	pu, err := parseProxy(p)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.ID, err)
+	}
+	if u.proxied == nil {
+		u.proxied = make(map[string]*http.Client)
+	}
+	c := &http.Client{Transport: newTransport(u.timeout, http.ProxyURL(pu))}
+	u.proxied[p] = c
+	return c, nil
 }
 
 // outbound is one request to an upstream.
@@ -149,9 +223,13 @@ type outbound struct {
 
 // send is the one upstream round trip: generation, token counting, key
 // probes and model lists all go through it. It sets the client headers to
-// pass, the upstream's fixed headers, and the key by the provider's rule,
-// on the whole request.
-func (u *upstream) send(ctx context.Context, o outbound, secret string) (*http.Response, error) {
+// pass, the upstream's fixed headers, the key's own, and the key by the
+// provider's rule, on the whole request, and goes out the key's way.
+func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http.Response, error) {
+	client, err := u.clientFor(k)
+	if err != nil {
+		return nil, err
+	}
 	var body io.Reader
 	if o.body != nil {
 		body = bytes.NewReader(o.body)
@@ -172,16 +250,21 @@ func (u *upstream) send(ctx context.Context, o outbound, secret string) (*http.R
 	for k, v := range o.pass {
 		h[k] = v
 	}
-	for k, v := range u.headers {
-		h[k] = v
+	for name, v := range u.headers {
+		h[name] = v
 	}
-	u.provider.Authorize(req, secret)
-	return u.client.Do(req)
+	if k.Egress != nil {
+		for name, v := range k.Egress.Headers {
+			h.Set(name, v)
+		}
+	}
+	u.provider.Authorize(req, k.Secret)
+	return client.Do(req)
 }
 
 // fetch sends o and reads the whole answer, up to limit bytes.
-func (u *upstream) fetch(ctx context.Context, o outbound, secret string, limit int64) (int, []byte, error) {
-	resp, err := u.send(ctx, o, secret)
+func (u *upstream) fetch(ctx context.Context, o outbound, k *pool.KeySpec, limit int64) (int, []byte, error) {
+	resp, err := u.send(ctx, o, k)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -192,8 +275,8 @@ func (u *upstream) fetch(ctx context.Context, o outbound, secret string, limit i
 
 // probe asks for the upstream's model list with a key: the cheap call
 // that tells whether the key works, and the list itself.
-func (u *upstream) probe(ctx context.Context, secret string) (int, []byte, error) {
-	return u.fetch(ctx, outbound{method: http.MethodGet, url: u.provider.ModelsURL(u.base)}, secret, 8<<20)
+func (u *upstream) probe(ctx context.Context, k *pool.KeySpec) (int, []byte, error) {
+	return u.fetch(ctx, outbound{method: http.MethodGet, url: u.provider.ModelsURL(u.baseFor(k))}, k, 8<<20)
 }
 
 // admits reports whether the upstream's `models` patterns let model through.
@@ -218,6 +301,11 @@ func (u *upstream) admittedBy(model string) (string, bool) {
 
 func (u *upstream) close() {
 	u.client.CloseIdleConnections()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range u.proxied {
+		c.CloseIdleConnections()
+	}
 }
 
 // modelCache holds an upstream's own model list, fetched lazily for the
@@ -278,7 +366,7 @@ func (u *upstream) refresh(pick func([]pool.Target) *pool.KeySpec, done chan str
 	ok := false
 	if k := pick([]pool.Target{{Upstream: u.name}}); k != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), modelListBound)
-		status, body, err := u.probe(ctx, k.Secret)
+		status, body, err := u.probe(ctx, k)
 		cancel()
 		if err == nil && status == http.StatusOK {
 			list, ok = u.provider.ParseModels(body), true

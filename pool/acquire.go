@@ -70,9 +70,24 @@ func (u *Unavailable) Error() string {
 // the untried keys; if every key was tried it covers all of them, so the
 // caller can still say when to come back.
 func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) (*Lease, error) {
+	return p.AcquireFor(targets, estimate, tried, nil)
+}
+
+// AcquireFor is Acquire for a request of conversation cv (nil: none). In
+// the tier it is chosen from, the key the conversation had is taken when
+// it is untried and would be a candidate (enabled, healthy, under every
+// limit for this request: the same admission, decided under the same
+// lock, or in the same Redis script); otherwise the pick is by weight as
+// always, and the conversation moves to the key picked.
+func (p *Pool) AcquireFor(targets []Target, estimate int64, tried map[string]bool, cv *Conversation) (*Lease, error) {
 	estimate = max(estimate, 0)
+	p.lookup(cv)
 	if p.sh.remote != nil {
-		return p.acquireRemote(targets, estimate, tried)
+		return p.acquireRemote(targets, estimate, tried, cv)
+	}
+	var prefer string
+	if cv != nil {
+		prefer = cv.key
 	}
 	sh := p.sh
 	sh.mu.Lock()
@@ -91,7 +106,11 @@ func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) 
 		}
 		tier, started = next, true
 		groups := p.tierGroups(targets, tier, gs[:0], &c)
-		if s := p.choose(groups, &c, estimate, tried, &minWait); s != nil {
+		s := p.preferred(prefer, groups, &c, estimate, tried)
+		if s == nil {
+			s = p.choose(groups, &c, estimate, tried, &minWait)
+		}
+		if s != nil {
 			ks := s.ks
 			l := &Lease{
 				Key:      s.spec,
@@ -104,6 +123,9 @@ func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) 
 			}
 			ks.touch(&c)
 			sh.mu.Unlock()
+			if cv != nil {
+				p.remember(cv, s.spec.ID, c.now)
+			}
 			return l, nil
 		}
 	}

@@ -28,6 +28,31 @@ type KeySpec struct {
 	Disabled bool   // disabled by configuration
 	Note     string // free text
 	Source   string // "config" or "admin"
+	// Egress is where the key's requests go when not where its
+	// upstream's do (nil: as its upstream's); the pool only keeps it
+	// with the key. A pointer, so that a lease stays small.
+	Egress *Egress
+}
+
+// Egress is a key's own way out: its endpoint, egress proxy and extra
+// headers (added after the upstream's, replacing those of the same name).
+// Empty fields are the upstream's.
+type Egress struct {
+	BaseURL string            `json:"base_url,omitempty"`
+	Proxy   string            `json:"proxy,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// IsZero reports whether the key goes out as its upstream does.
+func (e Egress) IsZero() bool { return e.BaseURL == "" && e.Proxy == "" && len(e.Headers) == 0 }
+
+// Own is e as a KeySpec holds it: nil when the key goes out as its
+// upstream does.
+func (e Egress) Own() *Egress {
+	if e.IsZero() {
+		return nil
+	}
+	return &e
 }
 
 // Target is one upstream that may serve a request, in its priority tier.

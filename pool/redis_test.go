@@ -78,7 +78,9 @@ func TestOnRedis(t *testing.T) {
 		"HealthQuota": TestHealthQuota, "HealthFailures": TestHealthFailures, "HealthCanceled": TestHealthCanceled,
 		"Reset": TestReset, "AddKeysServesAndValidates": TestAddKeysServesAndValidates,
 		"UpdateAndRemoveKey": TestUpdateAndRemoveKey, "RuntimeChangesUnderLoad": TestRuntimeChangesUnderLoad,
-		"Report": TestReport,
+		"Report":        TestReport,
+		"AffinityStays": TestAffinityStays, "AffinityNeverBypassesALimit": TestAffinityNeverBypassesALimit,
+		"AffinityOtherBlockers": TestAffinityOtherBlockers, "AffinityConcurrent": TestAffinityConcurrent,
 	} {
 		t.Run(name, f)
 	}
@@ -115,4 +117,38 @@ func TestRedisLeaseExpiry(t *testing.T) {
 	mustUnavailable(t, b, oai, 0, nil)
 	l.Done(Outcome{Status: 200})
 	mustAcquire(t, b, oai, 0, nil)
+}
+
+// Two instances on one Redis share conversations: a conversation stays on
+// its key whichever instance serves it, and moves for both.
+func TestRedisAffinityShared(t *testing.T) {
+	m, clk := newMini(t)
+	keys := fiveKeys(limits.Set{RPM: 2})
+	a := newRedisPool(t, m.Addr(), "t:", clk.fakeClock, keys...)
+	b, err := New(Options{Instance: "other", Storage: "redis", Now: clk.Now,
+		Redis: RedisOptions{URL: "redis://" + m.Addr(), Prefix: "t:"}, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	l := acquireFor(t, a, oai, 0, nil, "c")
+	l.Done(Outcome{Status: 200})
+	home := l.Key.ID
+	if l := acquireFor(t, b, oai, 0, nil, "c"); l.Key.ID != home {
+		t.Fatalf("the other instance took %s, want %s", l.Key.ID, home)
+	} else {
+		l.Done(Outcome{Status: 200})
+	}
+	// At rpm 2 now: it moves, and the first instance follows.
+	l = acquireFor(t, b, oai, 0, nil, "c")
+	if l.Key.ID == home {
+		t.Fatalf("key %s admitted a 3rd request under rpm 2", home)
+	}
+	l.Done(Outcome{Status: 200})
+	if l2 := acquireFor(t, a, oai, 0, nil, "c"); l2.Key.ID != l.Key.ID {
+		t.Fatalf("the first instance took %s, want the moved-to %s", l2.Key.ID, l.Key.ID)
+	}
+	if ttl := m.TTL("t:c:c"); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("conversation entry TTL %v, want up to 1h", ttl)
+	}
 }

@@ -95,8 +95,10 @@ var (
 -- operations. ARGV: the operations one after another:
 --
 --   'a', n candidates, est, day, dayEnd, nextDay, nextEnd, lease, ttl,
---   then six limits per candidate: a start on the first candidate that can
---   take it. Its answer: {admitted candidate (0: none), seq, day, now, then
+--   conversation ttl, then six limits per candidate: a start on the first
+--   candidate that can take it. With a conversation ttl above 0, the
+--   operation's first key is the conversation's, which is set to the
+--   admitted key's state hash name for that long. Its answer: {admitted candidate (0: none), seq, day, now, then
 --   per candidate looked at: {code (0 admitted, 1 blocked, 2 disabled),
 --   until and full for est, until and full for 0 tokens (after the
 --   admission), state, reason, until}}.
@@ -123,12 +125,16 @@ while a <= #ARGV do
   if ARGV[a] == 'a' then
     local n, est = tonumber(ARGV[a + 1]), num(ARGV[a + 2])
     local day, midnight = today(now, a + 3)
-    local lease, ttl = ARGV[a + 7], num(ARGV[a + 8])
+    local lease, ttl, cttl = ARGV[a + 7], num(ARGV[a + 8]), num(ARGV[a + 9])
+    local conv
+    if cttl > 0 then
+      conv, k = KEYS[k], k + 1
+    end
     local res = {0, 0, 0, now}
     for i = 1, n do
       local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
       k = k + 3
-      local lim = limitsAt(a + 9 + 6 * (i - 1))
+      local lim = limitsAt(a + 10 + 6 * (i - 1))
       if res[1] == 0 then
         local s = state(h, e, day)
         local r
@@ -142,6 +148,7 @@ while a <= #ARGV do
             local u0, f0 = block(s, e, f, lim, now, 0, midnight)
             res[1], res[2], res[3] = i, seq, s.day
             r = {0, 0, 0, u0, f0}
+            if conv then redis.call('SET', conv, h, 'PX', cttl) end
           else
             local u0, f0 = u, full
             if est > 0 then u0, f0 = block(s, e, f, lim, now, 0, midnight) end
@@ -152,7 +159,7 @@ while a <= #ARGV do
         res[#res + 1] = r
       end
     end
-    a = a + 9 + 6 * n
+    a = a + 10 + 6 * n
     out[#out + 1] = res
   else
     local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
@@ -484,8 +491,10 @@ func (p *Pool) sample(groups []*group, k int, tried map[string]bool, aside []*sl
 	return out
 }
 
-// acquireRemote is Acquire on Redis storage.
-func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool) (*Lease, error) {
+// acquireRemote is Acquire on Redis storage. The key conversation cv had
+// is offered first, ahead of the weighted draw, in the one script call
+// that admits the first of them that can take the request.
+func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool, cv *Conversation) (*Lease, error) {
 	rm := p.sh.remote
 	if rm.r.Down() {
 		return p.acquireDown(targets, est, tried)
@@ -508,13 +517,24 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool)
 			p.sh.mu.Lock()
 			c := p.clock()
 			groups := p.tierGroups(targets, tier, gs[:0], &c)
-			cands := p.sample(groups, k, tried, aside)
+			var cands []*slot
+			if round == 0 && cv != nil {
+				if s := p.preferred(cv.key, groups, &c, est, tried); s != nil {
+					aside = append(aside, s)
+					cands = append(p.sample(groups, k, tried, aside), nil)
+					copy(cands[1:], cands)
+					cands[0] = s
+				}
+			}
+			if cands == nil {
+				cands = p.sample(groups, k, tried, aside)
+			}
 			days := p.dayArgs(&c)
 			p.sh.mu.Unlock()
 			if len(cands) == 0 {
 				break
 			}
-			l, err := p.tryRemote(cands, est, days, &minWait)
+			l, err := p.tryRemote(cands, est, days, &minWait, cv)
 			if err != nil {
 				if rm.r.Down() {
 					return p.acquireDown(targets, est, tried)
@@ -522,6 +542,9 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool)
 				return nil, err
 			}
 			if l != nil {
+				if cv != nil {
+					cv.key = l.Key.ID
+				}
 				return l, nil
 			}
 			aside = append(aside, cands...)
@@ -546,12 +569,17 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool)
 // tryRemote offers cands to Redis in order for a request of est tokens;
 // it returns the lease on the one admitted, if any, and lowers *minWait to
 // the waits of those refused. The mirror learns what Redis said of each.
-func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64) (*Lease, error) {
+func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64, cv *Conversation) (*Lease, error) {
 	rm := p.sh.remote
-	keys := make([]string, 0, 3*len(cands))
-	args := make([]any, 0, 9+6*len(cands))
+	keys := make([]string, 0, 3*len(cands)+1)
+	args := make([]any, 0, 10+6*len(cands))
 	lid := rm.r.Origin + ":" + strconv.FormatUint(rm.lease.Add(1), 36)
-	args = append(args, "a", len(cands), est, days[0], days[1], days[2], days[3], lid, leaseTTL.Milliseconds())
+	var cttl int64
+	if cv != nil {
+		cttl = max(cv.TTL.Milliseconds(), 1)
+		keys = append(keys, rm.convKey(cv.ID))
+	}
+	args = append(args, "a", len(cands), est, days[0], days[1], days[2], days[3], lid, leaseTTL.Milliseconds(), cttl)
 	for _, s := range cands {
 		h, e, f := rm.keys(s.spec.ID)
 		keys = append(keys, h, e, f)

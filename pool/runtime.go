@@ -153,6 +153,7 @@ type SavedKey struct {
 	Upstream string      `json:"upstream"`
 	Secret   string      `json:"secret"`
 	Settings KeySettings `json:"settings"`
+	Egress   Egress      `json:"egress,omitzero"`
 	Added    time.Time   `json:"added"`
 }
 

@@ -55,6 +55,10 @@ type shared struct {
 	remote *remote
 	pools  []*Pool
 
+	// convs are the conversations' keys (see Conversation), on local
+	// storage; it has its own locks.
+	convs convTable
+
 	stop    chan struct{}
 	done    chan struct{}
 	failing bool // the last flush failed (logged once, not every second)
