@@ -177,4 +177,3 @@ func TestRedisClientShared(t *testing.T) {
 		l.Done(Outcome{Status: 200})
 	}
 }
-

@@ -275,12 +275,12 @@ type remote struct {
 	logger *zap.Logger
 	lease  atomic.Uint64 // lease counter
 
-	mu    sync.Mutex
-	live  map[string]*Lease // leases out, by lease id, for renewal
+	mu   sync.Mutex
+	live map[string]*Lease // leases out, by lease id, for renewal
 	// liveClients are the client holds out (lease id -> client's Redis
 	// key stem), for renewal.
 	liveClients map[string]string
-	retry []func() error    // ends that failed to reach Redis, tried again
+	retry       []func() error // ends that failed to reach Redis, tried again
 
 	lastVer atomic.Int64 // highest change count heard of
 	gapVer  int64        // a change count seen by the poll but not heard of yet
