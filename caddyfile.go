@@ -32,6 +32,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	llm_proxy [<matcher>] {
 //		name           <instance>
 //		client_key     <secret...>
+//		client <name> [{
+//			key         <secret...>
+//			models      <pattern...>
+//			rpm | rpd | tpm | tpd | concurrency <n>
+//			note        <text>
+//			disabled
+//		}]
 //		storage        badger [<dir>] | memory | redis <url> [{ prefix <s>; on_error closed|open }]
 //		retries        <n>
 //		timeout        <duration>
@@ -59,7 +66,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// client_key, upstream, key, models, alias and header may be repeated; every
+// client_key, client, upstream, key, models, alias and header may be
+// repeated (a client's key and models too); every
 // other option may be given once per block. At least one upstream is
 // required, and each upstream needs a provider and at least one key. A
 // <limit> is any name of package limits' table (weight, rpm, ...), and its
@@ -86,6 +94,13 @@ func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			p.Upstreams = append(p.Upstreams, u)
+			continue
+		case "client":
+			c, err := unmarshalClient(d)
+			if err != nil {
+				return err
+			}
+			p.Clients = append(p.Clients, c)
 			continue
 		case "client_key":
 		case "name", "storage", "retries", "timeout", "idle_timeout", "keepalive", "max_body", "max_answer",
@@ -528,3 +543,81 @@ func errAt(tok caddyfile.Token, format string, args ...any) error {
 var (
 	_ caddyfile.Unmarshaler = (*Proxy)(nil)
 )
+
+// unmarshalClient parses a client block; the cursor is on "client".
+//
+//	client <name> [{
+//		key         <secret...>
+//		models      <pattern...>
+//		rpm | rpd | tpm | tpd | concurrency <n>
+//		note        <text>
+//		disabled
+//	}]
+func unmarshalClient(d *caddyfile.Dispenser) (*Client, error) {
+	name, err := oneArg(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkClientName(name); err != nil {
+		return nil, d.WrapErr(err)
+	}
+	c := &Client{Name: name}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch {
+		case opt == "key":
+			keys, err := argsAtLeast(d, 1)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range keys {
+				if k == "" {
+					return nil, d.Errf("client %q: key: %v", name, errEmptySecret)
+				}
+			}
+			c.Keys = append(c.Keys, keys...)
+			continue
+		case opt == "models":
+			m, err := argsAtLeast(d, 1)
+			if err != nil {
+				return nil, err
+			}
+			c.Models = append(c.Models, m...)
+			continue
+		case opt == "note" || opt == "disabled" || clientLimitNames[opt]:
+		case limits.Lookup(opt) != nil:
+			return nil, d.Errf("client %q: a client has no %s (its limits are rpm, rpd, tpm, tpd and concurrency)", name, opt)
+		default:
+			return nil, d.Errf("unrecognized client option %q", opt)
+		}
+		if seen[opt] {
+			return nil, d.Errf("client %q: duplicate option %q", name, opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "disabled":
+			if _, err := argsExactly(d, 0); err != nil {
+				return nil, err
+			}
+			c.Disabled = true
+		case "note":
+			s, err := textArg(d)
+			if err != nil {
+				return nil, err
+			}
+			c.Note = s
+		default:
+			val, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			l := c.limits()
+			if err := l.ParseOption(opt, val); err != nil {
+				return nil, d.WrapErr(err)
+			}
+			c.RPM, c.RPD, c.TPM, c.TPD, c.Concurrency = l.RPM, l.RPD, l.TPM, l.TPD, l.Concurrency
+		}
+	}
+	return c, nil
+}

@@ -57,7 +57,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	var tried map[string]bool
 	var last *failure
 	for attempt := 0; attempt <= g.retries; attempt++ {
-		lease, err := g.pool.Acquire(c.route.targets, c.estimate, tried)
+		lease, err := g.pool.AcquireFor(&c.hold, c.route.targets, c.estimate, tried)
 		if err != nil {
 			g.fail(w, c, g.unavailable(c, err, last))
 			return
@@ -79,6 +79,9 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 func (g *Gateway) unavailable(c *call, err error, last *failure) *clientapi.Error {
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
+	case un != nil && un.Client:
+		return &clientapi.Error{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(un.RetryAfter), Code: "client_rate_limit_exceeded",
+			Message: fmt.Sprintf("client %q is at one of its own limits (%s); retry after %s", c.rec.Client, c.who.limitText(), un.RetryAfter)}
 	case un != nil && un.StoreDown:
 		return &clientapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: ceilSeconds(un.RetryAfter),
 			Message: "the proxy's shared storage is unreachable; try again shortly"}
@@ -271,6 +274,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 			return &failure{upstream: up.name, broken: true, message: "the upstream's answer is not valid JSON"}, false
 		}
 		usage, _ = up.codec.ReadUsage(out)
+		c.rec.Served = servedModel(out)
 		copyHeaders(w.Header(), resp.Header)
 	} else {
 		// Translate the answer (or, for a stream the upstream answered
@@ -282,6 +286,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 				message: "the proxy cannot read the upstream's answer: " + truncate(err.Error(), 200)}, false
 		}
 		usage = canon.Usage
+		c.rec.Served = truncate(canon.Model, maxLogName)
 		if c.stream {
 			out = streamWhole(c, canon)
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -414,4 +419,21 @@ func retryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// servedPaths are where the four wire formats name the model that served
+// an answer (Chat, Responses and Anthropic "model"; Gemini
+// "modelVersion"), and, for the first event of a stream, Anthropic's
+// message_start and Responses' response.created.
+var servedPaths = []string{"model", "modelVersion", "message.model", "response.model"}
+
+// servedModel is the model an upstream's JSON answer or stream event says
+// served it ("" when it does not say), cut to what the log keeps.
+func servedModel(b []byte) string {
+	for _, p := range servedPaths {
+		if m := gjson.GetBytes(b, p); m.Type == gjson.String && m.Str != "" {
+			return strings.Clone(truncate(m.Str, maxLogName))
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"time"
 )
 
@@ -9,7 +10,7 @@ import (
 // request log, the usage statistics and the metrics.
 type requestRecord struct {
 	Time   time.Time // when the request arrived
-	Client string    // the client key, masked ("" when the proxy is open)
+	Client string    // the client's name ("" when anonymous, on an open proxy)
 	API    string    // the client API's name
 	// Model is the model the client asked for; ModelLabel is the same when
 	// it is a configured alias or model name, else the upstream's pattern
@@ -18,11 +19,52 @@ type requestRecord struct {
 	ModelLabel    string
 	Upstream      string // "" when no upstream was reached
 	UpstreamModel string
-	KeyID         string
-	Status        int // the status the client got
-	Latency       time.Duration
-	TTFB          time.Duration // upstream response headers of the answering attempt
-	InputTokens   int64
-	OutputTokens  int64
-	Error         string // secret-free; "" on success
+	// Served is the model the upstream said it served, for a successful
+	// answer: what usage by model counts.
+	Served       string
+	KeyID        string
+	Status       int // the status the client got
+	Latency      time.Duration
+	TTFB         time.Duration // upstream response headers of the answering attempt
+	InputTokens  int64
+	OutputTokens int64
+	Error        string // secret-free; "" on success
+}
+
+// placeholderPrefix begins the placeholders a request sets.
+const placeholderPrefix = "http.llm_proxy."
+
+// placeholder answers the {http.llm_proxy.*} placeholders of a finished
+// request from its record, for Caddy's replacer (so that log_append and
+// later handlers can read them):
+//
+//	{http.llm_proxy.upstream}       the upstream that answered ("" when none)
+//	{http.llm_proxy.key_id}         the key's id
+//	{http.llm_proxy.model}          the model the client asked for
+//	{http.llm_proxy.upstream_model} the model name the upstream got
+//	{http.llm_proxy.client}         the client's name ("" when anonymous)
+//	{http.llm_proxy.input_tokens}   input tokens of the answer
+//	{http.llm_proxy.output_tokens}  output tokens of the answer
+func (rec *requestRecord) placeholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, placeholderPrefix)
+	if !ok {
+		return nil, false
+	}
+	switch name {
+	case "upstream":
+		return rec.Upstream, true
+	case "key_id":
+		return rec.KeyID, true
+	case "model":
+		return rec.Model, true
+	case "upstream_model":
+		return rec.UpstreamModel, true
+	case "client":
+		return rec.Client, true
+	case "input_tokens":
+		return rec.InputTokens, true
+	case "output_tokens":
+		return rec.OutputTokens, true
+	}
+	return nil, false
 }

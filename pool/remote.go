@@ -404,6 +404,12 @@ func (s *shared) heard(m store.Message) {
 				p.changed(ids)
 			}
 		}
+	case "clients":
+		for _, p := range s.poolList() {
+			if p.instance == instance && p.clientsChanged != nil {
+				p.clientsChanged()
+			}
+		}
 	}
 }
 
@@ -412,6 +418,9 @@ func (s *shared) resync() {
 	for _, p := range s.poolList() {
 		if p.changed != nil {
 			p.changed(nil)
+		}
+		if p.clientsChanged != nil {
+			p.clientsChanged()
 		}
 	}
 	s.refreshMirrors(nil)
