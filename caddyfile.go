@@ -554,9 +554,12 @@ var (
 //		disabled
 //	}]
 func unmarshalClient(d *caddyfile.Dispenser) (*Client, error) {
-	name, err := oneArg(d)
-	if err != nil {
-		return nil, err
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	name := d.Val()
+	if d.NextArg() {
+		return nil, d.ArgErr()
 	}
 	if err := checkClientName(name); err != nil {
 		return nil, d.WrapErr(err)
