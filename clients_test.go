@@ -229,7 +229,9 @@ func TestClientForbidden(t *testing.T) {
 	}
 	openaiErr := func(r rawResult, what string) {
 		t.Helper()
-		var e struct{ Error struct{ Message, Type string } }
+		var e struct {
+			Error struct{ Message, Type string }
+		}
 		if r.status != 403 || json.Unmarshal([]byte(r.body), &e) != nil || !strings.Contains(e.Error.Message, what) {
 			t.Errorf("chat: %d %s, want 403 in the OpenAI shape saying %q", r.status, r.body, what)
 		}
