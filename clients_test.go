@@ -585,3 +585,96 @@ func TestUsageByClientAndPlaceholders(t *testing.T) {
 		t.Errorf("fourth access log line %v", lines[3])
 	}
 }
+
+// Client limits are exact across two Caddy instances sharing a real
+// redis-server, and a client made through one instance's admin API works
+// on the other at once.
+func TestRedisClientLimits(t *testing.T) {
+	rs := startRedis(t)
+	up := fakeupstream.NewOpenAI(t, "sk-redis-cl-0001", "sk-redis-cl-0002")
+	up.SetBehavior("sk-redis-cl-0002", fakeupstream.Behavior{Delay: 3 * time.Second})
+	block := fmt.Sprintf(`
+	llm_proxy {
+		name multi
+		storage redis %s
+		client ci {
+			key sk-redis-client-ci-0001
+			rpm 7
+		}
+		client slow {
+			key sk-redis-client-slow-0001
+			concurrency 2
+		}
+		upstream oai {
+			provider openai
+			base_url %s
+			models gpt-4o
+			key sk-redis-cl-0001
+		}
+		upstream slow {
+			provider openai
+			base_url %[2]s
+			models slow-model
+			key sk-redis-cl-0002
+		}
+	}`, rs.url(), up.URL)
+	ins := startInstances(t, 2, block)
+	defer stopAll(ins)
+
+	fire := func(n int, secret, model string) map[int]int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		by := map[int]int{}
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				r := ins[i%2].post(t, "/v1/chat/completions", chatBody(model, "hi"), "Authorization", "Bearer "+secret)
+				mu.Lock()
+				by[r.status]++
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		return by
+	}
+	if by := fire(100, "sk-redis-client-ci-0001", "gpt-4o"); by[200] != 7 || by[429] != 93 {
+		t.Errorf("rpm 7 across two instances: %v, want exactly 7 × 200 and 93 × 429", by)
+	}
+	if got := up.Requests("sk-redis-cl-0001"); got != 7 {
+		t.Errorf("the upstream got %d requests, want 7", got)
+	}
+	status, body := ins[1].adminDo(t, http.MethodGet, "/llm_proxy/multi/clients/ci", "")
+	var c admin.Client
+	if status != 200 || json.Unmarshal([]byte(body), &c) != nil || c.Usage.Minute != 7 || c.Usage.InFlight != 0 {
+		t.Errorf("the client seen from instance 2: %d %s", status, body)
+	}
+	k := ins[0].key(t, pool.KeyID("oai", "sk-redis-cl-0001"))
+	if k.Usage.Minute != 7 {
+		t.Errorf("the key counted %d, want the client's 7", k.Usage.Minute)
+	}
+
+	if by := fire(60, "sk-redis-client-slow-0001", "slow-model"); by[200] != 2 || by[429] != 58 {
+		t.Errorf("concurrency 2 across two instances: %v, want exactly 2 × 200 and 58 × 429", by)
+	}
+	if got := up.MaxConcurrent("sk-redis-cl-0002"); got != 2 {
+		t.Errorf("the upstream saw %d at once, want 2", got)
+	}
+
+	// Made on one instance, served by the other.
+	status, body = ins[0].adminDo(t, http.MethodPost, "/llm_proxy/multi/clients", `{"name":"fresh","rpm":2}`)
+	var made admin.ClientSecret
+	if status != 201 || json.Unmarshal([]byte(body), &made) != nil {
+		t.Fatalf("POST clients: %d %s", status, body)
+	}
+	eventually(t, 3*time.Second, "the new client on the other instance", func() bool {
+		return ins[1].post(t, "/v1/chat/completions", chatBody("gpt-4o", "new"), "Authorization", "Bearer "+made.Key).status == 200
+	})
+	if r := ins[0].post(t, "/v1/chat/completions", chatBody("gpt-4o", "new"), "Authorization", "Bearer "+made.Key); r.status != 200 {
+		t.Errorf("second request of rpm 2: %d %s", r.status, r.body)
+	}
+	if r := ins[1].post(t, "/v1/chat/completions", chatBody("gpt-4o", "new"), "Authorization", "Bearer "+made.Key); r.status != 429 {
+		t.Errorf("third request of rpm 2 on the other instance: %d %s", r.status, r.body)
+	}
+}
