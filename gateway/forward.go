@@ -274,7 +274,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 			return &failure{upstream: up.name, broken: true, message: "the upstream's answer is not valid JSON"}, false
 		}
 		usage, _ = up.codec.ReadUsage(out)
-		c.rec.Served = servedModel(out)
+		c.rec.Served = servedModel(out, c.rec.UpstreamModel)
 		copyHeaders(w.Header(), resp.Header)
 	} else {
 		// Translate the answer (or, for a stream the upstream answered
@@ -428,10 +428,15 @@ func retryAfter(h http.Header) time.Duration {
 var servedPaths = []string{"model", "modelVersion", "message.model", "response.model"}
 
 // servedModel is the model an upstream's JSON answer or stream event says
-// served it ("" when it does not say), cut to what the log keeps.
-func servedModel(b []byte) string {
+// served it ("" when it does not say), cut to what the log keeps. When it
+// is asked, the model the proxy asked for, the string is that one: the
+// usual answer costs no allocation.
+func servedModel(b []byte, asked string) string {
 	for _, p := range servedPaths {
-		if m := gjson.GetBytes(b, p); m.Type == gjson.String && m.Str != "" {
+		if m := gjson.Get(translate.InPlace(b), p); m.Type == gjson.String && m.Str != "" {
+			if m.Str == asked {
+				return asked
+			}
 			return strings.Clone(truncate(m.Str, maxLogName))
 		}
 	}

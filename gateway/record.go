@@ -34,9 +34,9 @@ type requestRecord struct {
 // placeholderPrefix begins the placeholders a request sets.
 const placeholderPrefix = "http.llm_proxy."
 
-// placeholder answers the {http.llm_proxy.*} placeholders of a finished
-// request from its record, for Caddy's replacer (so that log_append and
-// later handlers can read them):
+// placeholders are the {http.llm_proxy.*} placeholders of a finished
+// request, for Caddy's replacer (so that log_append and later handlers can
+// read them):
 //
 //	{http.llm_proxy.upstream}       the upstream that answered ("" when none)
 //	{http.llm_proxy.key_id}         the key's id
@@ -45,26 +45,41 @@ const placeholderPrefix = "http.llm_proxy."
 //	{http.llm_proxy.client}         the client's name ("" when anonymous)
 //	{http.llm_proxy.input_tokens}   input tokens of the answer
 //	{http.llm_proxy.output_tokens}  output tokens of the answer
-func (rec *requestRecord) placeholder(key string) (any, bool) {
+//
+// A copy of the record's few fields, so that the replacer holding it does
+// not keep the whole request (and its body) alive, nor force it onto the
+// heap.
+type placeholders struct {
+	upstream, keyID, model, upstreamModel, client string
+	in, out                                       int64
+}
+
+func (rec *requestRecord) placeholders() *placeholders {
+	return &placeholders{upstream: rec.Upstream, keyID: rec.KeyID, model: rec.Model, upstreamModel: rec.UpstreamModel,
+		client: rec.Client, in: rec.InputTokens, out: rec.OutputTokens}
+}
+
+// get answers one placeholder (a caddy.ReplacerFunc).
+func (p *placeholders) get(key string) (any, bool) {
 	name, ok := strings.CutPrefix(key, placeholderPrefix)
 	if !ok {
 		return nil, false
 	}
 	switch name {
 	case "upstream":
-		return rec.Upstream, true
+		return p.upstream, true
 	case "key_id":
-		return rec.KeyID, true
+		return p.keyID, true
 	case "model":
-		return rec.Model, true
+		return p.model, true
 	case "upstream_model":
-		return rec.UpstreamModel, true
+		return p.upstreamModel, true
 	case "client":
-		return rec.Client, true
+		return p.client, true
 	case "input_tokens":
-		return rec.InputTokens, true
+		return p.in, true
 	case "output_tokens":
-		return rec.OutputTokens, true
+		return p.out, true
 	}
 	return nil, false
 }

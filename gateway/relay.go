@@ -144,7 +144,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			// stream that never names it costs no more lookups.
 			if c.rec.Served == "" && seen < 4 {
 				seen++
-				c.rec.Served = servedModel(ev.Data)
+				c.rec.Served = servedModel(ev.Data, c.rec.UpstreamModel)
 			}
 			hadUsage := watch.Observe(ev)
 			usage = watch.Usage()

@@ -60,7 +60,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.rec.Latency = time.Since(start)
 		g.observe(&c.rec)
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-			repl.Map(c.rec.placeholder)
+			repl.Map(c.rec.placeholders().get)
 		}
 	}
 }
@@ -70,6 +70,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (no secret, or an unknown one, unless the proxy is open); ce is nil for
 // an anonymous request to an open proxy.
 func (g *Gateway) authorize(r *http.Request) (ce *clientEntry, ok bool) {
+	t := g.clients.Load()
+	if g.open && len(t.bySum) == 0 {
+		return nil, true // nobody to recognize: no need to look for a secret
+	}
 	k := r.Header.Get("x-api-key")
 	if k == "" {
 		k = r.Header.Get("x-goog-api-key")
@@ -87,7 +91,7 @@ func (g *Gateway) authorize(r *http.Request) (ce *clientEntry, ok bool) {
 	}
 	// Compared as digests: see clientTable.bySum for why a map lookup is
 	// as safe as a constant-time comparison here.
-	ce = g.clients.Load().bySum[sha256.Sum256([]byte(k))]
+	ce = t.bySum[sha256.Sum256([]byte(k))]
 	if ce == nil {
 		return nil, g.open
 	}
