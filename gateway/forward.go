@@ -286,7 +286,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 				message: "the proxy cannot read the upstream's answer: " + truncate(err.Error(), 200)}, false
 		}
 		usage = canon.Usage
-		c.rec.Served = truncate(canon.Model, maxLogName)
+		c.rec.Served = servedName(canon.Model, c.rec.UpstreamModel)
 		if c.stream {
 			out = streamWhole(c, canon)
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -434,11 +434,18 @@ var servedPaths = []string{"model", "modelVersion", "message.model", "response.m
 func servedModel(b []byte, asked string) string {
 	for _, p := range servedPaths {
 		if m := gjson.Get(translate.InPlace(b), p); m.Type == gjson.String && m.Str != "" {
-			if m.Str == asked {
-				return asked
-			}
-			return strings.Clone(truncate(m.Str, maxLogName))
+			return servedName(m.Str, asked)
 		}
 	}
 	return ""
+}
+
+// servedName is a served model name m as the records keep it: asked
+// itself when it is that, else a copy cut to what the log keeps (m may
+// point into a buffer that is reused).
+func servedName(m, asked string) string {
+	if m == asked {
+		return asked
+	}
+	return strings.Clone(truncate(m, maxLogName))
 }

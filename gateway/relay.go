@@ -174,7 +174,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 				switch evs[i].Type {
 				case translate.EvStart:
 					if c.rec.Served == "" && evs[i].Model != "" {
-						c.rec.Served = truncate(evs[i].Model, maxLogName)
+						c.rec.Served = servedName(evs[i].Model, c.rec.UpstreamModel)
 					}
 				case translate.EvUsage:
 					usage.Merge(evs[i].Usage)
