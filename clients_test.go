@@ -527,6 +527,16 @@ func TestUsageByClientAndPlaceholders(t *testing.T) {
 	if r := postChat(t, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"s"}]}`, "Authorization", "Bearer sk-usage-b-0001"); r.status != 200 {
 		t.Fatalf("stream: %d %s", r.status, r.body)
 	}
+	// One translated request (Anthropic in, OpenAI out): its served model
+	// comes from the translated answer.
+	req, _ := http.NewRequest(http.MethodPost, proxyBase+"/v1/messages",
+		strings.NewReader(`{"model":"gpt-4o","max_tokens":20,"messages":[{"role":"user","content":"t"}]}`))
+	req.Header.Set("x-api-key", "sk-usage-a-0001")
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	if r := do(t, req); r.status != 200 {
+		t.Fatalf("translated: %d %s", r.status, r.body)
+	}
 	usage := func(by string) map[string]admin.UsageGroup {
 		var u admin.Usage
 		adminOK(t, 200, "GET", "/llm_proxy/"+name+"/usage?by="+by, nil).decode(t, &u)
@@ -536,24 +546,24 @@ func TestUsageByClientAndPlaceholders(t *testing.T) {
 		}
 		return m
 	}
-	eventually(t, 5*time.Second, "6 requests in the statistics", func() bool {
-		return usage("client")["a"].Requests+usage("client")["b"].Requests == 6
+	eventually(t, 5*time.Second, "7 requests in the statistics", func() bool {
+		return usage("client")["a"].Requests+usage("client")["b"].Requests == 7
 	})
 	byClient := usage("client")
-	if byClient["a"].Requests != 3 || byClient["b"].Requests != 3 || byClient["a"].InputTokens == 0 || len(byClient) != 2 {
+	if byClient["a"].Requests != 4 || byClient["b"].Requests != 3 || byClient["a"].InputTokens == 0 || len(byClient) != 2 {
 		t.Errorf("usage by client %+v", byClient)
 	}
 	byModel := usage("model")
-	if byModel["gpt-4o"].Requests != 2 || byModel["gpt-4o-mini"].Requests != 4 || len(byModel) != 2 {
-		t.Errorf("usage by served model %+v, want gpt-4o 2 and gpt-4o-mini 4 (one pattern, two models)", byModel)
+	if byModel["gpt-4o"].Requests != 3 || byModel["gpt-4o-mini"].Requests != 4 || len(byModel) != 2 {
+		t.Errorf("usage by served model %+v, want gpt-4o 3 and gpt-4o-mini 4 (one pattern, two models)", byModel)
 	}
 	// An unlimited client's usage comes from the statistics.
-	if c := adminClients(t, name)["a"]; c.Usage.Day != 3 || c.Usage.Total != 3 || c.Usage.Minute != 3 || c.Usage.TokensDay == 0 {
+	if c := adminClients(t, name)["a"]; c.Usage.Day != 4 || c.Usage.Total != 4 || c.Usage.Minute != 4 || c.Usage.TokensDay == 0 {
 		t.Errorf("client a's usage %+v", c.Usage)
 	}
 
 	var lines []map[string]any
-	eventually(t, 5*time.Second, "6 access log lines", func() bool {
+	eventually(t, 5*time.Second, "7 access log lines", func() bool {
 		f, err := os.Open(access)
 		if err != nil {
 			return false
@@ -568,7 +578,7 @@ func TestUsageByClientAndPlaceholders(t *testing.T) {
 				lines = append(lines, m)
 			}
 		}
-		return len(lines) >= 6
+		return len(lines) >= 7
 	})
 	first := lines[0]
 	if first["llm_upstream"] != "oai" || first["llm_key"] != pool.KeyID("oai", "sk-usage-cl-0001") || first["llm_model"] != "gpt-4o" ||
