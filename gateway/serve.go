@@ -42,26 +42,35 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case ep.Kind == clientapi.Models:
 		g.serveModelList(w, r, a, ce)
 	default:
-		c := &call{api: a, client: translate.Client(a.Format()), ep: ep, model: ep.Model, stream: ep.Stream, who: ce}
-		c.rec = requestRecord{Time: start, API: a.Name(), Model: ep.Model}
-		if ce != nil {
-			c.rec.Client, c.hold.Client = ce.name, ce.limiter
-			if ce.limiter == nil {
-				ce.use.start(start.Unix())
-			}
+		g.serveRequest(w, r, a, ep, ce, start)
+	}
+}
+
+// serveRequest serves a generation or counting request of client ce (nil:
+// anonymous) and records it.
+func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, a clientapi.API, ep clientapi.Endpoint, ce *clientEntry, start time.Time) {
+	c := &call{api: a, client: translate.Client(a.Format()), ep: ep, model: ep.Model, stream: ep.Stream, who: ce}
+	c.rec = requestRecord{Time: start, API: a.Name(), Model: ep.Model}
+	if ce != nil {
+		c.rec.Client, c.hold.Client = ce.name, ce.limiter
+		if ce.limiter == nil {
+			ce.use.start(start.Unix())
 		}
-		g.serveCall(w, r, c)
+	}
+	// Deferred, so that nothing can keep a client's place taken: it frees
+	// with its request, settled with the tokens its answer used (those the
+	// key was settled with).
+	defer func() {
+		g.pool.Release(&c.hold, c.rec.InputTokens+c.rec.OutputTokens)
 		if ce != nil && ce.limiter == nil {
 			ce.use.inFlight.Add(-1)
 		}
-		// The client's place frees with its request, settled with the
-		// tokens its answer used (the same the key was settled with).
-		g.pool.Release(&c.hold, c.rec.InputTokens+c.rec.OutputTokens)
-		c.rec.Latency = time.Since(start)
-		g.observe(&c.rec)
-		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-			repl.Map(c.rec.placeholders().get)
-		}
+	}()
+	g.serveCall(w, r, c)
+	c.rec.Latency = time.Since(start)
+	g.observe(&c.rec)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(c.rec.placeholders().get)
 	}
 }
 
