@@ -319,8 +319,10 @@ func (g *Gateway) loadClientOverrides() (map[string]clientSettings, error) {
 	return out, err
 }
 
-// clientView is a client as the admin API shows it.
-func (g *Gateway) clientView(ce *clientEntry) admin.Client {
+// clientView is a client as the admin API shows it. byStats is the usage
+// of clients without limits, from the usage statistics (see statsUsage),
+// computed once for a whole list.
+func (g *Gateway) clientView(ce *clientEntry, byStats func() map[string]admin.KeyUsage) admin.Client {
 	v := admin.Client{
 		Name: ce.name, Keys: slices.Clone(ce.masked), Models: slices.Clone(ce.models),
 		Limits: ce.limits.Caps(), State: "active", Source: ce.source, Note: ce.note,
@@ -346,18 +348,7 @@ func (g *Gateway) clientView(ce *clientEntry) admin.Client {
 	}
 	// Without limits of its own: from the usage statistics, and this
 	// instance's own counters for the last minute and what is in flight.
-	today := time.Now().In(g.loc).Format(time.DateOnly)
-	for _, r := range g.op.Load().stats.Rows() {
-		if r.Client != ce.name {
-			continue
-		}
-		v.Usage.Total += r.Requests
-		v.Usage.TokensTotal += r.InputTokens + r.OutputTokens
-		if r.Hour[:10] == today {
-			v.Usage.Day += r.Requests
-			v.Usage.TokensDay += r.InputTokens + r.OutputTokens
-		}
-	}
+	v.Usage = byStats()[ce.name]
 	if ce.use != nil {
 		now := time.Now().Unix()
 		v.Usage.Minute, v.Usage.InFlight = ce.use.minute(now), int(ce.use.inFlight.Load())
@@ -365,11 +356,36 @@ func (g *Gateway) clientView(ce *clientEntry) admin.Client {
 	return v
 }
 
+// statsUsage returns a function that sums, once, the usage statistics by
+// client: requests and tokens today and in the statistics' retention.
+func (g *Gateway) statsUsage() func() map[string]admin.KeyUsage {
+	var out map[string]admin.KeyUsage
+	return func() map[string]admin.KeyUsage {
+		if out != nil {
+			return out
+		}
+		out = map[string]admin.KeyUsage{}
+		today := time.Now().In(g.loc).Format(time.DateOnly)
+		for _, r := range g.op.Load().stats.Rows() {
+			u := out[r.Client]
+			u.Total += r.Requests
+			u.TokensTotal += r.InputTokens + r.OutputTokens
+			if r.Hour[:10] == today {
+				u.Day += r.Requests
+				u.TokensDay += r.InputTokens + r.OutputTokens
+			}
+			out[r.Client] = u
+		}
+		return out
+	}
+}
+
 func (a adminInstance) Clients() []admin.Client {
 	t := a.g.clients.Load()
 	out := make([]admin.Client, 0, len(t.order))
+	byStats := a.g.statsUsage()
 	for _, ce := range t.order {
-		out = append(out, a.g.clientView(ce))
+		out = append(out, a.g.clientView(ce, byStats))
 	}
 	return out
 }
@@ -379,7 +395,7 @@ func (a adminInstance) Client(name string) (admin.Client, error) {
 	if ce == nil {
 		return admin.Client{}, admin.ClientNotFound(name)
 	}
-	return a.g.clientView(ce), nil
+	return a.g.clientView(ce, a.g.statsUsage()), nil
 }
 
 // checkClientLimits refuses the limits a client cannot have.
