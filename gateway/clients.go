@@ -437,6 +437,13 @@ func (a adminInstance) AddClient(nc admin.NewClient) (admin.ClientSecret, error)
 	if err := g.loadClients(); err != nil {
 		return admin.ClientSecret{}, err
 	}
+	// Counters left by a client of the same name deleted before are not
+	// this one's.
+	if ce := g.clients.Load().lookup(nc.Name); ce != nil {
+		if err := g.pool.ResetClient(ce.limiter); err != nil {
+			g.logger.Warn("zeroing the counters of a new client failed", zap.String("client", nc.Name), zap.Error(err))
+		}
+	}
 	g.logger.Info("client made through the admin API", zap.String("client", nc.Name))
 	return admin.ClientSecret{Name: nc.Name, Key: secret}, nil
 }

@@ -223,3 +223,28 @@ func (p *Pool) releaseRemote(h *ClientHold, actual int64) {
 		rm.later(run)
 	}
 }
+
+// ResetClient zeroes a client's counters (a client made anew under the
+// name of one deleted before starts from nothing). Requests in flight stay
+// counted as in flight.
+func (p *Pool) ResetClient(cl *Client) error {
+	if cl == nil {
+		return nil
+	}
+	if rm := p.sh.remote; rm != nil {
+		if rm.r.Down() {
+			return store.ErrDown
+		}
+		h, e, _ := rm.keys(cl.id)
+		ctx, cancel := context.WithTimeout(rm.r.Context(), callTimeout)
+		defer cancel()
+		if err := resetScript.Run(ctx, rm.r.Client(), []string{h, e}).Err(); err != nil {
+			return rm.r.Failed(err)
+		}
+		return nil
+	}
+	p.sh.mu.Lock()
+	cl.ks.reset()
+	p.sh.mu.Unlock()
+	return nil
+}

@@ -177,3 +177,28 @@ func TestRedisClientShared(t *testing.T) {
 		l.Done(Outcome{Status: 200})
 	}
 }
+
+// ResetClient zeroes a client's counters, on both storages.
+func TestResetClient(t *testing.T) {
+	p := newMemPool(t, newFakeClock(t0), key("oai", "a", limits.Set{}))
+	cl := p.Client("ci", limits.Set{RPM: 1})
+	h := &ClientHold{Client: cl}
+	l, un := acquireAs(t, p, h, 0)
+	if un != nil {
+		t.Fatal(un)
+	}
+	l.Done(Outcome{Status: 200})
+	p.Release(h, 5)
+	if _, un := acquireAs(t, p, &ClientHold{Client: cl}, 0); un == nil || !un.Client {
+		t.Fatalf("rpm 1 let a second request through: %+v", un)
+	}
+	if err := p.ResetClient(cl); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := p.ClientUsage(cl); u.Minute != 0 || u.TokensTotal != 0 {
+		t.Fatalf("after reset: %+v", u)
+	}
+	if _, un := acquireAs(t, p, &ClientHold{Client: cl}, 0); un != nil {
+		t.Fatalf("refused after reset: %+v", un)
+	}
+}
