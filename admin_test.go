@@ -562,8 +562,10 @@ func TestUsageAndLogsAgreeWithTraffic(t *testing.T) {
 		return usage("upstream")["oai"].Requests == 10
 	})
 
+	// By the model the upstream served: the alias "fast" is gpt-4o-mini,
+	// and the pattern gpt-4.1* the model asked for.
 	byModel := usage("model")
-	for model, n := range map[string]int64{"gpt-4o": 4, "fast": 3, "gpt-4.1*": 3} {
+	for model, n := range map[string]int64{"gpt-4o": 4, "gpt-4o-mini": 3, "gpt-4.1-mini": 3} {
 		if g := byModel[model]; g.Requests != n || g.Successes != n || g.Failures != 0 {
 			t.Errorf("usage of %s: %+v, want %d requests", model, g, n)
 		}
@@ -617,7 +619,7 @@ func TestUsageAndLogsAgreeWithTraffic(t *testing.T) {
 		t.Fatalf("%d log entries, want 11", len(logs.Logs))
 	}
 	first := logs.Logs[0]
-	if first.Status != 502 || first.Model != "gpt-4o" || first.Error == "" || first.API != "openai-chat" || first.Client != "sk-…0001" {
+	if first.Status != 502 || first.Model != "gpt-4o" || first.Error == "" || first.API != "openai-chat" || first.Client != "default" {
 		t.Errorf("newest log entry %+v", first)
 	}
 	for i, e := range logs.Logs[1:] {

@@ -32,6 +32,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	llm_proxy [<matcher>] {
 //		name           <instance>
 //		client_key     <secret...>
+//		client <name> [{
+//			key         <secret...>
+//			models      <pattern...>
+//			rpm | rpd | tpm | tpd | concurrency <n>
+//			note        <text>
+//			disabled
+//		}]
 //		storage        badger [<dir>] | memory | redis <url> [{ prefix <s>; on_error closed|open }]
 //		retries        <n>
 //		timeout        <duration>
@@ -69,17 +76,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// client_key, fallback, upstream, key, models, alias and header may be
-// repeated; every other option may be given once per block. At least one
-// upstream is required, and each upstream needs a provider and at least one
-// key. A <limit> is any name of package limits' table (weight, rpm, ...),
-// and its value must be positive; set on the upstream, it is the default of
-// its keys. Several upstreams may declare the same alias (each with its own
-// target); within one upstream an alias is declared once. A model has at
-// most one fallback line, and fallbacks must name models some upstream
-// serves, without cycles (see checkFallbacks). Texts with spaces (note,
-// system_prompt) must be quoted. Placeholders such as {env.OPENAI_API_KEY}
-// are kept as written and expanded at provision time.
+// client_key, client, fallback, upstream, key, models, alias and header
+// may be repeated (a client's key and models too); every other option may
+// be given once per block. At least one upstream is required, and each
+// upstream needs a provider and at least one key. A <limit> is any name of
+// package limits' table (weight, rpm, ...), and its value must be
+// positive; set on the upstream, it is the default of its keys. Several
+// upstreams may declare the same alias (each with its own target); within
+// one upstream an alias is declared once. A model has at most one fallback
+// line, and fallbacks must name models some upstream serves, without
+// cycles (see checkFallbacks). Texts with spaces (note, system_prompt)
+// must be quoted. Placeholders such as {env.OPENAI_API_KEY} are kept as
+// written and expanded at provision time.
 func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	directive := d.Token()
@@ -115,6 +123,13 @@ func (p *Proxy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			p.Fallbacks[args[0]] = args[1:]
 			fallbackToks[args[0]] = tok
+			continue
+		case "client":
+			c, err := unmarshalClient(d)
+			if err != nil {
+				return err
+			}
+			p.Clients = append(p.Clients, c)
 			continue
 		case "client_key":
 		case "name", "storage", "retries", "timeout", "idle_timeout", "keepalive", "max_body", "max_answer",
@@ -647,3 +662,84 @@ func errAt(tok caddyfile.Token, format string, args ...any) error {
 var (
 	_ caddyfile.Unmarshaler = (*Proxy)(nil)
 )
+
+// unmarshalClient parses a client block; the cursor is on "client".
+//
+//	client <name> [{
+//		key         <secret...>
+//		models      <pattern...>
+//		rpm | rpd | tpm | tpd | concurrency <n>
+//		note        <text>
+//		disabled
+//	}]
+func unmarshalClient(d *caddyfile.Dispenser) (*Client, error) {
+	if !d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	name := d.Val()
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	if err := checkClientName(name); err != nil {
+		return nil, d.WrapErr(err)
+	}
+	c := &Client{Name: name}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch {
+		case opt == "key":
+			keys, err := argsAtLeast(d, 1)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range keys {
+				if k == "" {
+					return nil, d.Errf("client %q: key: %v", name, errEmptySecret)
+				}
+			}
+			c.Keys = append(c.Keys, keys...)
+			continue
+		case opt == "models":
+			m, err := argsAtLeast(d, 1)
+			if err != nil {
+				return nil, err
+			}
+			c.Models = append(c.Models, m...)
+			continue
+		case opt == "note" || opt == "disabled" || clientLimitNames[opt]:
+		case limits.Lookup(opt) != nil:
+			return nil, d.Errf("client %q: a client has no %s (its limits are rpm, rpd, tpm, tpd and concurrency)", name, opt)
+		default:
+			return nil, d.Errf("unrecognized client option %q", opt)
+		}
+		if seen[opt] {
+			return nil, d.Errf("client %q: duplicate option %q", name, opt)
+		}
+		seen[opt] = true
+		switch opt {
+		case "disabled":
+			if _, err := argsExactly(d, 0); err != nil {
+				return nil, err
+			}
+			c.Disabled = true
+		case "note":
+			s, err := textArg(d)
+			if err != nil {
+				return nil, err
+			}
+			c.Note = s
+		default:
+			val, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			l := c.limits()
+			if err := l.ParseOption(opt, val); err != nil {
+				return nil, d.WrapErr(err)
+			}
+			c.RPM, c.RPD, c.TPM, c.TPD, c.Concurrency = l.RPM, l.RPD, l.TPM, l.TPD, l.Concurrency
+		}
+	}
+	return c, nil
+}

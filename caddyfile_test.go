@@ -608,6 +608,23 @@ func TestCaddyfileErrors(t *testing.T) {
 			"note takes one argument; quote text that contains spaces, at Testfile:4"},
 		{"key limit with block", "llm_proxy {\n\tupstream oai {\n\t\tkey sk-1 {\n\t\t\trpm 5 {\n\t\t\t}\n\t\t}\n\t}\n}",
 			"rpm takes no block, at Testfile:4"},
+		// clients
+		{"client without name", "llm_proxy {\n\tclient\n}",
+			"wrong argument count or unexpected line ending after 'client', at Testfile:2"},
+		{"client two names", "llm_proxy {\n\tclient a b\n}",
+			"wrong argument count or unexpected line ending after 'b', at Testfile:2"},
+		{"client bad name", "llm_proxy {\n\tclient a/b {\n\t\tkey ck-1\n\t}\n}",
+			`invalid client name "a/b": up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, at Testfile:2`},
+		{"client weight", "llm_proxy {\n\tclient ci {\n\t\tweight 2\n\t}\n}",
+			`client "ci": a client has no weight (its limits are rpm, rpd, tpm, tpd and concurrency), at Testfile:3`},
+		{"client unknown option", "llm_proxy {\n\tclient ci {\n\t\tpriority 2\n\t}\n}",
+			`unrecognized client option "priority", at Testfile:3`},
+		{"client duplicate limit", "llm_proxy {\n\tclient ci {\n\t\trpm 2\n\t\trpm 3\n\t}\n}",
+			`client "ci": duplicate option "rpm", at Testfile:4`},
+		{"client rpm zero", "llm_proxy {\n\tclient ci {\n\t\trpm 0\n\t}\n}",
+			`rpm must be a positive integer, got "0", at Testfile:3`},
+		{"client empty key", "llm_proxy {\n\tclient ci {\n\t\tkey \"\"\n\t}\n}",
+			`client "ci": key: empty secret, at Testfile:3`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseTest(tc.input)

@@ -222,3 +222,44 @@ type Upstream struct {
 	// package providers), so a client's 128000 never reaches gpt-4o.
 	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
 }
+
+// Client is one named client: its own secrets, the models it may use and
+// its own limits, counted exactly and admitted together with the key's.
+type Client struct {
+	// Name identifies the client in logs, metrics, usage statistics and
+	// the admin API: up to 64 letters, digits, '.', '_' or '-'. Unique
+	// within the handler; "default" is the client of client_keys.
+	Name string `json:"name"`
+
+	// Keys are the secrets the client presents. Placeholders such as
+	// {env.CI_KEY} are expanded at provision time. At least one is
+	// required (for "default", client_keys may provide them).
+	Keys []string `json:"keys,omitempty"`
+
+	// Models lists the models the client may use; `*` globs. Empty means
+	// every model. A request for another model is answered 403.
+	Models []string `json:"models,omitempty"`
+
+	// RPM, RPD, TPM, TPD and Concurrency cap the client's own use, as a
+	// key's limits cap a key's (weight and interval do not apply). A
+	// request over one is answered 429 with Retry-After.
+	RPM         int64 `json:"rpm,omitempty"`
+	RPD         int64 `json:"rpd,omitempty"`
+	TPM         int64 `json:"tpm,omitempty"`
+	TPD         int64 `json:"tpd,omitempty"`
+	Concurrency int   `json:"concurrency,omitempty"`
+
+	// Note is free text shown in the admin API.
+	Note string `json:"note,omitempty"`
+
+	// Disabled refuses every request of the client with 403.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// limits are the client's limits as a limits.Set.
+func (c *Client) limits() limits.Set {
+	return limits.Set{RPM: c.RPM, RPD: c.RPD, TPM: c.TPM, TPD: c.TPD, Concurrency: c.Concurrency}
+}
+
+// clientLimitNames are the limits of the limits table a client may have.
+var clientLimitNames = map[string]bool{"rpm": true, "rpd": true, "tpm": true, "tpd": true, "concurrency": true}

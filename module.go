@@ -33,6 +33,11 @@ type Proxy struct {
 	// is open to anyone who can reach it (a warning is logged at start).
 	ClientKeys []string `json:"client_keys,omitempty"`
 
+	// Clients are named clients, each with its own secrets, allowed models
+	// and limits. Clients can also be made through the admin API. With no
+	// client_keys and no clients, the proxy is open.
+	Clients []*Client `json:"clients,omitempty"`
+
 	// Storage is where counters and key states live. Default: Badger in
 	// <caddy data dir>/llm_proxy/<name>; Redis to share them between Caddy
 	// instances.
@@ -152,6 +157,17 @@ func (p *Proxy) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("client_key %d is empty after placeholder expansion", i+1)
 		}
 		cfg.ClientKeys = append(cfg.ClientKeys, secret)
+	}
+	for _, c := range p.Clients {
+		gc := gateway.Client{Name: c.Name, Models: c.Models, Limits: c.limits(), Note: c.Note, Disabled: c.Disabled}
+		for i, k := range c.Keys {
+			secret := expand(k)
+			if secret == "" {
+				return fmt.Errorf("client %q: key %d is empty after placeholder expansion (is its environment variable set?)", c.Name, i+1)
+			}
+			gc.Keys = append(gc.Keys, secret)
+		}
+		cfg.Clients = append(cfg.Clients, gc)
 	}
 	for _, u := range p.Upstreams {
 		gu := &gateway.Upstream{

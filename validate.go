@@ -52,6 +52,9 @@ func (p *Proxy) Validate() error {
 			return fmt.Errorf("client_keys: key %d is empty", i+1)
 		}
 	}
+	if err := p.validateClients(); err != nil {
+		return err
+	}
 	if p.Storage != nil {
 		if err := p.Storage.validate(); err != nil {
 			return fmt.Errorf("storage: %w", err)
@@ -655,3 +658,56 @@ var (
 
 // isGlob reports whether a `models` pattern has a `*` wildcard.
 func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
+
+// checkClientName accepts what gateway.ClientNamePattern does: a client's
+// name appears in URLs, metric labels and store keys.
+func checkClientName(name string) error {
+	if !gateway.ClientNamePattern.MatchString(name) {
+		return fmt.Errorf("invalid client name %q: up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// validateClients checks the named clients: valid, unique names; at least
+// one secret each ("default" may take client_keys'); no secret written
+// twice; limits a client can have, each positive.
+func (p *Proxy) validateClients() error {
+	names := map[string]bool{}
+	secrets := map[string]string{}
+	for _, k := range p.ClientKeys {
+		secrets[k] = "default"
+	}
+	for i, c := range p.Clients {
+		if c == nil {
+			return fmt.Errorf("clients: client %d is null", i+1)
+		}
+		if err := checkClientName(c.Name); err != nil {
+			return fmt.Errorf("clients: %w", err)
+		}
+		if names[c.Name] {
+			return fmt.Errorf("clients: client %q is defined twice", c.Name)
+		}
+		names[c.Name] = true
+		if len(c.Keys) == 0 && (c.Name != "default" || len(p.ClientKeys) == 0) {
+			return fmt.Errorf("client %q: needs at least one key", c.Name)
+		}
+		for j, k := range c.Keys {
+			if k == "" {
+				return fmt.Errorf("client %q: key %d is empty", c.Name, j+1)
+			}
+			if other, dup := secrets[k]; dup && (other != c.Name || c.Name != "default") {
+				return fmt.Errorf("client %q: key %d is also a secret of client %q", c.Name, j+1, other)
+			}
+			secrets[k] = c.Name
+		}
+		for _, m := range c.Models {
+			if m == "" {
+				return fmt.Errorf("client %q: an empty model pattern", c.Name)
+			}
+		}
+		if err := c.limits().Check(); err != nil {
+			return fmt.Errorf("client %q: %w", c.Name, err)
+		}
+	}
+	return nil
+}

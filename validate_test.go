@@ -37,6 +37,13 @@ func TestValidate(t *testing.T) {
 				"headers":{"X-A":"1"},"proxy":"socks5h://proxy:1080","reasoning":"4096","system_prompt":"hi"
 			}]}`, ""},
 		{"storage memory", `{"storage":{"type":"memory"},` + up(ok)[1:], ""},
+		{"clients", `{"client_keys":["ck-1"],"clients":[{"name":"default","rpm":3},` +
+			`{"name":"ci","keys":["ck-2","{env.CK}"],"models":["gpt-*"],"rpm":1,"rpd":2,"tpm":3,"tpd":4,"concurrency":5,"note":"n","disabled":true}],` + up(ok)[1:], ""},
+		{"client without key", `{"clients":[{"name":"ci"}],` + up(ok)[1:], `client "ci": needs at least one key`},
+		{"client twice", `{"clients":[{"name":"ci","keys":["a"]},{"name":"ci","keys":["b"]}],` + up(ok)[1:], `clients: client "ci" is defined twice`},
+		{"client shares a secret", `{"client_keys":["a"],"clients":[{"name":"ci","keys":["a"]}],` + up(ok)[1:], `client "ci": key 1 is also a secret of client "default"`},
+		{"client negative limit", `{"clients":[{"name":"ci","keys":["a"],"rpm":-1}],` + up(ok)[1:], `client "ci": rpm must be a positive integer, got -1`},
+		{"client bad name", `{"clients":[{"name":"a b","keys":["a"]}],` + up(ok)[1:], `clients: invalid client name "a b": up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`},
 		{"storage default type", `{"storage":{"dir":"/x"},` + up(ok)[1:], ""},
 		{"storage redis", `{"storage":{"type":"redis","url":"rediss://user:pw@redis.example:6380/2","prefix":"team:","on_error":"open"},` + up(ok)[1:], ""},
 		{"storage redis from env", `{"storage":{"type":"redis","url":"{env.LLMPROXY_TEST_REDIS}"},` + up(ok)[1:], ""},

@@ -13,9 +13,15 @@
 //	DELETE /llm_proxy/{instance}/keys/{id}       remove a key added through the API
 //	POST   /llm_proxy/{instance}/keys/{id}/reset zero its counters, clear its cooldown
 //	POST   /llm_proxy/{instance}/keys/check      probe every key now
-//	GET    /llm_proxy/{instance}/usage?by=day|hour|model|key|upstream[&days=N]
+//	GET    /llm_proxy/{instance}/usage?by=day|hour|model|key|upstream|client[&days=N]
 //	GET    /llm_proxy/{instance}/logs?limit=N    recent requests, newest first
 //	GET    /llm_proxy/{instance}/models          every model a client may ask for
+//	GET    /llm_proxy/{instance}/clients         every named client (secrets masked)
+//	POST   /llm_proxy/{instance}/clients         make a client; 201 {"name","key"}, the secret shown once
+//	GET    /llm_proxy/{instance}/clients/{name}  one client
+//	PATCH  /llm_proxy/{instance}/clients/{name}  change limits, models, disabled, note
+//	DELETE /llm_proxy/{instance}/clients/{name}  delete a client made through the API
+//	POST   /llm_proxy/{instance}/clients/{name}/rotate  a new secret, shown once; the old one stops
 //
 // The instances are looked up by name at request time through the Registry
 // the handler package installs, so the answers follow config reloads.
@@ -139,6 +145,59 @@ func (a API) serve(w http.ResponseWriter, r *http.Request) error {
 			}
 			return writeJSON(w, http.StatusOK, k)
 		}
+	case len(parts) == 2 && parts[1] == "clients":
+		methods = []string{http.MethodGet, http.MethodPost}
+		handle = withClients(func(ca ClientAdmin) error {
+			if r.Method == http.MethodPost {
+				return addClient(w, r, ca)
+			}
+			list := ca.Clients()
+			if list == nil {
+				list = []Client{}
+			}
+			return writeJSON(w, http.StatusOK, map[string]any{"clients": list})
+		})
+	case len(parts) == 3 && parts[1] == "clients":
+		name := parts[2]
+		methods = []string{http.MethodGet, http.MethodPatch, http.MethodDelete}
+		handle = withClients(func(ca ClientAdmin) error {
+			switch r.Method {
+			case http.MethodPatch:
+				b, err := readBody(r)
+				if err != nil {
+					return err
+				}
+				patch, err := ParseClientPatch(b)
+				if err != nil {
+					return Errorf(http.StatusBadRequest, "bad body: %v", err)
+				}
+				c, err := ca.UpdateClient(name, patch)
+				if err != nil {
+					return err
+				}
+				return writeJSON(w, http.StatusOK, c)
+			case http.MethodDelete:
+				if err := ca.DeleteClient(name); err != nil {
+					return err
+				}
+				return writeJSON(w, http.StatusOK, map[string]any{"deleted": name})
+			}
+			c, err := ca.Client(name)
+			if err != nil {
+				return err
+			}
+			return writeJSON(w, http.StatusOK, c)
+		})
+	case len(parts) == 4 && parts[1] == "clients" && parts[3] == "rotate":
+		name := parts[2]
+		methods = []string{http.MethodPost}
+		handle = withClients(func(ca ClientAdmin) error {
+			sec, err := ca.RotateClient(name)
+			if err != nil {
+				return err
+			}
+			return writeJSON(w, http.StatusOK, sec)
+		})
 	case len(parts) == 2 && parts[1] == "usage":
 		methods = []string{http.MethodGet}
 		handle = func(in Instance) error { return usage(w, r, in) }
@@ -169,6 +228,37 @@ func (a API) serve(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, "no running llm_proxy instance named %q", parts[0])
 	}
 	return handle(in)
+}
+
+// withClients runs f with the instance's clients, or answers 404 for an
+// instance that has none to manage.
+func withClients(f func(ClientAdmin) error) func(Instance) error {
+	return func(in Instance) error {
+		ca, ok := in.(ClientAdmin)
+		if !ok {
+			return Errorf(http.StatusNotFound, "this llm_proxy instance has no clients to manage")
+		}
+		return f(ca)
+	}
+}
+
+func addClient(w http.ResponseWriter, r *http.Request, ca ClientAdmin) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var c NewClient
+	if err := decodeStrict(b, &c); err != nil {
+		return Errorf(http.StatusBadRequest, "bad body: %v", err)
+	}
+	if c.Name == "" {
+		return Errorf(http.StatusBadRequest, `"name" is required`)
+	}
+	sec, err := ca.AddClient(c)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, sec)
 }
 
 // allow answers 405 (with an Allow header) unless the request's method is
@@ -408,9 +498,9 @@ func usage(w http.ResponseWriter, r *http.Request, in Instance) error {
 		q.By = "day"
 	}
 	switch q.By {
-	case "day", "hour", "model", "key", "upstream":
+	case "day", "hour", "model", "key", "upstream", "client":
 	default:
-		return Errorf(http.StatusBadRequest, "by must be day, hour, model, key or upstream, got %q", q.By)
+		return Errorf(http.StatusBadRequest, "by must be day, hour, model, key, upstream or client, got %q", q.By)
 	}
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)

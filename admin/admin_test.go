@@ -76,6 +76,13 @@ func TestRouting(t *testing.T) {
 		{"GET", "/llm_proxy/a/usage?by=week", 400, ""},
 		{"GET", "/llm_proxy/a/logs?limit=0", 400, ""},
 		{"POST", "/llm_proxy/a/keys", 400, ""}, // empty body
+		// clients: an instance without clients to manage answers 404 once
+		// method and route are right
+		{"GET", "/llm_proxy/a/clients", 404, ""},
+		{"PUT", "/llm_proxy/a/clients", 405, "GET, POST"},
+		{"POST", "/llm_proxy/a/clients/ci", 405, "GET, PATCH, DELETE"},
+		{"GET", "/llm_proxy/a/clients/ci/rotate", 405, "POST"},
+		{"POST", "/llm_proxy/a/clients/ci/rotate", 404, ""},
 	} {
 		w := httptest.NewRecorder()
 		err := API{}.serve(w, httptest.NewRequest(c.method, c.path, nil))
@@ -168,5 +175,47 @@ func TestNewKey(t *testing.T) {
 	}
 	if got := MaskURL("http://user:pw@proxy.local:3128"); got != "http://***@proxy.local:3128" {
 		t.Fatalf("MaskURL: %s", got)
+	}
+}
+
+func TestClientBodies(t *testing.T) {
+	var c NewClient
+	if err := decodeStrict([]byte(`{"name":"ci","models":["gpt-*"],"rpm":3,"concurrency":2,"tpd":null,"note":"n","disabled":true}`), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "ci" || !slices.Equal(c.Models, []string{"gpt-*"}) || c.Note != "n" || !c.Disabled ||
+		strings.Join(c.Limits.Names(), ",") != "rpm,concurrency" {
+		t.Fatalf("%+v", c)
+	}
+	for body, want := range map[string]string{
+		`{"name":"ci","weight":2}`:        `unknown field "weight"`,
+		`{"name":"ci","interval":"1s"}`:   `unknown field "interval"`,
+		`{"name":"ci","rpm":0}`:           `"rpm" must be at least 1`,
+		`{"name":"ci","models":"gpt-4o"}`: `"models"`,
+		`[]`:                              "want a JSON object",
+	} {
+		var c NewClient
+		if err := decodeStrict([]byte(body), &c); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", body, err, want)
+		}
+	}
+	p, err := ParseClientPatch([]byte(`{"rpm":0,"models":["a*"],"disabled":false,"note":null,"tpm":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := p.Limits.Get(limits.Lookup("rpm")); !ok || v != 0 || p.Models == nil || (*p.Models)[0] != "a*" ||
+		p.Disabled == nil || *p.Disabled || !slices.Equal(p.Revert, []string{"note", "tpm"}) {
+		t.Fatalf("%+v", p)
+	}
+	for body, want := range map[string]string{
+		`{"weight":2}`: "unknown field",
+		`{"rpm":-1}`:   "must not be negative",
+		`{"models":3}`: `"models"`,
+		`{"name":"x"}`: "unknown field",
+		`null`:         "want a JSON object",
+	} {
+		if _, err := ParseClientPatch([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error containing %q", body, err, want)
+		}
 	}
 }

@@ -260,7 +260,8 @@ type CheckResult struct {
 
 // UsageQuery selects and groups usage statistics.
 type UsageQuery struct {
-	// By is day, hour, model, key or upstream.
+	// By is day, hour, model (the model the upstream served), key,
+	// upstream or client.
 	By string
 	// Days, when > 0, keeps the last Days calendar days (today included).
 	Days int
@@ -301,4 +302,182 @@ type Model struct {
 	Model   string   `json:"model"`
 	Kind    string   `json:"kind"`
 	Targets []Target `json:"targets"`
+}
+
+// ClientAdmin is what the clients routes need from an instance that has
+// named clients (the handler's instances do); an Instance without it
+// answers those routes 404.
+type ClientAdmin interface {
+	// Clients lists every client: the Caddyfile's first (the client
+	// "default" of plain client_key secrets among them), then those made
+	// through the API, oldest first.
+	Clients() []Client
+	// Client returns one client (404 if unknown).
+	Client(name string) (Client, error)
+	// AddClient makes a client with a new secret, persists it (only the
+	// secret's hash) and answers the secret, the one time it is shown (400
+	// invalid, 409 the name is taken).
+	AddClient(c NewClient) (ClientSecret, error)
+	// UpdateClient applies a patch (404 unknown, 400 invalid) and persists
+	// it.
+	UpdateClient(name string, patch ClientPatch) (Client, error)
+	// DeleteClient deletes a client made through the API (404 unknown, 409
+	// a Caddyfile client).
+	DeleteClient(name string) error
+	// RotateClient gives a client made through the API a new secret; the
+	// old one stops working at once (404 unknown, 409 a Caddyfile client).
+	RotateClient(name string) (ClientSecret, error)
+}
+
+// Client is one named client as the API shows it: its secrets masked
+// ("llmp-…abcd" for one made through the API, of which only a hash and
+// the last 4 characters are kept).
+type Client struct {
+	Name   string      `json:"name"`
+	Keys   []string    `json:"keys"`
+	Models []string    `json:"models"` // empty: every model
+	Limits limits.Caps `json:"limits"` // rpm, rpd, tpm, tpd, concurrency; unset ones left out
+	// State is "active" or "disabled".
+	State  string `json:"state"`
+	Source string `json:"source"` // "config" or "admin"
+	Note   string `json:"note"`
+	// Overrides names the settings of a Caddyfile client changed through
+	// the API (PATCH), which take precedence over the Caddyfile's.
+	Overrides []string   `json:"overrides,omitempty"`
+	Created   *time.Time `json:"created,omitempty"`
+	Usage     KeyUsage   `json:"usage"`
+}
+
+// ClientSecret is the answer that shows a client's new secret, once.
+type ClientSecret struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// NewClient is a POST .../clients body: {"name", "models", "rpm", "rpd",
+// "tpm", "tpd", "concurrency", "note", "disabled"}.
+type NewClient struct {
+	Name     string
+	Models   []string
+	Limits   limits.Partial
+	Note     string
+	Disabled bool
+}
+
+// ClientPatch is a PATCH .../clients/{name} body: the settings to change.
+// A nil pointer or a limit not set in Limits is left alone; Revert names
+// the fields sent as null (back to the Caddyfile's value, or unset for a
+// client made through the API). For a limit, 0 lifts it.
+type ClientPatch struct {
+	Disabled *bool
+	Models   *[]string
+	Limits   limits.Partial
+	Note     *string
+	Revert   []string
+}
+
+// ClientLimitNames are the limits a client can have.
+var ClientLimitNames = []string{"rpm", "rpd", "tpm", "tpd", "concurrency"}
+
+// clientLimit is the limit of that name if a client can have it.
+func clientLimit(name string) *limits.Def {
+	for _, n := range ClientLimitNames {
+		if n == name {
+			return limits.Lookup(n)
+		}
+	}
+	return nil
+}
+
+// UnmarshalJSON reads a POST .../clients body, refusing unknown fields.
+func (c *NewClient) UnmarshalJSON(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil || fields == nil {
+		return fmt.Errorf("want a JSON object for a client, got %s", clip(b))
+	}
+	var out NewClient
+	for name, raw := range fields {
+		var err error
+		switch name {
+		case "name":
+			err = json.Unmarshal(raw, &out.Name)
+		case "models":
+			err = json.Unmarshal(raw, &out.Models)
+		case "note":
+			err = json.Unmarshal(raw, &out.Note)
+		case "disabled":
+			err = json.Unmarshal(raw, &out.Disabled)
+		default:
+			d := clientLimit(name)
+			if d == nil {
+				return fmt.Errorf("unknown field %q (want name, models, %s, note or disabled)", name, strings.Join(ClientLimitNames, ", "))
+			}
+			if isNull(raw) {
+				continue
+			}
+			var v int64
+			if v, err = d.ReadJSON(raw); err == nil {
+				if err = d.CheckNew(v); err == nil {
+					out.Limits.Put(d, v)
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%q: %v", name, err)
+		}
+	}
+	*c = out
+	return nil
+}
+
+// ParseClientPatch reads a PATCH .../clients/{name} body.
+func ParseClientPatch(b []byte) (ClientPatch, error) {
+	var p ClientPatch
+	var fields map[string]json.RawMessage
+	if err := decodeStrict(b, &fields); err != nil {
+		return p, err
+	}
+	if fields == nil {
+		return p, fmt.Errorf("want a JSON object")
+	}
+	for name, raw := range fields {
+		d := clientLimit(name)
+		known := d != nil || name == "disabled" || name == "note" || name == "models"
+		if !known {
+			return p, fmt.Errorf("unknown field %q (want disabled, models, %s or note)", name, strings.Join(ClientLimitNames, ", "))
+		}
+		if isNull(raw) {
+			p.Revert = append(p.Revert, name)
+			continue
+		}
+		var err error
+		switch name {
+		case "disabled":
+			err = json.Unmarshal(raw, &p.Disabled)
+		case "note":
+			err = json.Unmarshal(raw, &p.Note)
+		case "models":
+			var m []string
+			if err = json.Unmarshal(raw, &m); err == nil {
+				p.Models = &m
+			}
+		default:
+			var v int64
+			if v, err = d.ReadJSON(raw); err == nil {
+				if err = d.CheckChange(v); err == nil {
+					p.Limits.Put(d, v)
+				}
+			}
+		}
+		if err != nil {
+			return p, fmt.Errorf("%q: %v", name, err)
+		}
+	}
+	sort.Strings(p.Revert)
+	return p, nil
+}
+
+// ClientNotFound is the 404 for an unknown client.
+func ClientNotFound(name string) error {
+	return Errorf(http.StatusNotFound, "no client named %q", name)
 }

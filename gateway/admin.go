@@ -72,6 +72,9 @@ func (g *Gateway) provisionOps(ctx caddy.Context) error {
 
 	adminMu.Lock()
 	err = g.loadRuntimeKeys(op)
+	if err == nil {
+		err = g.loadClients()
+	}
 	adminMu.Unlock()
 	if err != nil {
 		return err
@@ -549,7 +552,15 @@ func (a adminInstance) Usage(q admin.UsageQuery) (admin.Usage, error) {
 		case "hour":
 			group = r.Hour + ":00"
 		case "model":
-			group = r.Model
+			// The model the upstream served, where it said; else the
+			// configured name (failures, and statistics of versions
+			// before).
+			group = r.Served
+			if group == "" {
+				group = r.Model
+			}
+		case "client":
+			group = r.Client
 		case "key":
 			group = r.Key
 		case "upstream":

@@ -73,6 +73,10 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 	var told *clientapi.Error
 	for i, name := range chain {
 		if i > 0 {
+			// A client that may not use a fallback model does not get it.
+			if c.who != nil && !c.who.allows(name, g.isUpstream) {
+				continue
+			}
 			rt := g.router.resolve(name)
 			if rt == nil {
 				continue // validated at load time; never nil in practice
@@ -151,7 +155,7 @@ func (g *Gateway) forwardModel(w http.ResponseWriter, r *http.Request, c *call) 
 	cv := g.conversation(r, c)
 	same := 0 // retries on the same key so far
 	for attempt := 0; attempt <= g.retries; attempt++ {
-		lease, err := g.pool.AcquireFor(c.route.targets, c.estimate, tried, cv)
+		lease, err := g.pool.AcquireFor(&c.hold, c.route.targets, c.estimate, tried, cv)
 		if err != nil && last != nil && last.sameKeyRetry() && tried[last.keyID] {
 			same++
 			if !pause(r.Context(), same) {
@@ -159,7 +163,7 @@ func (g *Gateway) forwardModel(w http.ResponseWriter, r *http.Request, c *call) 
 				return nil, false
 			}
 			delete(tried, last.keyID)
-			lease, err = g.pool.AcquireFor(c.route.targets, c.estimate, tried, cv)
+			lease, err = g.pool.AcquireFor(&c.hold, c.route.targets, c.estimate, tried, cv)
 		}
 		if err != nil {
 			return g.unavailable(c, err, last)
@@ -183,6 +187,9 @@ func (g *Gateway) forwardModel(w http.ResponseWriter, r *http.Request, c *call) 
 func (g *Gateway) unavailable(c *call, err error, last *failure) (*clientapi.Error, bool) {
 	un, _ := errors.AsType[*pool.Unavailable](err)
 	switch {
+	case un != nil && un.Client:
+		return &clientapi.Error{Status: http.StatusTooManyRequests, RetryAfter: ceilSeconds(un.RetryAfter), Code: "client_rate_limit_exceeded",
+			Message: fmt.Sprintf("client %q is at one of its own limits (%s); retry after %s", c.rec.Client, c.who.limitText(), un.RetryAfter)}, true
 	case un != nil && un.StoreDown:
 		return &clientapi.Error{Status: http.StatusServiceUnavailable, RetryAfter: ceilSeconds(un.RetryAfter),
 			Message: "the proxy's shared storage is unreachable; try again shortly"}, true
@@ -392,6 +399,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 			return &failure{upstream: up.name, broken: true, message: "the upstream's answer is not valid JSON"}, false
 		}
 		usage, _ = up.codec.ReadUsage(out)
+		c.rec.Served = servedModel(out, c.rec.UpstreamModel)
 		copyHeaders(w.Header(), resp.Header)
 	} else {
 		// Translate the answer (or, for a stream the upstream answered
@@ -403,6 +411,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 				message: "the proxy cannot read the upstream's answer: " + truncate(err.Error(), 200)}, false
 		}
 		usage = canon.Usage
+		c.rec.Served = servedName(canon.Model, c.rec.UpstreamModel)
 		if c.stream {
 			out = streamWhole(c, canon)
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -535,4 +544,33 @@ func retryAfter(h http.Header) time.Duration {
 		}
 	}
 	return 0
+}
+
+// servedPaths are where the four wire formats name the model that served
+// an answer (Chat, Responses and Anthropic "model"; Gemini
+// "modelVersion"), and, for the first event of a stream, Anthropic's
+// message_start and Responses' response.created.
+var servedPaths = []string{"model", "modelVersion", "message.model", "response.model"}
+
+// servedModel is the model an upstream's JSON answer or stream event says
+// served it ("" when it does not say), cut to what the log keeps. When it
+// is asked, the model the proxy asked for, the string is that one: the
+// usual answer costs no allocation.
+func servedModel(b []byte, asked string) string {
+	for _, p := range servedPaths {
+		if m := gjson.Get(translate.InPlace(b), p); m.Type == gjson.String && m.Str != "" {
+			return servedName(m.Str, asked)
+		}
+	}
+	return ""
+}
+
+// servedName is a served model name m as the records keep it: asked
+// itself when it is that, else a copy cut to what the log keeps (m may
+// point into a buffer that is reused).
+func servedName(m, asked string) string {
+	if m == asked {
+		return asked
+	}
+	return strings.Clone(truncate(m, maxLogName))
 }

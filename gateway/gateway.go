@@ -16,7 +16,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -35,8 +34,11 @@ import (
 // each setting means).
 type Config struct {
 	Name string
-	// ClientKeys are the secrets clients must present; none = open.
+	// ClientKeys are the secrets of the client "default"; with no
+	// ClientKeys and no Clients, the proxy is open.
 	ClientKeys []string
+	// Clients are the named clients (see clients.go).
+	Clients []Client
 	// Storage is "badger" (Dir holds the database), "memory" or "redis"
 	// (configured by Redis).
 	Storage string
@@ -103,15 +105,19 @@ type Key struct {
 
 // Gateway is one running llm_proxy instance.
 type Gateway struct {
-	cfg        Config
-	name       string
-	logger     *zap.Logger
-	pool       *pool.Pool
-	op         atomic.Pointer[operator] // set once started; see admin.go
-	ups        []*upstream
-	router     *router
-	clientKeys [][sha256.Size]byte
-	loc        *time.Location
+	cfg    Config
+	name   string
+	logger *zap.Logger
+	pool   *pool.Pool
+	op     atomic.Pointer[operator] // set once started; see admin.go
+	ups    []*upstream
+	router *router
+	// clients is every client, replaced whole on a change; open is true
+	// when the configuration has no client secrets, so that a request
+	// without one (or with an unknown one) is served anonymously.
+	clients atomic.Pointer[clientTable]
+	open    bool
+	loc     *time.Location
 
 	retries     int
 	maxBody     int64
@@ -133,11 +139,9 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 	if g.loc == nil {
 		g.loc = time.UTC
 	}
-	for _, k := range cfg.ClientKeys {
-		g.clientKeys = append(g.clientKeys, sha256.Sum256([]byte(k)))
-	}
-	if len(g.clientKeys) == 0 {
-		logger.Warn("no client_key configured: the proxy is open to anyone who can reach it", zap.String("instance", g.name))
+	g.open = len(cfg.ClientKeys) == 0 && len(cfg.Clients) == 0
+	if g.open {
+		logger.Warn("no client_key or client configured: the proxy is open to anyone who can reach it", zap.String("instance", g.name))
 	}
 
 	var specs []pool.KeySpec
@@ -167,7 +171,7 @@ func New(ctx caddy.Context, cfg Config, logger *zap.Logger) (*Gateway, error) {
 		return g, err
 	}
 	pl, err := pool.New(pool.Options{Instance: g.name, Storage: cfg.Storage, Dir: cfg.Dir, Redis: cfg.Redis,
-		Changed: g.remoteChanged, Location: g.loc, Keys: specs, Logger: logger.Named("pool")})
+		Changed: g.remoteChanged, ClientsChanged: g.clientsChanged, Location: g.loc, Keys: specs, Logger: logger.Named("pool")})
 	if err != nil {
 		return g, fmt.Errorf("llm_proxy %q: %w", g.name, err)
 	}

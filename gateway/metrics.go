@@ -12,8 +12,8 @@ import (
 
 // Metrics, served on Caddy's admin endpoint at /metrics:
 //
-//	caddy_llm_proxy_requests_total{instance,upstream,model,code}
-//	caddy_llm_proxy_tokens_total{instance,upstream,model,direction}   direction: input, output
+//	caddy_llm_proxy_requests_total{instance,upstream,model,code,client}
+//	caddy_llm_proxy_tokens_total{instance,upstream,model,direction,client}   direction: input, output
 //	caddy_llm_proxy_upstream_ttfb_seconds{instance,upstream}          histogram
 //	caddy_llm_proxy_keys{instance,upstream,state}                     gauge, read at scrape time
 //
@@ -22,6 +22,9 @@ import (
 // admitted it ("*" for an upstream that lists none; "" when no model was
 // resolved), never the raw name a client sent, so clients cannot grow the
 // number of series. upstream is "" for requests that reached no upstream.
+// client is a configured or admin-made client's name ("default" for plain
+// client_key secrets; "" for anonymous requests to an open proxy), never
+// anything a request chose.
 //
 // The collectors are built once per process and registered into the
 // registry of every config load (Caddy makes a new one each time), so
@@ -44,14 +47,14 @@ func initMetrics() {
 		Namespace: metricsNamespace,
 		Subsystem: metricsSubsystem,
 		Name:      "requests_total",
-		Help:      "Client requests answered by llm_proxy, by upstream, configured model and HTTP status.",
-	}, []string{"instance", "upstream", "model", "code"})
+		Help:      "Client requests answered by llm_proxy, by upstream, configured model, HTTP status and client.",
+	}, []string{"instance", "upstream", "model", "code", "client"})
 	metrics.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace,
 		Subsystem: metricsSubsystem,
 		Name:      "tokens_total",
-		Help:      "Tokens reported by upstreams, by upstream, configured model and direction (input or output).",
-	}, []string{"instance", "upstream", "model", "direction"})
+		Help:      "Tokens reported by upstreams, by upstream, configured model, direction (input or output) and client.",
+	}, []string{"instance", "upstream", "model", "direction", "client"})
 	metrics.ttfb = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: metricsNamespace,
 		Subsystem: metricsSubsystem,
@@ -87,13 +90,13 @@ func registerMetrics(reg *prometheus.Registry) error {
 // observeMetrics counts one request.
 func observeMetrics(instance string, rec *requestRecord) {
 	metrics.once.Do(initMetrics)
-	metrics.requests.WithLabelValues(instance, rec.Upstream, rec.ModelLabel, strconv.Itoa(rec.Status)).Inc()
+	metrics.requests.WithLabelValues(instance, rec.Upstream, rec.ModelLabel, strconv.Itoa(rec.Status), rec.Client).Inc()
 	if rec.Upstream == "" {
 		return
 	}
 	if rec.InputTokens > 0 || rec.OutputTokens > 0 {
-		metrics.tokens.WithLabelValues(instance, rec.Upstream, rec.ModelLabel, "input").Add(float64(max(rec.InputTokens, 0)))
-		metrics.tokens.WithLabelValues(instance, rec.Upstream, rec.ModelLabel, "output").Add(float64(max(rec.OutputTokens, 0)))
+		metrics.tokens.WithLabelValues(instance, rec.Upstream, rec.ModelLabel, "input", rec.Client).Add(float64(max(rec.InputTokens, 0)))
+		metrics.tokens.WithLabelValues(instance, rec.Upstream, rec.ModelLabel, "output", rec.Client).Add(float64(max(rec.OutputTokens, 0)))
 	}
 	if rec.TTFB > 0 {
 		metrics.ttfb.WithLabelValues(instance, rec.Upstream).Observe(rec.TTFB.Seconds())

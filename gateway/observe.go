@@ -14,7 +14,8 @@ import (
 // persisted by the pool's flusher once a second.
 //
 // Usage statistics are counted by hour (in the instance's timezone),
-// configured model label, key and upstream, and kept for
+// configured model label, key, upstream, client and the model the upstream
+// served, and kept for
 // stats.Retention (31 days); the request log keeps the last log_size
 // requests in memory only. Both outlive config reloads; the statistics
 // also survive restarts (with badger storage).
@@ -49,7 +50,11 @@ func (g *Gateway) observe(rec *requestRecord) {
 	} else {
 		c.Failures = 1
 	}
-	op.stats.Record(t.In(g.loc), stats.Dims{Model: rec.ModelLabel, Key: rec.KeyID, Upstream: rec.Upstream}, c)
+	d := stats.Dims{Model: rec.ModelLabel, Key: rec.KeyID, Upstream: rec.Upstream, Client: rec.Client}
+	if c.Successes == 1 {
+		d.Served = rec.Served
+	}
+	op.stats.Record(t.In(g.loc), d, c)
 	observeMetrics(g.name, rec)
 }
 

@@ -83,6 +83,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		failed  string // the upstream reported an error inside the stream
 		outcome = pool.Outcome{Status: resp.StatusCode}
 		settled bool
+		seen    int // events looked at for the served model
 	)
 	// settle reports the outcome once. A finished stream is settled before
 	// its last event goes out, so a client that has read the whole answer
@@ -139,6 +140,12 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			break
 		}
 		if pass {
+			// The model is named in the first event or two; past that a
+			// stream that never names it costs no more lookups.
+			if c.rec.Served == "" && seen < 4 {
+				seen++
+				c.rec.Served = servedModel(ev.Data, c.rec.UpstreamModel)
+			}
 			hadUsage := watch.Observe(ev)
 			usage = watch.Usage()
 			if msg := watch.Failed(); msg != "" {
@@ -165,6 +172,10 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			}
 			for i := range evs {
 				switch evs[i].Type {
+				case translate.EvStart:
+					if c.rec.Served == "" && evs[i].Model != "" {
+						c.rec.Served = servedName(evs[i].Model, c.rec.UpstreamModel)
+					}
 				case translate.EvUsage:
 					usage.Merge(evs[i].Usage)
 				case translate.EvError:

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,10 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/llmproxy/caddy-llm-proxy/clientapi"
+	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
 )
 
@@ -22,9 +24,14 @@ import (
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	a, ep, routed := clientapi.Route(r)
-	client, ok := g.authorize(r)
+	ce, ok := g.authorize(r)
 	if !ok {
 		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusUnauthorized, Message: "missing or invalid client key"})
+		return
+	}
+	if ce != nil && ce.disabled {
+		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusForbidden, Code: "client_disabled",
+			Message: fmt.Sprintf("client %q is disabled", ce.name)})
 		return
 	}
 	switch {
@@ -33,22 +40,48 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != ep.Method:
 		clientapi.WriteError(w, a, &clientapi.Error{Status: http.StatusMethodNotAllowed, Message: "method not allowed; use " + ep.Method, Allow: ep.Method})
 	case ep.Kind == clientapi.Models:
-		g.serveModelList(w, r, a)
+		g.serveModelList(w, r, a, ce)
 	default:
-		c := &call{api: a, client: translate.Client(a.Format()), ep: ep, model: ep.Model, stream: ep.Stream}
-		c.rec = requestRecord{Time: start, Client: client, API: a.Name(), Model: ep.Model}
-		g.serveCall(w, r, c)
-		c.rec.Latency = time.Since(start)
-		g.observe(&c.rec)
+		g.serveRequest(w, r, a, ep, ce, start)
 	}
 }
 
-// authorize checks the client key in any of the places SDKs put it,
-// comparing digests in constant time. It returns the key masked, for the
-// request log.
-func (g *Gateway) authorize(r *http.Request) (client string, ok bool) {
-	if len(g.clientKeys) == 0 {
-		return "", true
+// serveRequest serves a generation or counting request of client ce (nil:
+// anonymous) and records it.
+func (g *Gateway) serveRequest(w http.ResponseWriter, r *http.Request, a clientapi.API, ep clientapi.Endpoint, ce *clientEntry, start time.Time) {
+	c := &call{api: a, client: translate.Client(a.Format()), ep: ep, model: ep.Model, stream: ep.Stream, who: ce}
+	c.rec = requestRecord{Time: start, API: a.Name(), Model: ep.Model}
+	if ce != nil {
+		c.rec.Client, c.hold.Client = ce.name, ce.limiter
+		if ce.limiter == nil {
+			ce.use.start(start.Unix())
+		}
+	}
+	// Deferred, so that nothing can keep a client's place taken: it frees
+	// with its request, settled with the tokens its answer used (those the
+	// key was settled with).
+	defer func() {
+		g.pool.Release(&c.hold, c.rec.InputTokens+c.rec.OutputTokens)
+		if ce != nil && ce.limiter == nil {
+			ce.use.inFlight.Add(-1)
+		}
+	}()
+	g.serveCall(w, r, c)
+	c.rec.Latency = time.Since(start)
+	g.observe(&c.rec)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Map(c.rec.placeholders().get)
+	}
+}
+
+// authorize finds the client of the secret the request presents, in any of
+// the places SDKs put it. ok is false when the request must be refused
+// (no secret, or an unknown one, unless the proxy is open); ce is nil for
+// an anonymous request to an open proxy.
+func (g *Gateway) authorize(r *http.Request) (ce *clientEntry, ok bool) {
+	t := g.clients.Load()
+	if g.open && len(t.bySum) == 0 {
+		return nil, true // nobody to recognize: no need to look for a secret
 	}
 	k := r.Header.Get("x-api-key")
 	if k == "" {
@@ -63,14 +96,15 @@ func (g *Gateway) authorize(r *http.Request) (client string, ok bool) {
 		k = r.URL.Query().Get("key")
 	}
 	if k == "" {
-		return "", false
+		return nil, g.open
 	}
-	sum := sha256.Sum256([]byte(k))
-	match := 0
-	for i := range g.clientKeys {
-		match |= subtle.ConstantTimeCompare(sum[:], g.clientKeys[i][:])
+	// Compared as digests: see clientTable.bySum for why a map lookup is
+	// as safe as a constant-time comparison here.
+	ce = t.bySum[sha256.Sum256([]byte(k))]
+	if ce == nil {
+		return nil, g.open
 	}
-	return maskSecret(k), match == 1
+	return ce, true
 }
 
 // readBody reads the request body up to max_body.
@@ -126,6 +160,10 @@ type call struct {
 	// warned: what translation drops has been logged for this request.
 	warned bool
 	rec    requestRecord
+	// who is the client (nil: anonymous, on an open proxy); hold is its
+	// place under its own limits, taken by the first admitted attempt.
+	who  *clientEntry
+	hold pool.ClientHold
 }
 
 // served is the model name being served: the client's, or the fallback
@@ -153,6 +191,10 @@ func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 		c.body = body
 		aerr = c.parse()
 		c.rec.Model = c.model
+	}
+	if aerr == nil && c.who != nil && !c.who.allows(c.model, g.isUpstream) {
+		aerr = &clientapi.Error{Status: http.StatusForbidden, Code: "model_not_allowed",
+			Message: fmt.Sprintf("client %q may not use the model %q", c.who.name, truncate(c.model, maxEcho))}
 	}
 	if aerr == nil {
 		c.route = g.router.resolve(c.model)
@@ -253,3 +295,6 @@ func requestError(err error) *clientapi.Error {
 	}
 	return &clientapi.Error{Status: http.StatusBadRequest, Message: msg}
 }
+
+// isUpstream reports whether name is a configured upstream's.
+func (g *Gateway) isUpstream(name string) bool { return g.router.byName[name] != nil }

@@ -43,9 +43,16 @@ type Unavailable struct {
 	// the Pool refuses to serve without it (on_error closed).
 	StoreDown   bool
 	AllDisabled bool
+	// Client is true when the client's own limits refused the request
+	// (see AcquireFor): no key was looked at, and RetryAfter is when the
+	// client may send again.
+	Client bool
 }
 
 func (u *Unavailable) Error() string {
+	if u.Client {
+		return fmt.Sprintf("the client is at one of its own limits; retry after %s", u.RetryAfter)
+	}
 	if u.StoreDown {
 		return "the shared storage (Redis) is unreachable"
 	}
@@ -70,20 +77,28 @@ func (u *Unavailable) Error() string {
 // the untried keys; if every key was tried it covers all of them, so the
 // caller can still say when to come back.
 func (p *Pool) Acquire(targets []Target, estimate int64, tried map[string]bool) (*Lease, error) {
-	return p.AcquireFor(targets, estimate, tried, nil)
+	return p.AcquireFor(nil, targets, estimate, tried, nil)
 }
 
-// AcquireFor is Acquire for a request of conversation cv (nil: none). In
-// the tier it is chosen from, the key the conversation had is taken when
-// it is untried and would be a candidate (enabled, healthy, under every
-// limit for this request: the same admission, decided under the same
-// lock, or in the same Redis script); otherwise the pick is by weight as
-// always, and the conversation moves to the key picked.
-func (p *Pool) AcquireFor(targets []Target, estimate int64, tried map[string]bool, cv *Conversation) (*Lease, error) {
+// AcquireFor is Acquire for a request of a client and a conversation.
+//
+// A client with limits of its own: while h holds no place yet (its first
+// admitted attempt), the client is checked against its limits and counted
+// in the same step as the key, so that neither is counted for a request
+// the other refused. A client at one of its limits is an *Unavailable with
+// Client set. A nil h, or one without a Client, admits keys alone.
+//
+// A conversation cv (nil: none): in the tier a key is chosen from, the key
+// the conversation had is taken when it is untried and would be a
+// candidate (enabled, healthy, under every limit for this request: the
+// same admission, decided under the same lock, or in the same Redis
+// script); otherwise the pick is by weight as always, and the conversation
+// moves to the key picked.
+func (p *Pool) AcquireFor(h *ClientHold, targets []Target, estimate int64, tried map[string]bool, cv *Conversation) (*Lease, error) {
 	estimate = max(estimate, 0)
 	p.lookup(cv)
 	if p.sh.remote != nil {
-		return p.acquireRemote(targets, estimate, tried, cv)
+		return p.acquireRemote(h, targets, estimate, tried, cv)
 	}
 	var prefer string
 	if cv != nil {
@@ -93,6 +108,15 @@ func (p *Pool) AcquireFor(targets []Target, estimate int64, tried map[string]boo
 	sh.mu.Lock()
 	// Read the clock under the lock so starts are recorded in order.
 	c := p.clock()
+	var cks *keyState // the client's state, when it is to be admitted too
+	if h.needs() {
+		cks = h.Client.ks
+		cks.sync(&c)
+		if until, full := cks.block(&h.Client.Limits, &c, estimate); until != 0 || full {
+			sh.mu.Unlock()
+			return nil, clientBlocked(waitOf(until, full, &c))
+		}
+	}
 	var (
 		minWait int64 = -1 // soonest wait of a key set aside; -1: none
 		tier    int
@@ -122,6 +146,9 @@ func (p *Pool) AcquireFor(targets []Target, estimate int64, tried map[string]boo
 				estimate: estimate,
 			}
 			ks.touch(&c)
+			if cks != nil {
+				h.seq, h.day, h.est, h.held = cks.admit(&c, estimate), c.day, estimate, true
+			}
 			sh.mu.Unlock()
 			if cv != nil {
 				p.remember(cv, s.spec.ID, c.now)

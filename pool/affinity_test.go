@@ -14,7 +14,7 @@ func conv(id string) *Conversation { return &Conversation{ID: id, TTL: time.Hour
 // acquireFor acquires for a new request of conversation id or fails the test.
 func acquireFor(t *testing.T, p *Pool, targets []Target, est int64, tried map[string]bool, id string) *Lease {
 	t.Helper()
-	l, err := p.AcquireFor(targets, est, tried, conv(id))
+	l, err := p.AcquireFor(nil, targets, est, tried, conv(id))
 	if err != nil {
 		t.Fatalf("AcquireFor %s: %v", id, err)
 	}
@@ -87,7 +87,7 @@ func TestAffinityNeverBypassesALimit(t *testing.T) {
 	clk.Add(time.Minute)
 	admitted := 0
 	for i := range 40 {
-		if l, err := p.AcquireFor(oai, 0, nil, conv(fmt.Sprintf("c%d", i%3))); err == nil {
+		if l, err := p.AcquireFor(nil, oai, 0, nil, conv(fmt.Sprintf("c%d", i%3))); err == nil {
 			admitted++
 			l.Done(Outcome{Status: 200})
 		}
@@ -185,7 +185,7 @@ func TestAffinityTTL(t *testing.T) {
 	clk := newFakeClock(t0)
 	p := newMemPool(t, clk, fiveKeys(limits.Set{})...)
 	cv := &Conversation{ID: "c", TTL: time.Minute}
-	l, err := p.AcquireFor(oai, 0, nil, cv)
+	l, err := p.AcquireFor(nil, oai, 0, nil, cv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestAffinityConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if l, err := p.AcquireFor(oai, 0, nil, conv(fmt.Sprintf("c%d", i%4))); err == nil {
+			if l, err := p.AcquireFor(nil, oai, 0, nil, conv(fmt.Sprintf("c%d", i%4))); err == nil {
 				mu.Lock()
 				admitted++
 				held = append(held, l)

@@ -44,6 +44,10 @@ type Options struct {
 	// may have changed (after a reconnection). Calls come one at a time,
 	// from a goroutine of the Pool's.
 	Changed func(ids []string)
+	// ClientsChanged hears, on shared storage, that another instance made,
+	// changed or deleted clients through its admin API for this
+	// Options.Instance (or that some such change may have been missed).
+	ClientsChanged func()
 	// Logger receives store and flush errors. Nil discards them.
 	Logger *zap.Logger
 	// Now is the clock, for tests. Nil means time.Now.
@@ -72,9 +76,11 @@ type Pool struct {
 	sh       *shared
 	failOpen bool
 	changed  func(ids []string)
-	days     dayCache // Redis storage: see dayArgs; guarded by sh.mu
-	loc      *time.Location
-	now      func() time.Time
+	// clientsChanged: see Options.ClientsChanged.
+	clientsChanged func()
+	days           dayCache // Redis storage: see dayArgs; guarded by sh.mu
+	loc            *time.Location
+	now            func() time.Time
 
 	// Guarded by sh.mu:
 	slots    []*slot           // in spec order
@@ -148,15 +154,16 @@ func isLegacyID(id string) bool {
 // from New must be closed with Close.
 func New(opts Options) (*Pool, error) {
 	p := &Pool{
-		instance: opts.Instance,
-		failOpen: opts.Redis.FailOpen,
-		changed:  opts.Changed,
-		loc:      opts.Location,
-		now:      opts.Now,
-		byID:     make(map[string]*slot, len(opts.Keys)),
-		bySecret: make(map[string]*slot, len(opts.Keys)),
-		groups:   make(map[string]*group),
-		slots:    make([]*slot, 0, len(opts.Keys)),
+		instance:       opts.Instance,
+		failOpen:       opts.Redis.FailOpen,
+		changed:        opts.Changed,
+		clientsChanged: opts.ClientsChanged,
+		loc:            opts.Location,
+		now:            opts.Now,
+		byID:           make(map[string]*slot, len(opts.Keys)),
+		bySecret:       make(map[string]*slot, len(opts.Keys)),
+		groups:         make(map[string]*group),
+		slots:          make([]*slot, 0, len(opts.Keys)),
 	}
 	if p.loc == nil {
 		p.loc = time.UTC

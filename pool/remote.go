@@ -103,6 +103,16 @@ var (
 --   until and full for est, until and full for 0 tokens (after the
 --   admission), state, reason, until}}.
 --
+--   'A', the client's lease, its six limits, then an 'a' operation
+--   whose letter is '': a start that also admits a client (its three keys
+--   come first), only when the client is under its limits and only with
+--   a key that takes the request. The 'a' answer, then {'client', until,
+--   full} when the client is blocked (no key looked at), or {'client', 0,
+--   0, seq, day} when it was admitted.
+--
+--   'c', lease, seq, the start's day, est, actual tokens, day, dayEnd,
+--   nextDay, nextEnd: the end of a client's request. Its answer: {now}.
+--
 --   'd', lease ('' for none), seq (-1: nothing to settle), the start's day,
 --   est, actual tokens, canceled ('1': leave health alone), status,
 --   retry-after (ms), quota exhausted (0/1), reason, day, dayEnd, nextDay,
@@ -122,7 +132,12 @@ end
 local out = {}
 local a, k = 1, 1
 while a <= #ARGV do
-  if ARGV[a] == 'a' then
+  if ARGV[a] == 'a' or ARGV[a] == 'A' then
+    local cl
+    if ARGV[a] == 'A' then
+      cl = {h = KEYS[k], e = KEYS[k + 1], f = KEYS[k + 2], lease = ARGV[a + 1], lim = limitsAt(a + 2)}
+      k, a = k + 3, a + 8
+    end
     local n, est = tonumber(ARGV[a + 1]), num(ARGV[a + 2])
     local day, midnight = today(now, a + 3)
     local lease, ttl, cttl = ARGV[a + 7], num(ARGV[a + 8]), num(ARGV[a + 9])
@@ -131,11 +146,19 @@ while a <= #ARGV do
       conv, k = KEYS[k], k + 1
     end
     local res = {0, 0, 0, now}
+    local cs, cres, blocked = nil, nil, false
+    if cl then
+      cs = state(cl.h, cl.e, day)
+      local u, full = block(cs, cl.e, cl.f, cl.lim, now, est, midnight)
+      if u ~= 0 or full ~= 0 then
+        blocked, cres = true, {'client', u, full}
+      end
+    end
     for i = 1, n do
       local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
       k = k + 3
       local lim = limitsAt(a + 10 + 6 * (i - 1))
-      if res[1] == 0 then
+      if res[1] == 0 and not blocked then
         local s = state(h, e, day)
         local r
         if s.st == 'disabled' then
@@ -145,6 +168,11 @@ while a <= #ARGV do
           if u == 0 and full == 0 then
             local seq = admit(s, e, f, now, est, lease, ttl)
             s.dirty = true
+            if cs then
+              local cseq = admit(cs, cl.e, cl.f, now, est, cl.lease, ttl)
+              cs.dirty = true
+              cres = {'client', 0, 0, cseq, cs.day}
+            end
             local u0, f0 = block(s, e, f, lim, now, 0, midnight)
             res[1], res[2], res[3] = i, seq, s.day
             r = {0, 0, 0, u0, f0}
@@ -160,7 +188,19 @@ while a <= #ARGV do
       end
     end
     a = a + 10 + 6 * n
+    if cres then res[#res + 1] = cres end
     out[#out + 1] = res
+  elseif ARGV[a] == 'c' then
+    local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+    k = k + 3
+    local s = state(h, e, today(now, a + 6))
+    if ARGV[a + 1] ~= '' and redis.call('ZREM', f, ARGV[a + 1]) == 1 then
+      s.fl = nil
+    end
+    settle(s, e, num(ARGV[a + 2]), num(ARGV[a + 3]), num(ARGV[a + 4]), num(ARGV[a + 5]))
+    s.dirty = true
+    out[#out + 1] = {now}
+    a = a + 10
   else
     local h, e, f = KEYS[k], KEYS[k + 1], KEYS[k + 2]
     k = k + 3
@@ -242,9 +282,12 @@ type remote struct {
 	logger *zap.Logger
 	lease  atomic.Uint64 // lease counter
 
-	mu    sync.Mutex
-	live  map[string]*Lease // leases out, by lease id, for renewal
-	retry []func() error    // ends that failed to reach Redis, tried again
+	mu   sync.Mutex
+	live map[string]*Lease // leases out, by lease id, for renewal
+	// liveClients are the client holds out (lease id -> client's Redis
+	// key stem), for renewal.
+	liveClients map[string]string
+	retry       []func() error // ends that failed to reach Redis, tried again
 
 	lastVer atomic.Int64 // highest change count heard of
 	gapVer  int64        // a change count seen by the poll but not heard of yet
@@ -258,7 +301,7 @@ func (rm *remote) keys(id string) (h, e, f string) {
 
 // newSharedRemote is newShared for Redis.
 func newSharedRemote(r *store.Redis, logger *zap.Logger) *shared {
-	rm := &remote{r: r, pl: newPipeliner(r), logger: logger, live: map[string]*Lease{}}
+	rm := &remote{r: r, pl: newPipeliner(r), logger: logger, live: map[string]*Lease{}, liveClients: map[string]string{}}
 	s := &shared{
 		store:  r,
 		logger: logger,
@@ -368,6 +411,12 @@ func (s *shared) heard(m store.Message) {
 				p.changed(ids)
 			}
 		}
+	case "clients":
+		for _, p := range s.poolList() {
+			if p.instance == instance && p.clientsChanged != nil {
+				p.clientsChanged()
+			}
+		}
 	}
 }
 
@@ -376,6 +425,9 @@ func (s *shared) resync() {
 	for _, p := range s.poolList() {
 		if p.changed != nil {
 			p.changed(nil)
+		}
+		if p.clientsChanged != nil {
+			p.clientsChanged()
 		}
 	}
 	s.refreshMirrors(nil)
@@ -494,10 +546,10 @@ func (p *Pool) sample(groups []*group, k int, tried map[string]bool, aside []*sl
 // acquireRemote is Acquire on Redis storage. The key conversation cv had
 // is offered first, ahead of the weighted draw, in the one script call
 // that admits the first of them that can take the request.
-func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool, cv *Conversation) (*Lease, error) {
+func (p *Pool) acquireRemote(h *ClientHold, targets []Target, est int64, tried map[string]bool, cv *Conversation) (*Lease, error) {
 	rm := p.sh.remote
 	if rm.r.Down() {
-		return p.acquireDown(targets, est, tried)
+		return p.acquireDown(h, targets, est, tried)
 	}
 	var (
 		aside     []*slot
@@ -534,10 +586,10 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool,
 			if len(cands) == 0 {
 				break
 			}
-			l, err := p.tryRemote(cands, est, days, &minWait, cv)
+			l, err := p.tryRemote(h, cands, est, days, &minWait, cv)
 			if err != nil {
 				if rm.r.Down() {
-					return p.acquireDown(targets, est, tried)
+					return p.acquireDown(h, targets, est, tried)
 				}
 				return nil, err
 			}
@@ -569,17 +621,28 @@ func (p *Pool) acquireRemote(targets []Target, est int64, tried map[string]bool,
 // tryRemote offers cands to Redis in order for a request of est tokens;
 // it returns the lease on the one admitted, if any, and lowers *minWait to
 // the waits of those refused. The mirror learns what Redis said of each.
-func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64, cv *Conversation) (*Lease, error) {
+//
+// With a client to admit (h.needs), the client is checked and counted in
+// the same script call: a client at one of its limits is an *Unavailable
+// with Client set, and h holds its place once a key took the request.
+func (p *Pool) tryRemote(h *ClientHold, cands []*slot, est int64, days [4]any, minWait *int64, cv *Conversation) (*Lease, error) {
 	rm := p.sh.remote
-	keys := make([]string, 0, 3*len(cands)+1)
-	args := make([]any, 0, 10+6*len(cands))
+	withClient := h.needs()
+	keys := make([]string, 0, 3*len(cands)+4)
+	args := make([]any, 0, 18+6*len(cands))
+	var clid string
+	op := "a"
+	if withClient {
+		keys, args, clid = rm.clientArgs(h, keys, args)
+		op = "" // the 'A' operation holds the place of the letter
+	}
 	lid := rm.r.Origin + ":" + strconv.FormatUint(rm.lease.Add(1), 36)
 	var cttl int64
 	if cv != nil {
 		cttl = max(cv.TTL.Milliseconds(), 1)
 		keys = append(keys, rm.convKey(cv.ID))
 	}
-	args = append(args, "a", len(cands), est, days[0], days[1], days[2], days[3], lid, leaseTTL.Milliseconds(), cttl)
+	args = append(args, op, len(cands), est, days[0], days[1], days[2], days[3], lid, leaseTTL.Milliseconds(), cttl)
 	for _, s := range cands {
 		h, e, f := rm.keys(s.spec.ID)
 		keys = append(keys, h, e, f)
@@ -595,6 +658,27 @@ func (p *Pool) tryRemote(cands []*slot, est int64, days [4]any, minWait *int64, 
 	}
 	admitted := int(asInt(res[0]))
 	now := asInt(res[3]) * 1e6
+	if withClient {
+		until, full, cseq, cday, ok := clientAnswer(res)
+		switch {
+		case !ok && admitted != 0:
+			return nil, fmt.Errorf("redis: unexpected answer %v", res)
+		case ok && admitted == 0 && (until != 0 || full):
+			var w int64
+			if until > 0 {
+				w = until - now
+			}
+			if full {
+				w = max(w, second)
+			}
+			return nil, clientBlocked(max(w, 0))
+		case admitted != 0:
+			h.rid, h.rseq, h.rday, h.est, h.held = clid, cseq, cday, est, true
+			rm.mu.Lock()
+			rm.liveClients[clid] = h.Client.id
+			rm.mu.Unlock()
+		}
+	}
 	var lease *Lease
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
@@ -669,9 +753,14 @@ func (p *Pool) mirror(s *slot, state, reason string, hUntil, until int64, full b
 // on_error closed; with on_error open, a healthy key chosen by weight,
 // without limits (those eligible when Redis was last heard preferred), and
 // a warning logged at most every 10 s.
-func (p *Pool) acquireDown(targets []Target, est int64, tried map[string]bool) (*Lease, error) {
+func (p *Pool) acquireDown(h *ClientHold, targets []Target, est int64, tried map[string]bool) (*Lease, error) {
 	if !p.failOpen {
 		return nil, &Unavailable{StoreDown: true, RetryAfter: time.Second}
+	}
+	if h.needs() {
+		// Without Redis there is no count to keep: the client goes
+		// unlimited like the keys, and its end settles nothing.
+		h.held, h.unlimited = true, true
 	}
 	rm := p.sh.remote
 	now := time.Now().UnixNano()
@@ -811,6 +900,11 @@ func (rm *remote) renew() {
 	args[0] = leaseTTL.Milliseconds()
 	for id, l := range rm.live {
 		_, _, f := rm.keys(l.Key.ID)
+		keys = append(keys, f)
+		args = append(args, id)
+	}
+	for id, stem := range rm.liveClients {
+		_, _, f := rm.keys(stem)
 		keys = append(keys, f)
 		args = append(args, id)
 	}

@@ -23,7 +23,7 @@ func appendHour(b []byte, m map[Dims]*Counts) []byte {
 		sep := false
 		for _, f := range [...]struct {
 			name, v string
-		}{{"m", d.Model}, {"k", d.Key}, {"u", d.Upstream}} {
+		}{{"m", d.Model}, {"k", d.Key}, {"u", d.Upstream}, {"cl", d.Client}, {"s", d.Served}} {
 			if f.v == "" {
 				continue
 			}

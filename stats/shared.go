@@ -27,6 +27,8 @@ type counterDims struct {
 	Model    string `json:"m,omitempty"`
 	Key      string `json:"k,omitempty"`
 	Upstream string `json:"u,omitempty"`
+	Client   string `json:"cl,omitempty"`
+	Served   string `json:"s,omitempty"`
 }
 
 // The counters of a group, by the letter that ends their field.

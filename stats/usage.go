@@ -32,6 +32,10 @@ type Dims struct {
 	Model    string // a configured model, alias or pattern ("" when none)
 	Key      string // key ID ("" when no key was used)
 	Upstream string // "" when no upstream was reached
+	Client   string // the client's name ("" on an open proxy)
+	// Served is the model the upstream said it served, for a successful
+	// answer ("" otherwise, or when the upstream did not say).
+	Served string
 }
 
 // Counts are the counts of one group of requests.
@@ -89,6 +93,8 @@ type record struct {
 	Model    string `json:"m,omitempty"`
 	Key      string `json:"k,omitempty"`
 	Upstream string `json:"u,omitempty"`
+	Client   string `json:"cl,omitempty"`
+	Served   string `json:"s,omitempty"`
 	Counts   Counts `json:"c"`
 }
 
@@ -149,7 +155,13 @@ func (u *Usage) Rows() []Row {
 		if a.Key != b.Key {
 			return a.Key < b.Key
 		}
-		return a.Model < b.Model
+		if a.Model != b.Model {
+			return a.Model < b.Model
+		}
+		if a.Client != b.Client {
+			return a.Client < b.Client
+		}
+		return a.Served < b.Served
 	})
 	return out
 }
@@ -317,7 +329,7 @@ func (b *Book) Usage(instance string, loc *time.Location) (*Usage, error) {
 		}
 		for _, r := range rows {
 			c := r.Counts
-			m[Dims{Model: r.Model, Key: r.Key, Upstream: r.Upstream}] = &c
+			m[Dims{Model: r.Model, Key: r.Key, Upstream: r.Upstream, Client: r.Client, Served: r.Served}] = &c
 		}
 		u.parts[hour] = max(u.parts[hour], part)
 	}
