@@ -202,3 +202,43 @@ func TestResetClient(t *testing.T) {
 		t.Fatalf("refused after reset: %+v", un)
 	}
 }
+
+// A client with limits in a conversation: the conversation's key is
+// admitted together with the client (on Redis, in the one script call,
+// client first, then the conversation, then the keys), and a request the
+// client refuses neither counts for the key nor moves the conversation.
+func TestClientInConversation(t *testing.T) {
+	clk := newFakeClock(t0)
+	p := newMemPool(t, clk, fiveKeys(limits.Set{})...)
+	cl := p.Client("ci", limits.Set{RPM: 3})
+	var first string
+	for i := range 5 {
+		h := &ClientHold{Client: cl}
+		l, err := p.AcquireFor(h, oai, 0, nil, conv("c1"))
+		if i >= 3 {
+			if u, isU := errors.AsType[*Unavailable](err); !isU || !u.Client {
+				t.Fatalf("request %d: want the client's refusal, got %v", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if first == "" {
+			first = l.Key.ID
+		} else if l.Key.ID != first {
+			t.Fatalf("request %d of the conversation went to %s, not %s", i, l.Key.ID, first)
+		}
+		l.Done(Outcome{Status: 200})
+		p.Release(h, 1)
+	}
+	if st := status(t, p, first); st.Usage.Minute != 3 {
+		t.Fatalf("the conversation's key counted %d requests, want the client's 3", st.Usage.Minute)
+	}
+	// A request of another client keeps to the conversation's key.
+	l, err := p.AcquireFor(&ClientHold{Client: p.Client("other", limits.Set{RPM: 10})}, oai, 0, nil, conv("c1"))
+	if err != nil || l.Key.ID != first {
+		t.Fatalf("after the refusals the conversation moved: %v %v", l, err)
+	}
+	l.Done(Outcome{Status: 200})
+}

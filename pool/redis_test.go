@@ -78,7 +78,7 @@ func TestOnRedis(t *testing.T) {
 		"HealthQuota": TestHealthQuota, "HealthFailures": TestHealthFailures, "HealthCanceled": TestHealthCanceled,
 		"Reset": TestReset, "AddKeysServesAndValidates": TestAddKeysServesAndValidates,
 		"UpdateAndRemoveKey": TestUpdateAndRemoveKey, "RuntimeChangesUnderLoad": TestRuntimeChangesUnderLoad,
-		"Report": TestReport, "ClientLimits": TestClientLimits, "ClientConcurrencyAcrossAttempts": TestClientConcurrencyAcrossAttempts, "ResetClient": TestResetClient,
+		"Report": TestReport, "ClientLimits": TestClientLimits, "ClientConcurrencyAcrossAttempts": TestClientConcurrencyAcrossAttempts, "ResetClient": TestResetClient, "ClientInConversation": TestClientInConversation,
 		"AffinityStays": TestAffinityStays, "AffinityNeverBypassesALimit": TestAffinityNeverBypassesALimit,
 		"AffinityOtherBlockers": TestAffinityOtherBlockers, "AffinityConcurrent": TestAffinityConcurrent,
 	} {
