@@ -64,8 +64,8 @@ func TestAdminAPIInsideSite(t *testing.T) {
 
 	// Errors in Caddy's shape, with their status.
 	for p, status := range map[string]int{
-		"/llm-admin/api/nope/keys":                   http.StatusNotFound,
-		"/llm-admin/api/" + f.instance + "/whatever": http.StatusNotFound,
+		"/llm-admin/api/nope/keys":                           http.StatusNotFound,
+		"/llm-admin/api/" + f.instance + "/whatever":         http.StatusNotFound,
 		"/llm-admin/api/" + f.instance + "/usage?by=weekday": http.StatusBadRequest,
 	} {
 		a := dash(t, http.MethodGet, p, "")
