@@ -152,6 +152,12 @@
 
   // ---- charts (SVG) ----
 
+  // chartWidth is the width of a chart's drawing in SVG units: the width
+  // of its box on the page, so that its text has the page's size.
+  function chartWidth(box) {
+    return Math.max(300, Math.min(900, box || 640));
+  }
+
   function niceMax(v) {
     if (v <= 0) return 1;
     const p = Math.pow(10, Math.floor(Math.log10(v)));
@@ -164,8 +170,8 @@
   }
 
   // columnChart draws stacked columns, one per label.
-  function columnChart(labels, series, fmtLabel) {
-    const W = 640, H = 220, L = 48, R = 8, T = 10, B = 34;
+  function columnChart(labels, series, fmtLabel, width) {
+    const W = chartWidth(width), H = 220, L = 48, R = 8, T = 10, B = 34;
     const n = labels.length;
     if (!n) return el('p', { class: 'empty' }, 'No requests in this period.');
     const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] || 0), 0));
@@ -179,7 +185,7 @@
       root.append(svg('line', { x1: L, x2: W - R, y1: y, y2: y, class: 'grid' }));
       root.append(svg('text', { x: L - 6, y: y + 4, class: 'axis', 'text-anchor': 'end' }, short(v)));
     }
-    const every = Math.max(1, Math.ceil(n / 10));
+    const every = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(pw / 56))));
     labels.forEach((lab, i) => {
       const x = L + step * i + (step - bw) / 2;
       let y0 = T + ph;
@@ -191,7 +197,7 @@
         root.append(svg('rect', { x, y: y0, width: bw, height: Math.max(h, 0.5), class: 'bar ' + s.cls },
           svg('title', null, `${lab} · ${s.name}: ${num(v)}`)));
       }
-      if (i % every === 0) {
+      if ((n - 1 - i) % every === 0) {
         root.append(svg('text', { x: x + bw / 2, y: H - B + 16, class: 'axis', 'text-anchor': 'middle' }, fmtLabel ? fmtLabel(lab) : lab));
       }
     });
@@ -199,19 +205,20 @@
   }
 
   // barChart draws stacked horizontal bars, one per label (categories).
-  function barChart(labels, series) {
+  function barChart(labels, series, width) {
     const n = labels.length;
     if (!n) return el('p', { class: 'empty' }, 'No requests in this period.');
     const shown = Math.min(n, 15);
-    const W = 640, rowH = 22, L = 170, R = 70, T = 4;
+    const W = chartWidth(width), rowH = 22, L = Math.min(170, W * 0.35), R = 50, T = 4;
     const H = T + shown * rowH + 4;
+    const maxChars = Math.floor((L - 10) / 6.5);
     const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] || 0), 0));
     const max = Math.max(1, ...totals);
     const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'svgchart', role: 'img', 'aria-label': series.map((s) => s.name).join(', ') });
     for (let i = 0; i < shown; i++) {
       const y = T + i * rowH;
       const lab = labels[i];
-      root.append(svg('text', { x: L - 8, y: y + 15, class: 'axis', 'text-anchor': 'end' }, lab.length > 24 ? lab.slice(0, 23) + '…' : lab,
+      root.append(svg('text', { x: L - 8, y: y + 15, class: 'axis', 'text-anchor': 'end' }, lab.length > maxChars ? lab.slice(0, maxChars - 1) + '…' : lab,
         svg('title', null, lab)));
       let x0 = L;
       for (const s of series) {
@@ -382,8 +389,8 @@
     );
     const g = fillDays((days.groups || []).slice().sort((a, b) => (a.group < b.group ? -1 : 1)), 14);
     const labels = g.map((x) => x.group);
-    $('ov-req-chart').replaceChildren(columnChart(labels, reqSeries(g), dayLabel));
-    $('ov-tok-chart').replaceChildren(columnChart(labels, tokSeries(g), dayLabel));
+    $('ov-req-chart').replaceChildren(columnChart(labels, reqSeries(g), dayLabel, $('ov-req-chart').clientWidth));
+    $('ov-tok-chart').replaceChildren(columnChart(labels, tokSeries(g), dayLabel, $('ov-tok-chart').clientWidth));
 
     const ups = new Map();
     for (const k of state.keys) {
@@ -415,11 +422,11 @@
     const f = $('keys-filter').value.trim().toLowerCase();
     const rows = state.keys.filter((k) => !f || [k.id, k.upstream, k.state, k.note, k.reason, k.source, k.key].some((v) => String(v || '').toLowerCase().includes(f)));
     const cols = [
-      { title: 'key', cell: (k) => el('div', null, el('div', { class: 'mono strong' }, k.id), el('div', { class: 'muted mono' }, k.key), el('div', { class: 'muted' }, 'upstream ', k.upstream, ' · weight ', num(k.weight))) },
-      { title: 'state', cell: (k) => el('div', null, badge(k.state), k.reason ? el('div', { class: 'muted small' }, k.reason) : null, k.until ? el('div', { class: 'muted small' }, until(k.until)) : null) },
+      { title: 'key', cell: (k) => el('div', null, el('div', { class: 'mono strong keyid' }, k.id), el('div', { class: 'muted mono' }, k.key), el('div', { class: 'muted' }, 'upstream ', k.upstream, ' · weight ', num(k.weight))) },
+      { title: 'state', cell: (k) => el('div', null, badge(k.state), k.reason ? el('div', { class: 'muted small reason' }, k.reason) : null, k.until ? el('div', { class: 'muted small' }, until(k.until)) : null) },
       { title: 'usage', cls: 'usage', cell: (k) => keyUsage(k) },
       { title: 'source', cell: (k) => el('div', null, k.source, k.note ? el('div', { class: 'muted small' }, k.note) : null, (k.overrides || []).length ? el('div', { class: 'muted small' }, 'changed: ' + k.overrides.join(', ')) : null) },
-      { title: 'actions', cls: 'actions', cell: (k) => keyActions(k) },
+      { title: 'actions', cls: 'act', cell: (k) => keyActions(k) },
     ];
     cols.rowClass = (k) => 'row-' + k.state;
     $('keys-table').replaceChildren(table(cols, rows, state.keys.length ? 'No key matches the filter.' : 'No keys.'));
@@ -558,11 +565,11 @@
     clientsCache = data.clients || [];
     const cols = [
       { title: 'client', cell: (c) => el('div', null, el('div', { class: 'strong' }, c.name), el('div', { class: 'muted mono' }, secretsOf(c).join(' '))) },
-      { title: 'state', cell: (c) => el('div', null, badge(clientState(c)), c.reason ? el('div', { class: 'muted small' }, c.reason) : null, c.until ? el('div', { class: 'muted small' }, until(c.until)) : null) },
+      { title: 'state', cell: (c) => el('div', null, badge(clientState(c)), c.reason ? el('div', { class: 'muted small reason' }, c.reason) : null, c.until ? el('div', { class: 'muted small' }, until(c.until)) : null) },
       { title: 'models', cell: (c) => ((c.models || []).length ? c.models.join(' ') : el('span', { class: 'muted' }, 'every model')) },
       { title: 'usage', cls: 'usage', cell: (c) => clientUsage(c) },
       { title: 'source', cell: (c) => el('div', null, c.source || '', c.note ? el('div', { class: 'muted small' }, c.note) : null) },
-      { title: 'actions', cls: 'actions', cell: (c) => clientActions(c) },
+      { title: 'actions', cls: 'act', cell: (c) => clientActions(c) },
     ];
     cols.rowClass = (c) => 'row-' + clientState(c);
     $('clients-table').replaceChildren(table(cols, clientsCache, 'No clients.'));
@@ -715,11 +722,11 @@
     const labels = groups.map((g) => g.group);
     if (timed) {
       const fmt = by === 'day' ? dayLabel : hourLabel;
-      $('usage-req-chart').replaceChildren(columnChart(labels, reqSeries(groups), fmt));
-      $('usage-tok-chart').replaceChildren(columnChart(labels, tokSeries(groups), fmt));
+      $('usage-req-chart').replaceChildren(columnChart(labels, reqSeries(groups), fmt, $('usage-req-chart').clientWidth));
+      $('usage-tok-chart').replaceChildren(columnChart(labels, tokSeries(groups), fmt, $('usage-tok-chart').clientWidth));
     } else {
-      $('usage-req-chart').replaceChildren(barChart(labels, reqSeries(groups)));
-      $('usage-tok-chart').replaceChildren(barChart(labels, tokSeries(groups)));
+      $('usage-req-chart').replaceChildren(barChart(labels, reqSeries(groups), $('usage-req-chart').clientWidth));
+      $('usage-tok-chart').replaceChildren(barChart(labels, tokSeries(groups), $('usage-tok-chart').clientWidth));
     }
     const rows = timed ? groups.slice().reverse() : groups;
     $('usage-table').replaceChildren(table([
