@@ -362,6 +362,27 @@ func TestDashboardInBrowser(t *testing.T) {
 	admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/models", "").decode(t, &models)
 	b.page("models", fmt.Sprintf(`document.querySelectorAll('#models-table tbody tr').length === %d`, len(models.Models)))
 	b.screenshot("models")
+
+	// Checking every key from the page reports each one.
+	b.page("keys", "true")
+	b.do("checking every key", chromedp.Click(chromedp.CSS("#keys-check")))
+	b.wait("the check's result", fmt.Sprintf(`(document.querySelector('#keys-check-result h2') || {}).textContent === 'Check: %d of %d keys answered'`, len(apiKeys)+len(newKeys)-1, len(apiKeys)+len(newKeys)))
+	b.screenshot("keys-check")
+
+	// The picker shows the other instance's keys.
+	second := keys(t, f.second)
+	eval[bool](b, fmt.Sprintf(`(document.getElementById('instance').value = %q, document.getElementById('instance').dispatchEvent(new Event('change')), true)`, f.second))
+	b.wait("the second instance's keys", fmt.Sprintf(`document.querySelectorAll('#keys-table tbody tr').length === %d && document.querySelector('#keys-table td .keyid').textContent === %q`, len(second), second[0].ID))
+	eval[bool](b, fmt.Sprintf(`(document.getElementById('instance').value = %q, document.getElementById('instance').dispatchEvent(new Event('change')), true)`, f.instance))
+	b.checkConsole()
+
+	// Mounted with handle (the prefix kept) and an instance named: that
+	// instance only, no picker.
+	b.do("loading the pinned dashboard", chromedp.Navigate(siteBase+"/pinned/#keys"))
+	b.page("keys", fmt.Sprintf(`document.querySelectorAll('#keys-table tbody tr').length === %d`, len(keys(t, f.instance))))
+	if got := eval[[]any](b, `[document.getElementById('instance-wrap').hidden, document.getElementById('instance-name').textContent]`); got[0] != true || got[1] != f.instance {
+		t.Errorf("the pinned dashboard: picker hidden, name = %v, want true, %s", got, f.instance)
+	}
 	b.checkConsole()
 
 	// A phone: no sideways scrolling, tables as cards.

@@ -525,7 +525,7 @@
       $('keys-check-result').replaceChildren(el('div', { class: 'panel check' },
         el('h2', null, 'Check: ', num(results.length - bad.length), ' of ', num(results.length), ' keys answered'),
         bad.length ? table([
-          { title: 'key', cell: (r) => el('span', { class: 'mono' }, r.id) },
+          { title: 'key', cell: (r) => el('span', { class: 'mono keyid' }, r.id) },
           { title: 'status', cell: (r) => (r.status ? statusBadge(r.status) : 'unreachable') },
           { title: 'state', cell: (r) => badge(r.state) },
           { title: 'error', cell: (r) => r.error },
