@@ -42,7 +42,7 @@ func TestDirectiveOrder(t *testing.T) {
 	handle_path /llm-admin/* {
 		llm_proxy_admin team_a
 		basic_auth {
-			admin $2a$14$Zkx19XLiW6VYouLHR5NmfOFU0z2GTNmpkT/5qqR7hx4IjWJPDhjvG
+			admin $2a$14$T7BUkDADXAWqmutCqtIQVOcUFsP0Pqvzo9/yPKrjymWWF0nYcxLbK
 		}
 	}
 }`
