@@ -653,7 +653,8 @@
         await refresh();
         return;
       }
-      // Send only what changed; an emptied limit goes back to unlimited.
+      // Send only what changed; an emptied limit is sent as null: back to
+      // the Caddyfile's value, or none for a client made through the API.
       const old = editing;
       const body = {};
       if (models.join(' ') !== (old.models || []).join(' ')) body.models = models;
