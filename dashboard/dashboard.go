@@ -193,12 +193,16 @@ func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, admin.Errorf(http.StatusNotFound, "no such dashboard file: %s", name))
 		return
 	}
-	if name == "" || name == "index.html" {
+	if name == "" {
 		// The page loads its files and the API by relative URLs, so it
-		// must be served from a path that ends in a slash.
+		// must be served from a path that ends in a slash. The redirect is
+		// relative to what the client asked for ("./llm-admin/" for
+		// /llm-admin), which handle_path may have stripped from the path
+		// here, and cannot leave the site.
 		orig := originalPath(r)
-		if name == "" && !strings.HasSuffix(orig, "/") {
-			http.Redirect(w, r, orig+"/", http.StatusPermanentRedirect)
+		if last := orig[strings.LastIndexByte(orig, '/')+1:]; last != "" {
+			w.Header().Set("Location", "./"+last+"/")
+			w.WriteHeader(http.StatusPermanentRedirect)
 			return
 		}
 	}
