@@ -356,14 +356,14 @@
     $('confirm-text').textContent = text;
     d.showModal();
     return new Promise((resolve) => {
-      const done = (v) => () => {
-        $('confirm-yes').onclick = null;
-        $('confirm-no').onclick = null;
+      let answer = false;
+      $('confirm-yes').onclick = () => {
+        answer = true;
         d.close();
-        resolve(v);
       };
-      $('confirm-yes').onclick = done(true);
-      $('confirm-no').onclick = done(false);
+      $('confirm-no').onclick = () => d.close();
+      // Escape closes the dialog too: that is a no.
+      d.addEventListener('close', () => resolve(answer), { once: true });
     });
   }
 
