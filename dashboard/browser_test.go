@@ -334,6 +334,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	})
 	b.wait("the Enable button of the disabled key", fmt.Sprintf(`document.querySelector('button[data-action="enable"][data-id=%q]') !== null`, target))
 	b.screenshot("keys-after")
+
+	// Only keys added through the API can be deleted; deleting one through
+	// the page (after saying yes) removes it from the API.
+	if n := eval[int](b, `document.querySelectorAll('button[data-action="delete"]').length`); n != len(newKeys) {
+		t.Errorf("%d Delete buttons, want one per key added through the API (%d)", n, len(newKeys))
+	}
+	gone := added[0].ID
+	b.do("deleting "+gone, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-action="delete"][data-id=%q]`, gone))))
+	b.wait("the confirmation", `document.getElementById('dlg-confirm').open`)
+	b.do("confirming", chromedp.Click(chromedp.CSS("#confirm-yes")))
+	eventually(t, "the API to forget the deleted key", func() bool {
+		return !slices.ContainsFunc(keys(t, f.instance), func(k apiKey) bool { return k.ID == gone })
+	})
+	b.wait("the deleted key gone from the page", fmt.Sprintf(`document.querySelectorAll('#keys-table tbody tr').length === %d`, len(apiKeys)+len(newKeys)-1))
 	b.checkConsole()
 
 	// The other pages.
@@ -366,7 +380,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Checking every key from the page reports each one.
 	b.page("keys", "true")
 	b.do("checking every key", chromedp.Click(chromedp.CSS("#keys-check")))
-	b.wait("the check's result", fmt.Sprintf(`(document.querySelector('#keys-check-result h2') || {}).textContent === 'Check: %d of %d keys answered'`, len(apiKeys)+len(newKeys)-1, len(apiKeys)+len(newKeys)))
+	b.wait("the check's result", fmt.Sprintf(`(document.querySelector('#keys-check-result h2') || {}).textContent === 'Check: %d of %d keys answered'`, len(apiKeys)+len(newKeys)-2, len(apiKeys)+len(newKeys)-1))
 	b.screenshot("keys-check")
 
 	// The picker shows the other instance's keys.
