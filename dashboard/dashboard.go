@@ -26,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -43,6 +45,8 @@ type Handler struct {
 	// dashboard reach. Empty (the default) reaches every running instance,
 	// and the dashboard offers a choice among them.
 	Instance string `json:"instance,omitempty"`
+
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -51,6 +55,13 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.handlers.llm_proxy_admin",
 		New: func() caddy.Module { return new(Handler) },
 	}
+}
+
+// Provision gets the logger, for the faults the handler cannot answer
+// as a client's mistake.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	return nil
 }
 
 // CSRFHeader is the header every request that changes something (any
@@ -82,7 +93,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 			return nil
 		}
 		if err := admin.Serve(w, r, rest, h.Instance); err != nil {
-			writeError(w, err)
+			if status := writeError(w, err); status >= 500 && h.logger != nil {
+				h.logger.Error("llm_proxy admin API", zap.String("path", r.URL.Path), zap.Int("status", status), zap.Error(err))
+			}
 		}
 		return nil
 	}
@@ -128,8 +141,9 @@ func checkCSRF(r *http.Request) error {
 }
 
 // writeError answers an error as Caddy's admin endpoint does:
-// {"error": "..."} with the caddy.APIError's status, else 500.
-func writeError(w http.ResponseWriter, err error) {
+// {"error": "..."} with the caddy.APIError's status, else 500. It returns
+// the status.
+func writeError(w http.ResponseWriter, err error) int {
 	status := http.StatusInternalServerError
 	msg := err.Error()
 	var apiErr caddy.APIError
@@ -145,6 +159,7 @@ func writeError(w http.ResponseWriter, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+	return status
 }
 
 //go:embed web
@@ -224,5 +239,6 @@ func originalPath(r *http.Request) string {
 // Interface guards
 var (
 	_ caddy.Module                = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
