@@ -404,6 +404,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	for _, p := range []struct{ tab, ready string }{
 		{"overview", `document.querySelector('#ov-req-chart svg') !== null`},
 		{"keys", `document.querySelectorAll('#keys-table tbody tr').length > 0`},
+		{"usage", `document.querySelectorAll('#usage-table tbody tr').length > 0`},
+		{"logs", `document.querySelectorAll('#logs-table tbody tr').length > 0`},
 	} {
 		b.page(p.tab, p.ready)
 		if w := eval[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
