@@ -335,6 +335,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.wait("the Enable button of the disabled key", fmt.Sprintf(`document.querySelector('button[data-action="enable"][data-id=%q]') !== null`, target))
 	b.screenshot("keys-after")
 
+	// Editing a key's limits and note through the page changes them in
+	// the API.
+	edited := keyID(t, apiKeys, oaiKeys[0])
+	b.do("editing "+edited, chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-action="edit"][data-id=%q]`, edited))))
+	b.wait("the edit dialog", `document.getElementById('dlg-key').open && document.getElementById('key-rpm').value === '60'`)
+	b.do("changing rpm and note", chromedp.SetValue(chromedp.CSS("#key-rpm"), "120"), chromedp.SetValue(chromedp.CSS("#key-note"), "team B"))
+	b.screenshot("keys-edit")
+	b.do("saving", chromedp.Click(chromedp.CSS("#key-submit")))
+	eventually(t, "the API to report the edited limits and note", func() bool {
+		a := admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/keys/"+edited, "")
+		var k struct {
+			Limits map[string]any
+			Note   string
+		}
+		a.decode(t, &k)
+		return k.Limits["rpm"] == float64(120) && k.Limits["rpd"] == float64(1000) && k.Note == "team B"
+	})
+	b.wait("the edited key on the page", `!document.getElementById('dlg-key').open && document.getElementById('keys-table').innerText.includes('team B') && document.getElementById('keys-table').innerText.includes('/ 120')`)
+
 	// Only keys added through the API can be deleted; deleting one through
 	// the page (after saying yes) removes it from the API.
 	if n := eval[int](b, `document.querySelectorAll('button[data-action="delete"]').length`); n != len(newKeys) {

@@ -136,6 +136,17 @@
           columns.map((c) => el('td', { class: c.cls, 'data-label': c.title }, c.cell(r))))))));
   }
 
+  // show puts what build makes into the element, unless what it would show
+  // is the same as what it shows (sig is the same): a refresh that brings
+  // nothing new leaves the page alone, with its focus, selection and
+  // buttons where they are.
+  const shownSig = new Map();
+  function show(id, sig, build) {
+    if (shownSig.get(id) === sig) return;
+    shownSig.set(id, sig);
+    $(id).replaceChildren(build());
+  }
+
   // usageBar shows used against a limit; with no limit just the count.
   function usageBar(label, used, limit) {
     if (!limit) {
@@ -429,7 +440,10 @@
       { title: 'actions', cls: 'act', cell: (k) => keyActions(k) },
     ];
     cols.rowClass = (k) => 'row-' + k.state;
-    $('keys-table').replaceChildren(table(cols, rows, state.keys.length ? 'No key matches the filter.' : 'No keys.'));
+    // "until" is shown as the time left, which changes by itself.
+    const clock = rows.some((k) => k.until) ? Math.floor(Date.now() / 1000) : 0;
+    show('keys-table', JSON.stringify([state.instance, rows, clock]),
+      () => table(cols, rows, state.keys.length ? 'No key matches the filter.' : 'No keys.'));
   }
 
   function keyUsage(k) {
@@ -449,6 +463,7 @@
     const id = k.id;
     const disabled = k.state === 'disabled';
     return el('div', { class: 'btns' },
+      el('button', { type: 'button', 'data-action': 'edit', 'data-id': id, onclick: () => openKey(k) }, 'Edit'),
       el('button', {
         type: 'button', 'data-action': disabled ? 'enable' : 'disable', 'data-id': id,
         onclick: () => act((disabled ? 'Enabled ' : 'Disabled ') + id, () => api('PATCH', inst('keys/' + seg(id)), { disabled: !disabled })),
@@ -465,6 +480,44 @@
           }
         },
       }, 'Delete') : null);
+  }
+
+  let editingKey = null;
+
+  function openKey(k) {
+    editingKey = k;
+    $('key-title').textContent = 'Edit ' + k.id;
+    $('key-weight').value = k.weight != null ? k.weight : '';
+    for (const n of LIMIT_NAMES.slice(1)) $('key-' + n).value = k.limits && k.limits[n] != null ? k.limits[n] : '';
+    $('key-note').value = k.note || '';
+    $('key-error').hidden = true;
+    $('dlg-key').showModal();
+  }
+
+  // submitKey sends what changed; an emptied limit is sent as null, which
+  // reverts it to the configured value.
+  async function submitKey() {
+    const err = $('key-error');
+    err.hidden = true;
+    const k = editingKey;
+    try {
+      const lim = readLimits('key-', LIMIT_NAMES);
+      const body = {};
+      for (const n of LIMIT_NAMES) {
+        const before = n === 'weight' ? k.weight : k.limits ? k.limits[n] : undefined;
+        if (lim[n] !== undefined && String(lim[n]) !== String(before)) body[n] = lim[n];
+        if (lim[n] === undefined && before != null) body[n] = null;
+      }
+      const note = $('key-note').value.trim();
+      if (note !== (k.note || '')) body.note = note;
+      if (Object.keys(body).length) await api('PATCH', inst('keys/' + seg(k.id)), body);
+      $('dlg-key').close();
+      toast('Saved ' + k.id);
+      await refresh();
+    } catch (e) {
+      err.textContent = e.message || String(e);
+      err.hidden = false;
+    }
   }
 
   function openAddKeys() {
@@ -553,6 +606,7 @@
       if (e.status === 404 || e.status === 405) {
         state.clientsAvailable = false;
         $('clients-toolbar').hidden = true;
+        shownSig.set('clients-table', 'not available');
         $('clients-table').replaceChildren(el('div', { class: 'panel notice' },
           el('h2', null, 'Clients are not available'),
           el('p', null, 'This llm_proxy has no clients admin API (GET …/clients answered ' + e.status + '). Clients come with a newer build of the module.')));
@@ -572,7 +626,7 @@
       { title: 'actions', cls: 'act', cell: (c) => clientActions(c) },
     ];
     cols.rowClass = (c) => 'row-' + clientState(c);
-    $('clients-table').replaceChildren(table(cols, clientsCache, 'No clients.'));
+    show('clients-table', JSON.stringify([state.instance, clientsCache]), () => table(cols, clientsCache, 'No clients.'));
   }
 
   function secretsOf(c) {
@@ -813,6 +867,7 @@
     $('keys-add').addEventListener('click', openAddKeys);
     $('addkeys-submit').addEventListener('click', submitAddKeys);
     $('keys-check').addEventListener('click', checkAll);
+    $('key-submit').addEventListener('click', submitKey);
     $('keys-filter').addEventListener('input', renderKeys);
     $('clients-add').addEventListener('click', () => openClient(null));
     $('client-submit').addEventListener('click', submitClient);
