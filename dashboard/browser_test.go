@@ -200,10 +200,12 @@ func (b *browser) screenshot(name string) {
 }
 
 // TestDashboardInBrowser loads the dashboard in headless Chromium behind
-// basic_auth: it shows the keys the API reports, adds keys and disables
-// one through the page (and the API then reports the change), shows every
-// page without a console error, works at a phone's width, and never shows
-// a secret.
+// basic_auth (401 without the credentials): it shows the keys the API
+// reports; adding keys, disabling, editing and deleting one, and checking
+// them all through the page change what the API reports; the instance
+// picker and the mount with one instance work; every page shows without a
+// console error, exception or CSP violation, also at a phone's width
+// without sideways scrolling; and no secret shows anywhere.
 func TestDashboardInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	f := startFixture(t)
