@@ -73,7 +73,17 @@ const maxBody = 4 << 20
 const DefaultLogLimit = 100
 
 func (a API) serve(w http.ResponseWriter, r *http.Request) error {
-	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/llm_proxy/"), "/")
+	return Serve(w, r, strings.TrimPrefix(r.URL.Path, "/llm_proxy/"), "")
+}
+
+// Serve answers one admin API request; rest is the request's path below
+// the API's root ("default/keys" for GET /llm_proxy/default/keys). It is
+// the one dispatch of every route, for Caddy's admin endpoint and for the
+// llm_proxy_admin handler that serves the same API inside a site. When
+// only is not "", the API shows that one instance and no other. An error
+// is a caddy.APIError to answer as {"error": "..."} with its status.
+func Serve(w http.ResponseWriter, r *http.Request, rest, only string) error {
+	rest = strings.Trim(rest, "/")
 	var parts []string
 	if rest != "" {
 		parts = strings.Split(rest, "/")
@@ -82,7 +92,7 @@ func (a API) serve(w http.ResponseWriter, r *http.Request) error {
 		if err := allow(w, r, http.MethodGet); err != nil {
 			return err
 		}
-		return a.instances(w)
+		return instances(w, only)
 	}
 
 	// Resolve the route first, so a wrong method is a 405 whatever the
@@ -221,7 +231,7 @@ func (a API) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	reg := currentRegistry()
 	var in Instance
-	if reg != nil {
+	if reg != nil && (only == "" || parts[0] == only) {
 		in = reg.Lookup(parts[0])
 	}
 	if in == nil {
@@ -273,10 +283,13 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) error {
 	return Errorf(http.StatusMethodNotAllowed, "method not allowed; use %s", strings.Join(methods, " or "))
 }
 
-func (a API) instances(w http.ResponseWriter) error {
+func instances(w http.ResponseWriter, only string) error {
 	list := []InstanceSummary{}
 	if reg := currentRegistry(); reg != nil {
 		for _, name := range reg.Names() {
+			if only != "" && name != only {
+				continue
+			}
 			if in := reg.Lookup(name); in != nil {
 				list = append(list, in.Summary())
 			}
