@@ -31,7 +31,7 @@ GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --ada
 pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$caddy" run --config "$here/proxy.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/proxy.log" 2>&1 &
 pids+=($!)
-for port in 9301 9302 9303 9304 9305 9306 9307 9308 9311 9312 9313 9314 9315; do
+for port in 9301 9302 9303 9304 9305 9306 9307 9308 9309 9311 9312 9313 9314 9315; do
 	for _ in $(seq 100); do
 		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
 		sleep 0.1
@@ -41,6 +41,7 @@ done
 for port in 9301 9302 9303; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
 done
+taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post-client.lua" "http://127.0.0.1:9309/v1/chat/completions" >/dev/null
 for port in 9304 9305 9306; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/stream.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
 done
@@ -58,9 +59,10 @@ rps() {
 	fi
 	awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
-llm=() tr=() rp=() sllm=() str=() srp=() rllm=() rtr=() rrp=()
+llm=() cl=() tr=() rp=() sllm=() str=() srp=() rllm=() rtr=() rrp=()
 for i in $(seq "$rounds"); do
 	llm+=("$(rps 9301)")
+	cl+=("$(rps 9309 post-client.lua)")
 	tr+=("$(rps 9303)")
 	rp+=("$(rps 9302)")
 	sllm+=("$(rps 9304 stream.lua)")
@@ -69,7 +71,7 @@ for i in $(seq "$rounds"); do
 	rllm+=("$(rps 9307 responses.lua /v1/responses)")
 	rtr+=("$(rps 9307 post.lua)")
 	rrp+=("$(rps 9308 responses.lua /v1/responses)")
-	echo "round $i: JSON: llm_proxy passthrough ${llm[-1]}, translated ${tr[-1]}, reverse_proxy ${rp[-1]} req/s;" \
+	echo "round $i: JSON: llm_proxy passthrough ${llm[-1]} (as one of 100 named clients ${cl[-1]}), translated ${tr[-1]}, reverse_proxy ${rp[-1]} req/s;" \
 		"streams: passthrough ${sllm[-1]}, translated ${str[-1]}, reverse_proxy ${srp[-1]} req/s;" \
 		"openai_responses: passthrough ${rllm[-1]}, Chat translated ${rtr[-1]}, reverse_proxy ${rrp[-1]} req/s"
 done
@@ -80,3 +82,4 @@ report() {
 report JSON "$(median "${llm[@]}")" "$(median "${tr[@]}")" "$(median "${rp[@]}")"
 report streams "$(median "${sllm[@]}")" "$(median "${str[@]}")" "$(median "${srp[@]}")"
 report openai_responses "$(median "${rllm[@]}")" "$(median "${rtr[@]}")" "$(median "${rrp[@]}")"
+awk -v m="$(median "${llm[@]}")" -v c="$(median "${cl[@]}")" -v r="$(median "${rp[@]}")" 'BEGIN {printf "median JSON with 100 named clients: llm_proxy passthrough %.0f req/s (%.2fx reverse_proxy, %.2fx without clients)\n", c, c/r, c/m}'
