@@ -16,6 +16,18 @@ import (
 
 var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) }}
 
+// burstBuffers hold the events of one burst of a stream until they go out
+// in one write.
+var burstBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// putBurst returns a burst buffer, unless a huge event grew it.
+func putBurst(b *[]byte) {
+	if cap(*b) <= 256<<10 {
+		*b = (*b)[:0]
+		burstBuffers.Put(b)
+	}
+}
+
 // keepaliveComment is what a streaming client gets while the upstream is
 // silent: an SSE comment, which every SSE parser skips.
 var keepaliveComment = []byte(": keepalive\n\n")
@@ -95,6 +107,22 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			lease.Done(outcome)
 		}
 	}
+	// burst gathers the events of one burst (see the loop's end) until
+	// they go out in one write; drainLocked writes them first whenever
+	// anything else is to be written (an error event, the stream's end).
+	var burst *[]byte
+	drainLocked := func() {
+		if burst != nil {
+			_, _ = w.Write(*burst)
+			putBurst(burst)
+			burst = nil
+		}
+	}
+	defer func() {
+		if burst != nil {
+			putBurst(burst)
+		}
+	}()
 	// broken ends the stream for an upstream fault: before the first byte
 	// it is a retryable failure; after it, an error event tells the client.
 	broken := func(reason, msg string) (*failure, bool) {
@@ -106,6 +134,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		}
 		failed = msg
 		dog.mu.Lock()
+		drainLocked()
 		_, _ = w.Write(g.streamError(c, enc, msg))
 		_ = rc.Flush()
 		dog.mu.Unlock()
@@ -113,6 +142,11 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 	}
 	for {
 		ev, err := rd.Next()
+		if err != nil {
+			dog.mu.Lock()
+			drainLocked()
+			dog.mu.Unlock()
+		}
 		if err != nil {
 			switch {
 			case finished():
@@ -197,16 +231,34 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		if !committed {
 			commit()
 		}
-		// Every event is flushed as soon as nothing more is at hand: events
-		// the upstream sent together go out in one write, and none waits
-		// for the upstream to send another.
+		// Every event is flushed as soon as nothing more is at hand, and
+		// none waits for the upstream to send another. Events the upstream
+		// sent together are gathered into one write (in a buffer borrowed
+		// for the burst only, so an open stream that waits holds none):
+		// one trip through the response writers instead of one per event.
+		if rd.EventReady() {
+			if burst == nil {
+				burst = burstBuffers.Get().(*[]byte)
+			}
+			*burst = append(*burst, out...)
+			continue
+		}
 		dog.mu.Lock()
-		_, err = w.Write(out)
-		if err == nil && !rd.EventReady() {
+		send := out
+		if burst != nil {
+			*burst = append(*burst, out...)
+			send = *burst
+		}
+		_, err = w.Write(send)
+		if err == nil {
 			err = rc.Flush()
 		}
 		dog.wroteLocked()
 		dog.mu.Unlock()
+		if burst != nil {
+			putBurst(burst)
+			burst = nil
+		}
 		if err != nil {
 			if !settled {
 				outcome.Canceled = true
