@@ -202,7 +202,14 @@ func (b *browser) screenshot(name string) {
 // TestDashboardInBrowser loads the dashboard in headless Chromium behind
 // basic_auth (401 without the credentials): it shows the keys the API
 // reports; adding keys, disabling, editing and deleting one, and checking
-// them all through the page change what the API reports; the instance
+// them all through the page change what the API reports; the clients page
+// shows the clients the API reports (a Caddyfile client block and a plain
+// client_key), offers no Delete or Rotate for Caddyfile clients, and
+// through it a client is made (its secret shown once, in the dialog, and
+// working at once), rotated (the old secret 401 at once), edited, disabled
+// (its secret 403) and deleted, its secrets never showing again on a page
+// or in an API answer; usage by client charts the clients the API counts,
+// and the requests page filters by client; the instance
 // picker and the mount with one instance work; every page shows without a
 // console error, exception or CSP violation, also at a phone's width
 // without sideways scrolling; and no secret shows anywhere.
@@ -358,7 +365,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Only keys added through the API can be deleted; deleting one through
 	// the page (after saying yes) removes it from the API.
-	if n := eval[int](b, `document.querySelectorAll('button[data-action="delete"]').length`); n != len(newKeys) {
+	if n := eval[int](b, `document.querySelectorAll('#keys-table button[data-action="delete"]').length`); n != len(newKeys) {
 		t.Errorf("%d Delete buttons, want one per key added through the API (%d)", n, len(newKeys))
 	}
 	gone := added[0].ID
@@ -371,16 +378,253 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.wait("the deleted key gone from the page", fmt.Sprintf(`document.querySelectorAll('#keys-table tbody tr').length === %d`, len(apiKeys)+len(newKeys)-1))
 	b.checkConsole()
 
-	// The other pages.
-	b.page("clients", `document.getElementById('clients-table').childElementCount > 0`)
+	// Clients: every client the API reports (the Caddyfile's "ci" and the
+	// "default" of the plain client_key), in its state, with its source and
+	// masked secrets.
+	apiClients := clients(t, f.instance)
+	if len(apiClients) != 2 {
+		t.Fatalf("the API reports clients %+v, want ci and default", apiClients)
+	}
+	b.page("clients", fmt.Sprintf(`document.querySelectorAll('#clients-table tbody tr').length === %d`, len(apiClients)))
+	shownClients := func() []string {
+		return eval[[]string](b, `[...document.querySelectorAll('#clients-table tbody tr')].map(tr => [tr.querySelector('.cname').textContent, tr.querySelector('.badge').textContent, tr.querySelector('.csource').textContent, tr.querySelector('.csecrets').textContent].join(' | '))`)
+	}
+	wantClients := func(cs []apiClient) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, strings.Join([]string{c.Name, c.State, c.Source, strings.Join(c.Keys, " ")}, " | "))
+		}
+		return out
+	}
+	if got, want := shownClients(), wantClients(apiClients); !slices.Equal(got, want) {
+		t.Errorf("the clients page shows %q, the API reports %q", got, want)
+	}
+	for _, c := range apiClients {
+		if c.Source != "config" || c.State != "active" || len(c.Keys) != 1 || c.Usage["total"] == 0 {
+			t.Errorf("Caddyfile client %+v: want active, from the config, one masked secret, and used", c)
+		}
+	}
+	if !eval[bool](b, `document.getElementById('clients-table').innerText.includes('CI runners') && document.getElementById('clients-table').innerText.includes('gpt-4o*')`) {
+		t.Errorf("the clients page does not show ci's note and models")
+	}
+	// A Caddyfile client can be edited and disabled, not rotated or
+	// deleted: the API refuses both.
+	if n := eval[int](b, `document.querySelectorAll('#clients-table button[data-action="delete"], #clients-table button[data-action="rotate"]').length`); n != 0 {
+		t.Errorf("%d Delete or Rotate buttons for Caddyfile clients, want none", n)
+	}
+	if a := admin(t, http.MethodDelete, "/llm_proxy/"+f.instance+"/clients/ci", ""); a.status != http.StatusConflict {
+		t.Errorf("DELETE a Caddyfile client: %d %s, want 409", a.status, a.body)
+	}
 	b.screenshot("clients")
+
+	// Creating a client through the page: its secret shows once, in the
+	// dialog, and works at once.
+	b.do("opening the new client dialog", chromedp.Click(chromedp.CSS("#clients-add")))
+	b.do("filling the new client dialog",
+		chromedp.SetValue(chromedp.CSS("#client-name"), "nightly"),
+		chromedp.SetValue(chromedp.CSS("#client-models"), "gpt-4o-mini fast"),
+		chromedp.SetValue(chromedp.CSS("#client-rpm"), "50"),
+		chromedp.SetValue(chromedp.CSS("#client-tpd"), "100000"),
+		chromedp.SetValue(chromedp.CSS("#client-note"), "nightly builds"),
+	)
+	b.screenshot("clients-new")
+	b.do("creating", chromedp.Click(chromedp.CSS("#client-submit")))
+	b.wait("the secret dialog", `document.getElementById('dlg-secret').open && document.getElementById('secret-value').textContent !== ''`)
+	secret := eval[string](b, `document.getElementById('secret-value').textContent`)
+	if !strings.HasPrefix(secret, "llmp-") || len(secret) < 24 || eval[string](b, `document.getElementById('secret-name').textContent`) != "nightly" {
+		t.Fatalf("the secret dialog shows %q for %q, want nightly's llmp-… secret", secret[:min(5, len(secret))], eval[string](b, `document.getElementById('secret-name').textContent`))
+	}
+	b.screenshot("clients-secret")
+	b.do("closing the secret dialog", chromedp.Click(chromedp.CSS("#dlg-secret button[data-close]")))
+	b.wait("the secret dialog closed and emptied", `!document.getElementById('dlg-secret').open && document.getElementById('secret-value').textContent === ''`)
+	nightly := func() apiClient {
+		t.Helper()
+		a := admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/clients/nightly", "")
+		if a.status != http.StatusOK {
+			t.Fatalf("GET clients/nightly: %d %s", a.status, a.body)
+		}
+		var c apiClient
+		a.decode(t, &c)
+		return c
+	}
+	c := nightly()
+	if c.Source != "admin" || c.State != "active" || c.Limits["rpm"] != float64(50) || c.Limits["tpd"] != float64(100000) ||
+		!slices.Equal(c.Models, []string{"gpt-4o-mini", "fast"}) || c.Note != "nightly builds" || len(c.Keys) != 1 || c.Keys[0] != "llmp-…"+secret[len(secret)-4:] {
+		t.Errorf("the client made in the page: %+v", c)
+	}
+	if a := chatAs(t, secret, "fast"); a.status != http.StatusOK {
+		t.Fatalf("a request with the new client's secret: %d %s", a.status, a.body)
+	}
+	if a := chatAs(t, secret, "smart"); a.status != http.StatusForbidden {
+		t.Errorf("the new client asking for a model outside its models: %d %s, want 403", a.status, a.body)
+	}
+	eventually(t, "the API to count the request for nightly", func() bool { return nightly().Usage["total"] == 1 })
+	b.wait("nightly on the page", fmt.Sprintf(`document.querySelectorAll('#clients-table tbody tr').length === %d && [...document.querySelectorAll('#clients-table .cname')].some(e => e.textContent === 'nightly')`, len(apiClients)+1))
+	if got, want := shownClients(), wantClients(clients(t, f.instance)); !slices.Equal(got, want) {
+		t.Errorf("the clients page shows %q, the API reports %q", got, want)
+	}
+	b.checkConsole()
+
+	// Rotating the secret through the page: the old one answers 401 at
+	// once, the new one (shown once) works.
+	b.do("rotating nightly", chromedp.Click(chromedp.CSS(`#clients-table button[data-action="rotate"][data-name="nightly"]`)))
+	b.wait("the confirmation", `document.getElementById('dlg-confirm').open`)
+	b.do("confirming", chromedp.Click(chromedp.CSS("#confirm-yes")))
+	b.wait("the new secret", fmt.Sprintf(`document.getElementById('dlg-secret').open && /^llmp-/.test(document.getElementById('secret-value').textContent) && document.getElementById('secret-value').textContent !== %q`, secret))
+	rotated := eval[string](b, `document.getElementById('secret-value').textContent`)
+	b.do("closing the secret dialog", chromedp.Click(chromedp.CSS("#dlg-secret button[data-close]")))
+	b.wait("the secret dialog closed and emptied", `!document.getElementById('dlg-secret').open && document.getElementById('secret-value').textContent === ''`)
+	if a := chatAs(t, secret, "fast"); a.status != http.StatusUnauthorized {
+		t.Errorf("the old secret after rotating: %d %s, want 401", a.status, a.body)
+	}
+	if a := chatAs(t, rotated, "fast"); a.status != http.StatusOK {
+		t.Errorf("the new secret after rotating: %d %s", a.status, a.body)
+	}
+	eventually(t, "the API to count the rotated secret's request for nightly", func() bool {
+		c := nightly()
+		return c.Usage["total"] == 2 && c.Keys[0] == "llmp-…"+rotated[len(rotated)-4:]
+	})
+
+	// Editing its models, limits and note through the page.
+	b.do("editing nightly", chromedp.Click(chromedp.CSS(`#clients-table button[data-action="edit"][data-name="nightly"]`)))
+	b.wait("the edit dialog", `document.getElementById('dlg-client').open && document.getElementById('client-rpm').value === '50' && document.getElementById('client-models').value === 'gpt-4o-mini fast' && document.getElementById('client-name').disabled`)
+	b.do("changing models, rpm, tpd and note",
+		chromedp.SetValue(chromedp.CSS("#client-models"), "gpt-4o*"),
+		chromedp.SetValue(chromedp.CSS("#client-rpm"), "80"),
+		// chromedp's SetValue cannot empty a field.
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('client-tpd').value = ''`),
+		chromedp.SetValue(chromedp.CSS("#client-concurrency"), "2"),
+		chromedp.SetValue(chromedp.CSS("#client-note"), "nightly and weekly"))
+	b.do("saving", chromedp.Click(chromedp.CSS("#client-submit")))
+	eventually(t, "the API to report nightly's new settings", func() bool {
+		c := nightly()
+		_, tpd := c.Limits["tpd"]
+		return c.Limits["rpm"] == float64(80) && c.Limits["concurrency"] == float64(2) && !tpd &&
+			slices.Equal(c.Models, []string{"gpt-4o*"}) && c.Note == "nightly and weekly"
+	})
+	b.wait("the edited client on the page", `!document.getElementById('dlg-client').open && document.getElementById('clients-table').innerText.includes('nightly and weekly') && document.getElementById('clients-table').innerText.includes('/ 80')`)
+
+	// Disabling it through the page: the API reports it disabled, and its
+	// secret is refused with a 403.
+	b.do("disabling nightly", chromedp.Click(chromedp.CSS(`#clients-table button[data-action="disable"][data-name="nightly"]`)))
+	eventually(t, "the API to report nightly disabled", func() bool { return nightly().State == "disabled" })
+	if a := chatAs(t, rotated, "gpt-4o"); a.status != http.StatusForbidden {
+		t.Errorf("a disabled client's request: %d %s, want 403", a.status, a.body)
+	}
+	b.wait("the Enable button of the disabled client", `document.querySelector('#clients-table button[data-action="enable"][data-name="nightly"]') !== null`)
+	if got, want := shownClients(), wantClients(clients(t, f.instance)); !slices.Equal(got, want) {
+		t.Errorf("the clients page shows %q, the API reports %q", got, want)
+	}
+	b.screenshot("clients-after")
+
+	// The secrets shown in the dialog show nowhere since: not on a page,
+	// not in an API answer.
+	for _, tab := range []string{"clients", "keys", "logs", "overview"} {
+		b.page(tab, "true")
+		text := eval[string](b, `document.documentElement.outerHTML + document.body.innerText`)
+		for _, s := range []string{secret, rotated} {
+			if strings.Contains(text, s) || strings.Contains(text, s[5:len(s)-4]) {
+				t.Errorf("the %s page shows a client secret made in the page", tab)
+			}
+		}
+	}
+	for _, p := range []string{"clients", "clients/nightly", "keys", "logs?limit=1000", "usage?by=client", "models"} {
+		body := admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/"+p, "").body
+		body += dash(t, http.MethodGet, "/llm-admin/api/"+f.instance+"/"+p, "").body
+		for _, s := range []string{secret, rotated} {
+			if strings.Contains(body, s) || strings.Contains(body, s[5:len(s)-4]) {
+				t.Errorf("GET %s shows a client secret made in the page", p)
+			}
+		}
+	}
+
+	// Deleting it through the page (after saying yes) removes it.
+	b.page("clients", `document.querySelector('#clients-table button[data-action="delete"][data-name="nightly"]') !== null`)
+	if n := eval[int](b, `document.querySelectorAll('#clients-table button[data-action="delete"]').length`); n != 1 {
+		t.Errorf("%d Delete buttons on the clients page, want one, nightly's", n)
+	}
+	b.do("deleting nightly", chromedp.Click(chromedp.CSS(`#clients-table button[data-action="delete"][data-name="nightly"]`)))
+	b.wait("the confirmation", `document.getElementById('dlg-confirm').open`)
+	b.do("confirming", chromedp.Click(chromedp.CSS("#confirm-yes")))
+	eventually(t, "the API to forget nightly", func() bool {
+		return admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/clients/nightly", "").status == http.StatusNotFound
+	})
+	if a := chatAs(t, rotated, "gpt-4o"); a.status != http.StatusUnauthorized {
+		t.Errorf("a deleted client's secret: %d %s, want 401", a.status, a.body)
+	}
+	b.wait("nightly gone from the page", fmt.Sprintf(`document.querySelectorAll('#clients-table tbody tr').length === %d`, len(apiClients)))
+
+	// A Caddyfile client's limit changed in the page overrides the
+	// Caddyfile's; emptied, it goes back to it.
+	ci := func() apiClient {
+		t.Helper()
+		var c apiClient
+		admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/clients/ci", "").decode(t, &c)
+		return c
+	}
+	b.do("editing ci", chromedp.Click(chromedp.CSS(`#clients-table button[data-action="edit"][data-name="ci"]`)))
+	b.wait("ci's edit dialog", `document.getElementById('dlg-client').open && document.getElementById('client-rpm').value === '100' && document.getElementById('client-limits-legend').textContent.includes('Caddyfile')`)
+	b.do("changing ci's rpm", chromedp.SetValue(chromedp.CSS("#client-rpm"), "200"))
+	b.do("saving", chromedp.Click(chromedp.CSS("#client-submit")))
+	eventually(t, "the API to report ci's rpm overridden", func() bool {
+		c := ci()
+		return c.Limits["rpm"] == float64(200) && slices.Contains(c.Overrides, "rpm") && c.Limits["rpd"] == float64(5000)
+	})
+	b.wait("the override on the page", `!document.getElementById('dlg-client').open && document.getElementById('clients-table').innerText.includes('changed: rpm') && document.getElementById('clients-table').innerText.includes('/ 200')`)
+	b.do("editing ci again", chromedp.Click(chromedp.CSS(`#clients-table button[data-action="edit"][data-name="ci"]`)))
+	b.wait("ci's edit dialog", `document.getElementById('dlg-client').open && document.getElementById('client-rpm').value === '200'`)
+	b.do("emptying ci's rpm", chromedp.Evaluate[chromedp.Void](`document.getElementById('client-rpm').value = ''`))
+	b.do("saving", chromedp.Click(chromedp.CSS("#client-submit")))
+	eventually(t, "the API to report ci's rpm back to the Caddyfile's", func() bool {
+		c := ci()
+		return c.Limits["rpm"] == float64(100) && !slices.Contains(c.Overrides, "rpm")
+	})
+	b.wait("the Caddyfile's rpm on the page", `!document.getElementById('dlg-client').open && !document.getElementById('clients-table').innerText.includes('changed: rpm') && document.getElementById('clients-table').innerText.includes('/ 100')`)
+	b.checkConsole()
+
+	// The other pages.
 	b.page("usage", `document.querySelector('#usage-req-chart svg rect.bar') !== null && document.querySelectorAll('#usage-table tbody tr').length > 0`)
 	b.screenshot("usage-by-day")
 	b.do("grouping usage by model", chromedp.SetValue(chromedp.CSS("#usage-by"), "model"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('usage-by').dispatchEvent(new Event('change'))`))
 	b.wait("usage by model", `document.querySelector('#usage-table th').textContent === 'model' && document.querySelectorAll('#usage-table tbody tr').length >= 2`)
 	b.screenshot("usage-by-model")
-	var logs struct{ Logs []struct{ Status int } }
+
+	// By client: the chart and the table show the clients the API counts.
+	var byClient struct {
+		Groups []struct {
+			Group    string
+			Requests int64
+		}
+	}
+	admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/usage?by=client&days=14", "").decode(t, &byClient)
+	var clientNames []string
+	for _, g := range byClient.Groups {
+		clientNames = append(clientNames, g.Group)
+	}
+	slices.Sort(clientNames)
+	if !slices.Contains(clientNames, "ci") || !slices.Contains(clientNames, "default") || !slices.Contains(clientNames, "nightly") {
+		t.Errorf("usage by client: %q, want ci, default and nightly", clientNames)
+	}
+	b.do("grouping usage by client", chromedp.SetValue(chromedp.CSS("#usage-by"), "client"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('usage-by').dispatchEvent(new Event('change'))`))
+	b.wait("usage by client", fmt.Sprintf(`document.querySelector('#usage-table th').textContent === 'client' && document.querySelectorAll('#usage-table tbody tr').length === %d`, len(clientNames)))
+	chartNames := eval[[]string](b, `[...document.querySelectorAll('#usage-req-chart svg text title')].map(e => e.textContent)`)
+	tableNames := eval[[]string](b, `[...document.querySelectorAll('#usage-table tbody tr td:first-child')].map(e => e.textContent)`)
+	slices.Sort(chartNames)
+	slices.Sort(tableNames)
+	if !slices.Equal(chartNames, clientNames) || !slices.Equal(tableNames, clientNames) {
+		t.Errorf("usage by client: the chart shows %q, the table %q, the API counts %q", chartNames, tableNames, clientNames)
+	}
+	b.screenshot("usage-by-client")
+	b.do("grouping usage by day", chromedp.SetValue(chromedp.CSS("#usage-by"), "day"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('usage-by').dispatchEvent(new Event('change'))`))
+	var logs struct {
+		Logs []struct {
+			Status int
+			Client string
+		}
+	}
 	admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/logs?limit=100", "").decode(t, &logs)
 	b.page("logs", fmt.Sprintf(`document.querySelectorAll('#logs-table tbody tr').length === %d`, len(logs.Logs)))
 	b.screenshot("requests")
@@ -393,6 +637,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	eval[bool](b, `(document.getElementById('logs-errors').click(), true)`)
 	b.wait("the errors-only filter", fmt.Sprintf(`document.querySelectorAll('#logs-table tbody tr').length === %d`, errorsLogged))
 	eval[bool](b, `(document.getElementById('logs-errors').click(), true)`)
+	// The client filter offers the clients of the log and shows only the
+	// chosen one's requests.
+	ciLogged := 0
+	for _, l := range logs.Logs {
+		if l.Client == "ci" {
+			ciLogged++
+		}
+	}
+	if ciLogged == 0 {
+		t.Errorf("no request of ci in the log")
+	}
+	b.wait("the client filter's options", `['ci', 'default', 'nightly'].every(n => [...document.getElementById('logs-client').options].some(o => o.value === n))`)
+	eval[bool](b, `(document.getElementById('logs-client').value = 'ci', document.getElementById('logs-client').dispatchEvent(new Event('change')), true)`)
+	b.wait("the client filter", fmt.Sprintf(`document.querySelectorAll('#logs-table tbody tr').length === %d && [...document.querySelectorAll('#logs-table tbody td[data-label="client"]')].every(e => e.textContent === 'ci')`, ciLogged))
+	b.screenshot("requests-ci")
+	eval[bool](b, `(document.getElementById('logs-client').value = '', document.getElementById('logs-client').dispatchEvent(new Event('change')), true)`)
 	var models struct{ Models []any }
 	admin(t, http.MethodGet, "/llm_proxy/"+f.instance+"/models", "").decode(t, &models)
 	b.page("models", fmt.Sprintf(`document.querySelectorAll('#models-table tbody tr').length === %d`, len(models.Models)))
@@ -425,6 +685,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	for _, p := range []struct{ tab, ready string }{
 		{"overview", `document.querySelector('#ov-req-chart svg') !== null`},
 		{"keys", `document.querySelectorAll('#keys-table tbody tr').length > 0`},
+		{"clients", `document.querySelectorAll('#clients-table tbody tr').length > 0`},
 		{"usage", `document.querySelectorAll('#usage-table tbody tr').length > 0`},
 		{"logs", `document.querySelectorAll('#logs-table tbody tr').length > 0`},
 	} {
@@ -437,7 +698,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.checkConsole()
 
 	// No secret anywhere on any page.
-	for _, tab := range []string{"overview", "keys", "logs"} {
+	for _, tab := range []string{"overview", "keys", "clients", "logs"} {
 		b.page(tab, "true")
 		text := eval[string](b, `document.documentElement.outerHTML + document.body.innerText`)
 		for _, s := range secrets() {

@@ -39,6 +39,8 @@ const (
 	adminUser     = "admin"
 	adminPassword = "correct horse battery staple"
 	clientKey     = "dash-client-key-0001"
+	// ciKey is the secret of the Caddyfile's named client "ci".
+	ciKey = "dash-ci-runner-key-0002"
 )
 
 func TestMain(m *testing.M) {
@@ -68,7 +70,7 @@ var (
 // secrets lists every secret of the test config, none of which may show
 // anywhere but masked.
 func secrets() []string {
-	return append(append(append([]string{invalidKey, antKey, clientKey}, oaiKeys...), newKeys...), adminPassword)
+	return append(append(append([]string{invalidKey, antKey, clientKey, ciKey}, oaiKeys...), newKeys...), adminPassword)
 }
 
 // fixture is a running Caddy with two llm_proxy instances and the
@@ -130,6 +132,14 @@ http://localhost:%[2]d {
 			name %[5]s
 			storage memory
 			client_key %[7]s
+			client ci {
+				key %[15]s
+				models gpt-4o*
+				rpm 100
+				rpd 5000
+				concurrency 3
+				note "CI runners"
+			}
 			upstream oai {
 				provider openai
 				base_url %[8]s
@@ -160,7 +170,7 @@ http://localhost:%[2]d {
 	}
 }
 `, adminPort, httpPort, httpsPort, auth, f.instance, f.second, clientKey, f.oai.URL,
-		oaiKeys[0], oaiKeys[1], oaiKeys[2], invalidKey, f.ant.URL, antKey)
+		oaiKeys[0], oaiKeys[1], oaiKeys[2], invalidKey, f.ant.URL, antKey, ciKey)
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{
 		AdminPort:          adminPort,
 		LoadRequestTimeout: 30 * time.Second,
@@ -265,12 +275,45 @@ func keys(t *testing.T, instance string) []apiKey {
 	return out.Keys
 }
 
-// chat sends one chat request to the first instance.
+// chat sends one chat request to the first instance as the client of
+// the plain client_key.
 func chat(t *testing.T, model string) answer {
+	t.Helper()
+	return chatAs(t, clientKey, model)
+}
+
+// chatAs sends one chat request to the first instance with that client
+// secret.
+func chatAs(t *testing.T, secret, model string) answer {
 	t.Helper()
 	return call(t, http.MethodPost, siteBase+"/v1/chat/completions",
 		fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"hello dashboard"}]}`, model),
-		"Authorization", "Bearer "+clientKey)
+		"Authorization", "Bearer "+secret)
+}
+
+// apiClient is one client of GET .../clients.
+type apiClient struct {
+	Name      string           `json:"name"`
+	Keys      []string         `json:"keys"`
+	Models    []string         `json:"models"`
+	Limits    map[string]any   `json:"limits"`
+	State     string           `json:"state"`
+	Source    string           `json:"source"`
+	Note      string           `json:"note"`
+	Overrides []string         `json:"overrides"`
+	Usage     map[string]int64 `json:"usage"`
+}
+
+// clients reads an instance's clients from Caddy's admin endpoint.
+func clients(t *testing.T, instance string) []apiClient {
+	t.Helper()
+	a := admin(t, http.MethodGet, "/llm_proxy/"+instance+"/clients", "")
+	if a.status != http.StatusOK {
+		t.Fatalf("GET clients: %d %s", a.status, a.body)
+	}
+	var out struct{ Clients []apiClient }
+	a.decode(t, &out)
+	return out.Clients
 }
 
 // traffic sends requests that fill the usage statistics and the request
@@ -284,6 +327,15 @@ func (f *fixture) traffic(t *testing.T) {
 		}
 	}
 	// A model nobody serves, and a failing upstream: errors in the log.
+	// The named client "ci", for a model it may use and one it may not.
+	for range 2 {
+		if a := chatAs(t, ciKey, "gpt-4o"); a.status != http.StatusOK {
+			t.Fatalf("chat as ci: %d %s", a.status, a.body)
+		}
+	}
+	if a := chatAs(t, ciKey, "smart"); a.status != http.StatusForbidden {
+		t.Fatalf("ci asking for a model outside its models: %d %s", a.status, a.body)
+	}
 	if a := chat(t, "no-such-model"); a.status != http.StatusNotFound {
 		t.Fatalf("unknown model: %d %s", a.status, a.body)
 	}

@@ -618,23 +618,23 @@
     $('clients-toolbar').hidden = false;
     clientsCache = data.clients || [];
     const cols = [
-      { title: 'client', cell: (c) => el('div', null, el('div', { class: 'strong' }, c.name), el('div', { class: 'muted mono' }, secretsOf(c).join(' '))) },
-      { title: 'state', cell: (c) => el('div', null, badge(clientState(c)), c.reason ? el('div', { class: 'muted small reason' }, c.reason) : null, c.until ? el('div', { class: 'muted small' }, until(c.until)) : null) },
-      { title: 'models', cell: (c) => ((c.models || []).length ? c.models.join(' ') : el('span', { class: 'muted' }, 'every model')) },
+      { title: 'client', cell: (c) => el('div', null, el('div', { class: 'strong cname' }, c.name), el('div', { class: 'muted mono csecrets' }, (c.keys || []).join(' '))) },
+      { title: 'state', cell: (c) => badge(clientState(c)) },
+      { title: 'models', cell: (c) => ((c.models || []).length ? el('span', { class: 'mono' }, c.models.join(' ')) : el('span', { class: 'muted' }, 'every model')) },
       { title: 'usage', cls: 'usage', cell: (c) => clientUsage(c) },
-      { title: 'source', cell: (c) => el('div', null, c.source || '', c.note ? el('div', { class: 'muted small' }, c.note) : null) },
+      { title: 'source', cell: (c) => el('div', null, el('span', { class: 'csource' }, c.source || ''),
+        (c.overrides || []).length ? el('div', { class: 'muted small' }, 'changed: ', c.overrides.join(', ')) : null,
+        c.created ? el('div', { class: 'muted small' }, 'made ', clock(c.created)) : null,
+        c.note ? el('div', { class: 'muted small cnote' }, c.note) : null) },
       { title: 'actions', cls: 'act', cell: (c) => clientActions(c) },
     ];
     cols.rowClass = (c) => 'row-' + clientState(c);
     show('clients-table', JSON.stringify([state.instance, clientsCache]), () => table(cols, clientsCache, 'No clients.'));
   }
 
-  function secretsOf(c) {
-    const s = c.keys || c.secrets || c.key || [];
-    return (Array.isArray(s) ? s : [s]).map(String);
-  }
+  // clientState is what GET …/clients reports: "active" or "disabled".
   function clientState(c) {
-    return c.state || (c.disabled ? 'disabled' : 'active');
+    return c.state || 'active';
   }
   function clientUsage(c) {
     const l = c.limits || {};
@@ -650,16 +650,18 @@
 
   function clientActions(c) {
     const name = c.name;
-    const disabled = clientState(c) === 'disabled' || c.disabled;
+    const disabled = clientState(c) === 'disabled';
+    // Only a client made through the API has a secret of the proxy's
+    // making to rotate, and can be deleted (a Caddyfile client answers 409).
     const admin = c.source === 'admin';
     return el('div', { class: 'btns' },
-      el('button', { type: 'button', onclick: () => openClient(c) }, 'Edit'),
+      el('button', { type: 'button', 'data-action': 'edit', 'data-name': name, onclick: () => openClient(c) }, 'Edit'),
       el('button', {
-        type: 'button',
+        type: 'button', 'data-action': disabled ? 'enable' : 'disable', 'data-name': name,
         onclick: () => act((disabled ? 'Enabled ' : 'Disabled ') + name, () => api('PATCH', inst('clients/' + seg(name)), { disabled: !disabled })),
       }, disabled ? 'Enable' : 'Disable'),
       admin ? el('button', {
-        type: 'button',
+        type: 'button', 'data-action': 'rotate', 'data-name': name,
         onclick: async () => {
           if (!(await confirmDialog('Give ' + name + ' a new secret? The current one stops working at once.'))) return;
           const res = await act('Rotated the secret of ' + name, () => api('POST', inst('clients/' + seg(name) + '/rotate')));
@@ -667,7 +669,7 @@
         },
       }, 'Rotate') : null,
       admin ? el('button', {
-        type: 'button', class: 'danger',
+        type: 'button', class: 'danger', 'data-action': 'delete', 'data-name': name,
         onclick: async () => {
           if (await confirmDialog('Delete the client ' + name + '? Its secret stops working at once.')) {
             act('Deleted ' + name, () => api('DELETE', inst('clients/' + seg(name))));
@@ -685,6 +687,9 @@
     $('client-models').value = c ? (c.models || []).join(' ') : '';
     for (const n of CLIENT_LIMITS) $('client-' + n).value = c && c.limits && c.limits[n] != null ? c.limits[n] : '';
     $('client-note').value = c ? c.note || '' : '';
+    // An emptied limit is sent as null: back to the Caddyfile's value for
+    // a Caddyfile client, none for one made through the API.
+    $('client-limits-legend').textContent = c && c.source === 'config' ? 'Limits (empty: the Caddyfile\'s; 0: unlimited)' : 'Limits (empty: unlimited)';
     $('client-error').hidden = true;
     $('dlg-client').showModal();
   }
