@@ -1,6 +1,8 @@
 package chat
 
 import (
+	"bytes"
+
 	"github.com/tidwall/gjson"
 
 	"github.com/llmproxy/caddy-llm-proxy/translate"
@@ -21,6 +23,11 @@ func (w *watch) Observe(ev translate.Event) (hadUsage bool) {
 	}
 	if IsDone(ev.Data) {
 		w.Finish()
+		return false
+	}
+	// Most chunks carry text and nothing the watch wants; a scan for the
+	// three keys tells them apart without parsing (see plainChunk).
+	if plainChunk(ev.Data) {
 		return false
 	}
 	// One pass over the chunk's top-level fields: most chunks have none of
@@ -61,4 +68,52 @@ func (w *watch) Observe(ev translate.Event) (hadUsage bool) {
 		w.Finish()
 	}
 	return true
+}
+
+// plainChunk reports whether a chunk surely holds no error, no usage and
+// no finish reason: no "error" anywhere in it, and every "usage" and
+// "finish_reason" key (if any) set to null. A byte scan suffices because
+// a key cannot hide in a string's content: a quote there is escaped, so
+// `"usage":` inside a text is `\"usage\":`. Whatever it cannot rule out
+// (a key's value other than null, "error" even as a value) goes to the
+// parse, so it only ever skips work, never a verdict.
+func plainChunk(data []byte) bool {
+	if bytes.Contains(data, errorWord) {
+		return false
+	}
+	return allNull(data, usageKey) && allNull(data, finishKey)
+}
+
+var (
+	errorWord = []byte(`"error"`)
+	usageKey  = []byte(`"usage"`)
+	finishKey = []byte(`"finish_reason"`)
+	nullWord  = []byte("null")
+)
+
+// allNull reports whether every occurrence of key in data is a key whose
+// value is null.
+func allNull(data, key []byte) bool {
+	for {
+		i := bytes.Index(data, key)
+		if i < 0 {
+			return true
+		}
+		data = skipSpace(data[i+len(key):])
+		if len(data) == 0 || data[0] != ':' {
+			return false
+		}
+		data = skipSpace(data[1:])
+		if !bytes.HasPrefix(data, nullWord) {
+			return false
+		}
+		data = data[len(nullWord):]
+	}
+}
+
+func skipSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
 }
