@@ -56,8 +56,9 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		}
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Accel-Buffering", "no")
+		// The headers go out with the first event's write, which follows
+		// at once (one write to the client, not two).
 		w.WriteHeader(resp.StatusCode)
-		_ = rc.Flush()
 		dog.commit(func() {
 			_, _ = w.Write(keepaliveComment)
 			_ = rc.Flush()

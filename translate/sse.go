@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Event is one server-sent event. Its slices are only valid until the next
@@ -21,32 +22,50 @@ type Event struct {
 
 // SSEReader splits an event stream into events without copying single-line
 // payloads, so a passthrough stream costs no allocation per event.
+//
+// Its buffer is small (an open stream holds it for minutes) while the
+// upstream sends an event at a time; while data keeps coming faster than
+// it is read (a read filled all the room there was), it borrows a large one,
+// so that a burst is read, and flushed to the client, in a few large pieces
+// rather than many small ones. It gives the large one back before a read
+// that may wait.
 type SSEReader struct {
-	r    *bufio.Reader
-	raw  []byte
-	data []byte
-	max  int64 // largest event, 0 = unbounded
+	src   io.Reader
+	buf   []byte  // small, or *big while a burst lasts
+	small []byte  // its own
+	big   *[]byte // borrowed from bigBuffers
+	r, w  int     // unread bytes are buf[r:w]
+	err   error   // the source's error, once it gave one
+	full  bool    // the last read filled all the room it had
+	raw   []byte
+	data  []byte
+	max   int64 // largest event, 0 = unbounded
 }
 
 // ErrEventTooLarge is returned by Next for an event larger than the
 // reader's bound: the stream cannot go on.
 var ErrEventTooLarge = errors.New("stream event too large")
 
-// sseBuffer is the reader's staging buffer. Every event is copied out of
-// it anyway (longer lines in pieces), and an open stream holds one, so it
-// is small: the transport below already buffers the connection.
+// sseBuffer is the reader's own buffer. Every event is copied out of it
+// anyway (longer lines in pieces), and an open stream holds one, so it is
+// small: the transport below already buffers the connection.
 const sseBuffer = 2 << 10
+
+// bigBuffers are lent to readers during a burst.
+var bigBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // NewSSEReader reads events from r.
 func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{r: bufio.NewReaderSize(r, sseBuffer)}
+	small := make([]byte, sseBuffer)
+	return &SSEReader{src: r, buf: small, small: small}
 }
 
 // Reset lets a pooled reader serve another stream, whose events may be
 // at most max bytes (0 = unbounded). A buffer grown by a large event is
 // dropped rather than kept in the pool.
 func (s *SSEReader) Reset(r io.Reader, max int64) {
-	s.r.Reset(r)
+	s.giveBack()
+	s.src, s.buf, s.r, s.w, s.err, s.full = r, s.small, 0, 0, nil, false
 	s.max = max
 	if cap(s.raw) > keepCap {
 		s.raw = nil
@@ -57,19 +76,79 @@ func (s *SSEReader) Reset(r io.Reader, max int64) {
 	s.raw, s.data = s.raw[:0], s.data[:0]
 }
 
+func (s *SSEReader) giveBack() {
+	if s.big != nil {
+		bigBuffers.Put(s.big)
+		s.big = nil
+	}
+}
+
 // EventReady reports whether a whole next event is already read from the
 // upstream and buffered, so that Next returns it without waiting. When it
 // is not, whatever was written to the client should be flushed now.
 func (s *SSEReader) EventReady() bool {
-	n := s.r.Buffered()
-	if n == 0 {
-		return false
-	}
-	b, _ := s.r.Peek(n)
+	b := s.buf[s.r:s.w]
 	return bytes.Contains(b, lf2) || bytes.Contains(b, crlf2)
 }
 
 var lf2, crlf2 = []byte("\n\n"), []byte("\r\n\r\n")
+
+// readLine is bufio.Reader.ReadSlice('\n') over the reader's own buffer:
+// a line including its '\n'; a piece of one and bufio.ErrBufferFull when
+// the buffer holds no '\n'; what is left and the source's error at its end.
+// The slice is valid until the next call.
+func (s *SSEReader) readLine() ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(s.buf[s.r:s.w], '\n'); i >= 0 {
+			line := s.buf[s.r : s.r+i+1]
+			s.r += i + 1
+			return line, nil
+		}
+		if s.err != nil {
+			line := s.buf[s.r:s.w]
+			s.r = s.w
+			return line, s.err
+		}
+		if s.w-s.r == len(s.buf) {
+			line := s.buf[s.r:s.w]
+			s.r = s.w
+			return line, bufio.ErrBufferFull
+		}
+		s.fill()
+	}
+}
+
+// fill reads once from the source, into the large buffer if the last read
+// filled its room (more is surely waiting), else into the small one.
+func (s *SSEReader) fill() {
+	n := s.w - s.r
+	switch {
+	case s.full && s.big == nil:
+		s.big = bigBuffers.Get().(*[]byte)
+		copy(*s.big, s.buf[s.r:s.w])
+		s.buf, s.r, s.w = *s.big, 0, n
+	case !s.full && s.big != nil && n <= len(s.small):
+		copy(s.small, s.buf[s.r:s.w])
+		s.giveBack()
+		s.buf, s.r, s.w = s.small, 0, n
+	case s.r > 0:
+		copy(s.buf, s.buf[s.r:s.w])
+		s.r, s.w = 0, n
+	}
+	for range 100 {
+		m, err := s.src.Read(s.buf[s.w:])
+		s.w += m
+		if err != nil {
+			s.err, s.full = err, false
+			return
+		}
+		if m > 0 {
+			s.full = s.w == len(s.buf)
+			return
+		}
+	}
+	s.err = io.ErrNoProgress
+}
 
 // keepCap is the largest event buffer a pooled reader keeps.
 const keepCap = 64 << 10
@@ -83,13 +162,13 @@ func (s *SSEReader) Next() (Event, error) {
 	dataLines := 0
 	for {
 		start := len(s.raw)
-		line, err := s.r.ReadSlice('\n')
+		line, err := s.readLine()
 		s.raw = append(s.raw, line...)
 		for errors.Is(err, bufio.ErrBufferFull) {
 			if s.max > 0 && int64(len(s.raw)) > s.max {
 				return Event{}, ErrEventTooLarge
 			}
-			line, err = s.r.ReadSlice('\n')
+			line, err = s.readLine()
 			s.raw = append(s.raw, line...)
 		}
 		if s.max > 0 && int64(len(s.raw)) > s.max {

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -104,5 +105,72 @@ func TestEventReady(t *testing.T) {
 	}()
 	if ev, err := rd.Next(); err != nil || string(ev.Data) != "three" {
 		t.Fatalf("third: %q %v", ev.Data, err)
+	}
+}
+
+// chunked gives its pieces one per Read (each cut to the room the reader
+// has), the way a connection hands over what has arrived, and notes the
+// room each Read had and whether it was filled.
+type chunked struct {
+	pieces []string
+	rooms  []int
+	filled []bool
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	c.rooms = append(c.rooms, len(p))
+	if len(c.pieces) == 0 {
+		c.filled = append(c.filled, false)
+		return 0, io.EOF
+	}
+	n := copy(p, c.pieces[0])
+	if c.pieces[0] = c.pieces[0][n:]; c.pieces[0] == "" {
+		c.pieces = c.pieces[1:]
+	}
+	c.filled = append(c.filled, n == len(p))
+	return n, nil
+}
+
+// A burst (reads that fill the buffer) is read through the large buffer,
+// which goes back before a read that may wait (one after a read that did
+// not fill its room); events come out whole and in order whatever the
+// buffer they were in.
+func TestSSEReaderBurstBuffer(t *testing.T) {
+	var burst strings.Builder
+	var want []string
+	for i := range 200 {
+		d := fmt.Sprintf(`{"n":%d,"text":"%s"}`, i, strings.Repeat("w", i%50))
+		want = append(want, d)
+		burst.WriteString("data: " + d + "\n\n")
+	}
+	// A burst far larger than the small buffer, then an event and a cut
+	// piece on their own (the upstream paused), then the rest.
+	src := &chunked{pieces: []string{burst.String(), "data: {\"n\":200}\n\ndata: {\"n\"", ":201}\n\n"}}
+	want = append(want, `{"n":200}`, `{"n":201}`)
+	rd := NewSSEReader(src)
+	for i, w := range want {
+		ev, err := rd.Next()
+		if err != nil || string(ev.Data) != w {
+			t.Fatalf("event %d: %q %v, want %q", i, ev.Data, err, w)
+		}
+	}
+	if _, err := rd.Next(); err != io.EOF {
+		t.Fatalf("at the end: %v", err)
+	}
+	big := 0
+	for i, room := range src.rooms {
+		if room > sseBuffer {
+			big++
+			if i == 0 || !src.filled[i-1] {
+				t.Errorf("read %d had the large buffer after a read that did not fill its room (rooms %v)", i, src.rooms)
+			}
+		}
+	}
+	if big == 0 || big > 3 {
+		t.Errorf("a %d-byte burst took %d large reads (rooms %v)", burst.Len(), big, src.rooms)
+	}
+	rd.Reset(nil, 0)
+	if rd.big != nil || len(rd.buf) != sseBuffer {
+		t.Fatal("Reset keeps the large buffer")
 	}
 }
