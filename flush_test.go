@@ -11,8 +11,8 @@ import (
 )
 
 // Every event reaches the client before the upstream sends the next: the
-// upstream here sends its first chunk and then waits until the client has
-// read an event of it, so a proxy that held the event back (unflushed, or
+// upstream here sends its first chunk (with a usage chunk the client does
+// not get) and then waits until the client has read an event of it, so a proxy that held the event back (unflushed, or
 // waiting to gather more) would never see the rest. Passed through (Chat)
 // and translated (an Anthropic client).
 func TestEveryEventFlushedBeforeTheNext(t *testing.T) {
@@ -29,7 +29,12 @@ func TestEveryEventFlushedBeforeTheNext(t *testing.T) {
 			fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":%s,\"finish_reason\":%s}]}\n\n", delta, finish)
 			w.(http.Flusher).Flush()
 		}
-		chunk(`{"role":"assistant","content":"Hel"}`, "null")
+		// The first event comes with one the client does not get (a usage
+		// chunk it did not ask for), so nothing after it is written before
+		// the upstream waits.
+		fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n"+
+			"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n")
+		w.(http.Flusher).Flush()
 		wt := <-waits
 		select {
 		case <-wt.seen:

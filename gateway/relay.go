@@ -142,6 +142,16 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		return nil, true
 	}
 	for {
+		// Events gathered but held back because more were at hand go out
+		// before a read that may wait, even when what followed them was
+		// nothing for the client (a usage chunk it did not ask for).
+		if burst != nil && rd.Waits() {
+			dog.mu.Lock()
+			drainLocked()
+			_ = rc.Flush()
+			dog.wroteLocked()
+			dog.mu.Unlock()
+		}
 		ev, err := rd.Next()
 		if err != nil {
 			dog.mu.Lock()
@@ -237,7 +247,9 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		// sent together are gathered into one write (in a buffer borrowed
 		// for the burst only, so an open stream that waits holds none):
 		// one trip through the response writers instead of one per event.
-		if rd.EventReady() {
+		// The last ones of a stream the upstream has ended go out with its
+		// end, when the handler returns.
+		if !rd.Waits() {
 			if burst == nil {
 				burst = burstBuffers.Get().(*[]byte)
 			}

@@ -91,6 +91,15 @@ func (s *SSEReader) EventReady() bool {
 	return bytes.Contains(b, lf2) || bytes.Contains(b, crlf2)
 }
 
+// Waits reports whether the next Next may have to wait for the upstream:
+// no whole event is buffered, and the upstream has not ended its stream
+// (at its end, Next answers at once). Only then must what was written to
+// the client be flushed now; otherwise it goes out with what follows (the
+// stream's end included, which costs no write of its own then).
+func (s *SSEReader) Waits() bool {
+	return s.err == nil && !s.EventReady()
+}
+
 var lf2, crlf2 = []byte("\n\n"), []byte("\r\n\r\n")
 
 // readLine is bufio.Reader.ReadSlice('\n') over the reader's own buffer:
