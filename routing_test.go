@@ -350,6 +350,7 @@ func TestAliasSettingsReachEachProvider(t *testing.T) {
 	resp := fakeupstream.NewOpenAI(t, "sk-set-resp-0001")
 	ant := fakeupstream.NewAnthropic(t, "sk-set-ant-0001")
 	gem := fakeupstream.NewGemini(t, "set-gem-0001")
+	old := fakeupstream.NewOpenAI(t, "sk-set-old-0001")
 	name := instanceName(t)
 	startCaddy(t, fmt.Sprintf(`
 	llm_proxy {
@@ -400,7 +401,19 @@ func TestAliasSettingsReachEachProvider(t *testing.T) {
 				reasoning high
 			}
 		}
-	}`, name, oai.URL, resp.URL, ant.URL, gem.URL))
+		upstream old {
+			provider openai
+			base_url %s
+			key sk-set-old-0001
+			models o3 gpt-4o
+			alias o3-minimal o3 {
+				reasoning minimal
+			}
+			alias 4o-minimal gpt-4o {
+				reasoning minimal
+			}
+		}
+	}`, name, oai.URL, resp.URL, ant.URL, gem.URL, old.URL))
 
 	chat := func(model string) {
 		t.Helper()
@@ -425,6 +438,16 @@ func TestAliasSettingsReachEachProvider(t *testing.T) {
 	body = gjson.ParseBytes(oai.LastRequest().Body)
 	if body.Get("reasoning_effort").Str != "low" || body.Get("messages.0.content").Str != "Upstream prompt." {
 		t.Errorf("gpt-5 reached the upstream as %s", body.Raw)
+	}
+	// Same format too, the level in the form the model takes: o3 has no
+	// "minimal" (it gets "low"), gpt-4o no reasoning at all.
+	chat("o3-minimal")
+	if body = gjson.ParseBytes(old.LastRequest().Body); body.Get("model").Str != "o3" || body.Get("reasoning_effort").Str != "low" {
+		t.Errorf("o3-minimal reached the upstream as %s", body.Raw)
+	}
+	chat("4o-minimal")
+	if body = gjson.ParseBytes(old.LastRequest().Body); body.Get("model").Str != "gpt-4o" || body.Get("reasoning_effort").Exists() {
+		t.Errorf("4o-minimal reached the upstream as %s", body.Raw)
 	}
 	// `<upstream>/<alias>` is the alias, settings included.
 	chat("oai/gpt-5-minimal")

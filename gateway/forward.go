@@ -218,7 +218,9 @@ func (c *call) upstreamBody(u *upstream, model string, set *settings) ([]byte, e
 	if c.passes(u) {
 		body, err := c.withModel(u, model)
 		if err == nil && set.hasOverrides {
-			body, err = u.codec.Patch(body, set.overrides)
+			// The configured level in the form the model takes, as a
+			// translated request gets it (minimal -> low for o-series).
+			body, err = u.codec.Patch(body, providers.FitOverrides(set.overrides, model))
 		}
 		return body, err
 	}

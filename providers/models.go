@@ -161,6 +161,24 @@ func OutputLimit(model string, configured int) int {
 	return f.MaxOutput
 }
 
+// FitOverrides is what Fit does to reasoning, for the configured overrides
+// a same-format body is patched with: a family that takes no reasoning
+// gets none, and one that does not take the effort "minimal" gets "low".
+// A model the table does not know keeps what was configured.
+func FitOverrides(o translate.Overrides, model string) translate.Overrides {
+	f, known := LookupModel(model)
+	if !known || o.ReasoningOverride() == nil {
+		return o
+	}
+	switch {
+	case f.Reasoning == No:
+		o.Reasoning = ""
+	case o.Reasoning == "minimal" && !f.Minimal:
+		o.Reasoning = "low"
+	}
+	return o
+}
+
 // Fit changes a translated request so that its provider takes it: it is
 // what the engine calls on the canonical request for one upstream, after
 // the upstream's overrides and before the provider's encoder. configured

@@ -161,3 +161,23 @@ func TestFit(t *testing.T) {
 		t.Errorf("unknown: %+v", r)
 	}
 }
+
+// A same-format body is patched with the configured level in the form its
+// model takes, as Fit gives a translated request.
+func TestFitOverrides(t *testing.T) {
+	for _, c := range []struct{ level, model, want string }{
+		{"minimal", "gpt-5", "minimal"},
+		{"minimal", "o3", "low"},
+		{"minimal", "claude-sonnet-4-5", "low"},
+		{"high", "o3", "high"},
+		{"high", "gpt-4o", ""},
+		{"minimal", "gpt-4o-mini", ""},
+		{"minimal", "some-local-model", "minimal"},
+		{"auto", "gpt-4o", "auto"},
+	} {
+		o := FitOverrides(translate.Overrides{Reasoning: c.level, SystemPrompt: "s"}, c.model)
+		if o.Reasoning != c.want || o.SystemPrompt != "s" {
+			t.Errorf("%s for %s: %+v, want reasoning %q", c.level, c.model, o, c.want)
+		}
+	}
+}
