@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -161,7 +162,7 @@ func (p *Pool) preferred(id string, groups []*group, c *clock, est int64, tried 
 		return nil
 	}
 	s := p.byID[id]
-	if s == nil || s.dead || s.cond != condIn || !containsGroup(groups, s.g) {
+	if s == nil || s.dead || s.cond != condIn || !slices.Contains(groups, s.g) {
 		return nil
 	}
 	s.ks.sync(c)
@@ -172,13 +173,4 @@ func (p *Pool) preferred(id string, groups []*group, c *clock, est int64, tried 
 		return nil
 	}
 	return s
-}
-
-func containsGroup(groups []*group, g *group) bool {
-	for _, o := range groups {
-		if o == g {
-			return true
-		}
-	}
-	return false
 }

@@ -157,16 +157,13 @@ func (p *Pool) ClientUsage(cl *Client) (u Usage, ok bool) {
 		if len(row) < 6 {
 			return Usage{}, false
 		}
-		return Usage{Minute: asInt(row[0]), Day: asInt(row[1]), Total: asInt(row[2]),
-			TokensDay: asInt(row[3]), TokensTotal: asInt(row[4]), InFlight: int(asInt(row[5]))}, true
+		return rowUsage(row), true
 	}
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
 	c := p.clock()
-	ks := cl.ks
-	ks.sync(&c)
-	return Usage{Minute: ks.minuteRequests, Day: ks.dayRequests, Total: ks.requests,
-		TokensDay: ks.dayTokens, TokensTotal: ks.tokens, InFlight: ks.inFlight}, true
+	cl.ks.sync(&c)
+	return cl.ks.usage(), true
 }
 
 // clientArgs are the keys and leading arguments of an acquire operation

@@ -461,6 +461,20 @@ func (p *Pool) Keys() []KeyStatus {
 	return out
 }
 
+// usage is the key's (or client's) usage; the caller holds the lock and
+// has synced ks.
+func (ks *keyState) usage() Usage {
+	return Usage{Minute: ks.minuteRequests, Day: ks.dayRequests, Total: ks.requests,
+		TokensDay: ks.dayTokens, TokensTotal: ks.tokens, InFlight: ks.inFlight}
+}
+
+// rowUsage is the usage in a row of statusScript's answer (its first six
+// fields).
+func rowUsage(row []any) Usage {
+	return Usage{Minute: asInt(row[0]), Day: asInt(row[1]), Total: asInt(row[2]),
+		TokensDay: asInt(row[3]), TokensTotal: asInt(row[4]), InFlight: int(asInt(row[5]))}
+}
+
 // status is the snapshot of the key; the caller holds the lock.
 func (s *slot) status(c *clock) KeyStatus {
 	ks := s.ks
@@ -469,14 +483,7 @@ func (s *slot) status(c *clock) KeyStatus {
 		Spec:   s.spec,
 		State:  ks.health,
 		Reason: ks.reason,
-		Usage: Usage{
-			Minute:      ks.minuteRequests,
-			Day:         ks.dayRequests,
-			Total:       ks.requests,
-			TokensDay:   ks.dayTokens,
-			TokensTotal: ks.tokens,
-			InFlight:    ks.inFlight,
-		},
+		Usage:  ks.usage(),
 	}
 	if ks.until != 0 {
 		st.Until = time.Unix(0, ks.until).UTC()

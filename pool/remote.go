@@ -960,10 +960,7 @@ func (p *Pool) readRemote(slots []*slot) (out []KeyStatus, ok bool) {
 			st := KeyStatus{
 				Spec:  s.spec,
 				State: State(asStr(row[6])),
-				Usage: Usage{
-					Minute: asInt(row[0]), Day: asInt(row[1]), Total: asInt(row[2]),
-					TokensDay: asInt(row[3]), TokensTotal: asInt(row[4]), InFlight: int(asInt(row[5])),
-				},
+				Usage: rowUsage(row),
 			}
 			if st.State != StateCooling && st.State != StateExhausted && st.State != StateDisabled {
 				st.State = StateActive
