@@ -346,15 +346,8 @@ func served(model string, ups []*Upstream) bool {
 // admits reports whether the upstream's `models` let model through (any
 // model, without `models`).
 func (u *Upstream) admits(model string) bool {
-	if len(u.Models) == 0 {
-		return model != ""
-	}
-	for _, p := range u.Models {
-		if p == model || (isGlob(p) && gateway.MatchGlob(p, model)) {
-			return true
-		}
-	}
-	return false
+	_, ok := gateway.AdmittedBy(u.Models, model)
+	return ok && model != ""
 }
 
 // The shared rules. Each returns an error without position; the Caddyfile
@@ -656,8 +649,6 @@ var (
 	_ caddy.Validator = (*Proxy)(nil)
 )
 
-// isGlob reports whether a `models` pattern has a `*` wildcard.
-func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
 
 // checkClientName accepts what gateway.ClientNamePattern does: a client's
 // name appears in URLs, metric labels and store keys.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -626,13 +628,13 @@ func (a adminInstance) Models(context.Context) []admin.Model {
 		out = append(out, m)
 	}
 	for _, u := range g.cfg.Upstreams {
-		for _, al := range sortedAliases(u.Aliases) {
+		for _, al := range slices.Sorted(maps.Keys(u.Aliases)) {
 			add(al, "alias")
 		}
 	}
 	for _, u := range g.cfg.Upstreams {
 		for _, m := range u.Models {
-			if !isGlob(m) {
+			if !IsGlob(m) {
 				add(m, "model")
 			}
 		}
@@ -642,7 +644,7 @@ func (a adminInstance) Models(context.Context) []admin.Model {
 	for _, u := range g.cfg.Upstreams {
 		patterns := []string{}
 		for _, m := range u.Models {
-			if isGlob(m) {
+			if IsGlob(m) {
 				patterns = append(patterns, m)
 			}
 		}

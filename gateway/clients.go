@@ -103,22 +103,15 @@ func (u *clientUse) minute(now int64) int64 {
 // no models, else when a pattern admits the name, or the name after an
 // `<upstream>/` prefix.
 func (ce *clientEntry) allows(model string, isUpstream func(string) bool) bool {
-	if len(ce.models) == 0 {
+	if _, ok := AdmittedBy(ce.models, model); ok {
 		return true
 	}
-	for _, p := range ce.models {
-		if matchGlob(p, model) {
-			return true
-		}
+	up, rest, ok := strings.Cut(model, "/")
+	if !ok || !isUpstream(up) {
+		return false
 	}
-	if up, rest, ok := strings.Cut(model, "/"); ok && isUpstream(up) {
-		for _, p := range ce.models {
-			if matchGlob(p, rest) {
-				return true
-			}
-		}
-	}
-	return false
+	_, ok = AdmittedBy(ce.models, rest)
+	return ok
 }
 
 // clientTable is every client of a gateway.

@@ -2,7 +2,8 @@ package gateway
 
 import (
 	"context"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -65,7 +66,7 @@ func newRouter(ups []*upstream, fallbacks map[string][]string) *router {
 	// name literally: a name written in the configuration means one shared
 	// name. A glob never joins an alias: it was not written for it.
 	for _, u := range ups {
-		for _, alias := range sortedAliases(u.cfg.Aliases) {
+		for _, alias := range slices.Sorted(maps.Keys(u.cfg.Aliases)) {
 			if _, ok := r.static[alias]; ok {
 				continue
 			}
@@ -73,7 +74,7 @@ func newRouter(ups []*upstream, fallbacks map[string][]string) *router {
 			for _, v := range ups {
 				if a, ok := v.cfg.Aliases[alias]; ok {
 					rt.add(v, a.Model, v.aliasSettings(a))
-				} else if v.listsLiterally(alias) {
+				} else if slices.Contains(v.cfg.Models, alias) {
 					rt.add(v, alias, &v.own)
 				}
 			}
@@ -85,7 +86,7 @@ func newRouter(ups []*upstream, fallbacks map[string][]string) *router {
 	}
 	for _, u := range ups {
 		for _, m := range u.cfg.Models {
-			if isGlob(m) {
+			if IsGlob(m) {
 				continue
 			}
 			if _, ok := r.static[m]; !ok {
@@ -132,26 +133,6 @@ func fallbackChains(fallbacks map[string][]string) map[string][]string {
 // chain is the fallback chain of a model name as the client asked for it
 // (the name first), or nil when it has none.
 func (r *router) chain(model string) []string { return r.chains[model] }
-
-func sortedAliases(m map[string]Alias) []string {
-	names := make([]string, 0, len(m))
-	for a := range m {
-		names = append(names, a)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// listsLiterally reports whether model is one of the upstream's `models`
-// written out, without a glob.
-func (u *upstream) listsLiterally(model string) bool {
-	for _, m := range u.cfg.Models {
-		if m == model {
-			return true
-		}
-	}
-	return false
-}
 
 func oneRoute(u *upstream, model string, set *settings, label string) *route {
 	rt := &route{label: label}
@@ -215,11 +196,11 @@ func (r *router) listModels(ctx context.Context, pick func([]pool.Target) *pool.
 		}
 	}
 	for i, u := range r.ups {
-		for _, a := range sortedAliases(u.cfg.Aliases) {
+		for _, a := range slices.Sorted(maps.Keys(u.cfg.Aliases)) {
 			add(a, u.name)
 		}
 		for _, m := range u.cfg.Models {
-			if !isGlob(m) {
+			if !IsGlob(m) {
 				add(m, u.name)
 			}
 		}
@@ -239,16 +220,31 @@ func (u *upstream) hasGlobs() bool {
 		return true
 	}
 	for _, m := range u.cfg.Models {
-		if isGlob(m) {
+		if IsGlob(m) {
 			return true
 		}
 	}
 	return false
 }
 
-func isGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
+// IsGlob reports whether a `models` pattern has a `*` wildcard.
+func IsGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
 
-func matchGlob(pattern, name string) bool { return MatchGlob(pattern, name) }
+// AdmittedBy returns the pattern of a `models` list that admits model:
+// one written out, or a glob matching it; "*" for an empty list, which
+// admits any model. Upstreams, clients and the configuration's checks all
+// read their `models` with it.
+func AdmittedBy(patterns []string, model string) (string, bool) {
+	if len(patterns) == 0 {
+		return "*", true
+	}
+	for _, p := range patterns {
+		if p == model || (IsGlob(p) && MatchGlob(p, model)) {
+			return p, true
+		}
+	}
+	return "", false
+}
 
 // MatchGlob matches name against a `models` pattern whose `*` stands for
 // any run of characters, slashes included (OpenRouter's model names have

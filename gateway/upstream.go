@@ -288,15 +288,7 @@ func (u *upstream) admits(model string) bool {
 // admittedBy returns the pattern that admits model ("*" for an upstream
 // without `models`): a label from configuration, never from the client.
 func (u *upstream) admittedBy(model string) (string, bool) {
-	if len(u.cfg.Models) == 0 {
-		return "*", true
-	}
-	for _, p := range u.cfg.Models {
-		if p == model || (isGlob(p) && matchGlob(p, model)) {
-			return p, true
-		}
-	}
-	return "", false
+	return AdmittedBy(u.cfg.Models, model)
 }
 
 func (u *upstream) close() {
