@@ -18,14 +18,16 @@ import (
 // belongs to none. Its identity is, in order: the x-session-id header, the
 // id the client API has a field for (Responses prompt_cache_key, Anthropic
 // metadata.user_id), or the system prompt and first user message; scoped
-// by the model asked for. It is a 64-bit FNV-1a digest, the same on every
-// instance (Redis storage shares conversations).
+// by the model being served, so that a request a fallback model served
+// leaves the conversation's key for the model it asked for where it was.
+// It is a 64-bit FNV-1a digest, the same on every instance (Redis storage
+// shares conversations).
 func (g *Gateway) conversation(r *http.Request, c *call) *pool.Conversation {
 	if g.affinity <= 0 || c.ep.Kind != clientapi.Generate {
 		return nil
 	}
 	h := &countingHash{h: fnv.New64a()}
-	h.WriteString(c.model)
+	h.WriteString(c.served())
 	h.WriteString("\x00")
 	mark := h.n
 	if sid := r.Header.Get("x-session-id"); sid != "" {
