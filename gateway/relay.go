@@ -16,15 +16,15 @@ import (
 
 var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) }}
 
-// burstBuffers hold the events of one burst of a stream until they go out
+// pendingBuffers hold what a stream has for its client until it goes out
 // in one write.
-var burstBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+var pendingBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-// putBurst returns a burst buffer, unless a huge event grew it.
-func putBurst(b *[]byte) {
+// putPending returns a pending buffer, unless a huge event grew it.
+func putPending(b *[]byte) {
 	if cap(*b) <= 256<<10 {
 		*b = (*b)[:0]
-		burstBuffers.Put(b)
+		pendingBuffers.Put(b)
 	}
 }
 
@@ -91,7 +91,6 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 	}
 	var (
 		evs     []translate.StreamEvent
-		out     []byte
 		usage   translate.Usage
 		failed  string // the upstream reported an error inside the stream
 		outcome = pool.Outcome{Status: resp.StatusCode}
@@ -108,22 +107,38 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			lease.Done(outcome)
 		}
 	}
-	// burst gathers the events of one burst (see the loop's end) until
-	// they go out in one write; drainLocked writes them first whenever
-	// anything else is to be written (an error event, the stream's end).
-	var burst *[]byte
-	drainLocked := func() {
-		if burst != nil {
-			_, _ = w.Write(*burst)
-			putBurst(burst)
-			burst = nil
-		}
-	}
+	// pending is what is for the client and not yet written. It goes out,
+	// flushed, just before a read that may have to wait for the upstream:
+	// events the upstream sent together leave in one write (one trip
+	// through the response writers), none waits for the next, and the last
+	// ones of an ended stream go out with its end. Its buffer is borrowed
+	// only while something is pending, so an open stream that waits holds
+	// none.
+	var pending *[]byte
 	defer func() {
-		if burst != nil {
-			putBurst(burst)
+		if pending != nil {
+			putPending(pending)
 		}
 	}()
+	pend := func() *[]byte {
+		if pending == nil {
+			pending = pendingBuffers.Get().(*[]byte)
+		}
+		return pending
+	}
+	// writeLocked writes what is pending; the caller holds dog.mu.
+	writeLocked := func() error {
+		if pending == nil {
+			return nil
+		}
+		var err error
+		if len(*pending) > 0 {
+			_, err = w.Write(*pending)
+		}
+		putPending(pending)
+		pending = nil
+		return err
+	}
 	// broken ends the stream for an upstream fault: before the first byte
 	// it is a retryable failure; after it, an error event tells the client.
 	broken := func(reason, msg string) (*failure, bool) {
@@ -135,30 +150,35 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 		}
 		failed = msg
 		dog.mu.Lock()
-		drainLocked()
+		_ = writeLocked()
 		_, _ = w.Write(g.streamError(c, enc, msg))
 		_ = rc.Flush()
 		dog.mu.Unlock()
 		return nil, true
 	}
 	for {
-		// Events gathered but held back because more were at hand go out
-		// before a read that may wait, even when what followed them was
-		// nothing for the client (a usage chunk it did not ask for).
-		if burst != nil && rd.Waits() {
+		if pending != nil && rd.Waits() {
 			dog.mu.Lock()
-			drainLocked()
-			_ = rc.Flush()
+			err := writeLocked()
+			if err == nil {
+				err = rc.Flush()
+			}
 			dog.wroteLocked()
 			dog.mu.Unlock()
+			if err != nil {
+				if !settled {
+					outcome.Canceled = true
+				}
+				break
+			}
 		}
 		ev, err := rd.Next()
 		if err != nil {
+			// What is pending goes out with the stream's end, or before
+			// the event that tells of its failure.
 			dog.mu.Lock()
-			drainLocked()
+			_ = writeLocked()
 			dog.mu.Unlock()
-		}
-		if err != nil {
 			switch {
 			case finished():
 			case r.Context().Err() != nil:
@@ -202,7 +222,11 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			if c.stripUsage && hadUsage && c.api.(clientapi.UsageAsking).IsUsageOnlyChunk(ev.Data) {
 				continue
 			}
-			out = ev.Raw
+			if !committed {
+				commit()
+			}
+			p := pend()
+			*p = append(*p, ev.Raw...)
 		} else {
 			evs, err = dec.Decode(evs[:0], ev)
 			if err != nil {
@@ -231,52 +255,14 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 			if dec.Finished() {
 				settle()
 			}
-			out = out[:0]
+			p := pend()
+			n := len(*p)
 			for i := range evs {
-				out = enc.Encode(out, &evs[i])
+				*p = enc.Encode(*p, &evs[i])
 			}
-			if len(out) == 0 {
-				continue
+			if len(*p) > n && !committed {
+				commit()
 			}
-		}
-		if !committed {
-			commit()
-		}
-		// Every event is flushed as soon as nothing more is at hand, and
-		// none waits for the upstream to send another. Events the upstream
-		// sent together are gathered into one write (in a buffer borrowed
-		// for the burst only, so an open stream that waits holds none):
-		// one trip through the response writers instead of one per event.
-		// The last ones of a stream the upstream has ended go out with its
-		// end, when the handler returns.
-		if !rd.Waits() {
-			if burst == nil {
-				burst = burstBuffers.Get().(*[]byte)
-			}
-			*burst = append(*burst, out...)
-			continue
-		}
-		dog.mu.Lock()
-		send := out
-		if burst != nil {
-			*burst = append(*burst, out...)
-			send = *burst
-		}
-		_, err = w.Write(send)
-		if err == nil {
-			err = rc.Flush()
-		}
-		dog.wroteLocked()
-		dog.mu.Unlock()
-		if burst != nil {
-			putBurst(burst)
-			burst = nil
-		}
-		if err != nil {
-			if !settled {
-				outcome.Canceled = true
-			}
-			break
 		}
 	}
 	dog.stop()
