@@ -83,7 +83,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, c *call) {
 			}
 			// A request this model's upstreams cannot take in translation
 			// skips it; that says the least of any failure.
-			rt, e := c.decodeFor(rt)
+			rt, e := c.readyFor(rt)
 			if e != nil {
 				if told == nil {
 					told = e

@@ -245,7 +245,7 @@ func (c *call) prepare() *clientapi.Error {
 		return c.prepareEmbed()
 	}
 	c.estimate = translate.EstimateTokens(c.body)
-	if _, err := c.decodeFor(c.route); err != nil {
+	if _, err := c.readyFor(c.route); err != nil {
 		return err
 	}
 	if ua, ok := c.api.(clientapi.UsageAsking); ok && c.stream && c.ep.Kind == clientapi.Generate {
@@ -257,9 +257,11 @@ func (c *call) prepare() *clientapi.Error {
 	return nil
 }
 
-// decodeFor decodes the request once, when some target of rt speaks
-// another format than the client.
-func (c *call) decodeFor(rt *route) (*route, *clientapi.Error) {
+// readyFor makes the call ready for the targets of rt (its own route, or
+// a fallback model's) and returns the route to use: an embeddings request
+// keeps only the targets that can embed it; any other is decoded, once,
+// when some target speaks another format than the client.
+func (c *call) readyFor(rt *route) (*route, *clientapi.Error) {
 	if c.embed != nil {
 		return c.embedRoute(rt)
 	}
