@@ -649,7 +649,6 @@ var (
 	_ caddy.Validator = (*Proxy)(nil)
 )
 
-
 // checkClientName accepts what gateway.ClientNamePattern does: a client's
 // name appears in URLs, metric labels and store keys.
 func checkClientName(name string) error {
