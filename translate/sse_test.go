@@ -55,30 +55,81 @@ func TestSSEReaderLongLine(t *testing.T) {
 }
 
 // FuzzSSEReader: no input panics, and every event's raw bytes are a piece of
-// the input, in order.
+// the input, in order, however the input arrives: whole, or in pieces whose
+// sizes (from sizes, cycled) move the reader between its probe, small and
+// large buffers.
 func FuzzSSEReader(f *testing.F) {
 	for _, s := range []string{
 		"data: {\"a\":1}\n\n", "event: x\ndata: y\n\n", "data: a\ndata: b\n\n",
 		"data: [DONE]\n\n", "\n\n\n", "data", ":\n\n", "data: x\r\n\r\n", "data: cut",
 	} {
-		f.Add(s)
+		f.Add(s, []byte{0})
+		f.Add(s+s+s, []byte{3, 200, 1})
 	}
-	f.Fuzz(func(t *testing.T, in string) {
-		rd := NewSSEReader(strings.NewReader(in))
-		rest := in
-		for range len(in) + 1 {
-			ev, err := rd.Next()
-			if err != nil {
-				return
-			}
-			i := strings.Index(rest, string(ev.Raw))
-			if i < 0 {
-				t.Fatalf("raw %q is not in the remaining input %q", ev.Raw, rest)
-			}
-			rest = rest[i+len(ev.Raw):]
+	long := "data: " + strings.Repeat("x", 5000) + "\n\nevent: e\ndata: y\ndata: z\n\n"
+	f.Add(long+long+long, []byte{255, 100, 255, 255, 7})
+	f.Add(strings.Repeat("data: {\"n\":1}\n\n", 300), []byte{255, 255, 255, 40})
+	f.Fuzz(func(t *testing.T, in string, sizes []byte) {
+		whole := readAll(t, strings.NewReader(in), in)
+		if len(sizes) == 0 || sizes[0] == 0 {
+			return
 		}
-		t.Fatal("more events than input bytes")
+		// Arriving in pieces changes nothing of what comes out.
+		got := readAll(t, &pieces{s: in, sizes: sizes}, in)
+		if len(got) != len(whole) {
+			t.Fatalf("in pieces %d events, whole %d", len(got), len(whole))
+		}
+		for i := range got {
+			if got[i] != whole[i] {
+				t.Fatalf("event %d in pieces %q, whole %q", i, got[i], whole[i])
+			}
+		}
 	})
+}
+
+// readAll reads every event from src (whose input is in), checking that
+// each one's raw bytes are the next piece of the input, and returns them
+// with their name and data; the last entry is the error that ended it.
+func readAll(t *testing.T, src io.Reader, in string) [][3]string {
+	rd := NewSSEReader(src)
+	rest := in
+	var out [][3]string
+	for range len(in) + 1 {
+		ev, err := rd.Next()
+		if err != nil {
+			return append(out, [3]string{err.Error()})
+		}
+		i := strings.Index(rest, string(ev.Raw))
+		if i < 0 {
+			t.Fatalf("raw %q is not in the remaining input %q", ev.Raw, rest)
+		}
+		rest = rest[i+len(ev.Raw):]
+		out = append(out, [3]string{string(ev.Raw), string(ev.Name), string(ev.Data)})
+	}
+	t.Fatal("more events than input bytes")
+	return nil
+}
+
+// pieces hands out s in reads of the sizes given, cycled; a size of 255
+// means as much as there is room for.
+type pieces struct {
+	s     string
+	sizes []byte
+	i     int
+}
+
+func (p *pieces) Read(b []byte) (int, error) {
+	if p.s == "" {
+		return 0, io.EOF
+	}
+	n := int(p.sizes[p.i%len(p.sizes)])
+	p.i++
+	if n == 255 || n > len(b) {
+		n = len(b)
+	}
+	n = copy(b[:max(n, 1)], p.s)
+	p.s = p.s[n:]
+	return n, nil
 }
 
 func TestEventReady(t *testing.T) {
@@ -170,7 +221,96 @@ func TestSSEReaderBurstBuffer(t *testing.T) {
 		t.Errorf("a %d-byte burst took %d large reads (rooms %v)", burst.Len(), big, src.rooms)
 	}
 	rd.Reset(nil, 0)
-	if rd.big != nil || len(rd.buf) != sseBuffer {
-		t.Fatal("Reset keeps the large buffer")
+	if rd.big != nil || rd.small != nil || rd.buf != nil {
+		t.Fatal("Reset keeps a borrowed buffer")
+	}
+}
+
+// waiting is a source whose every Read notes whether the reader then held
+// a borrowed buffer, and the room it offered.
+type waiting struct {
+	rd     *SSEReader
+	pieces []string
+	rooms  []int
+	held   []bool
+}
+
+func (s *waiting) Read(p []byte) (int, error) {
+	s.rooms = append(s.rooms, len(p))
+	s.held = append(s.held, s.rd.small != nil || s.rd.big != nil)
+	if len(s.pieces) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.pieces[0])
+	if s.pieces[0] = s.pieces[0][n:]; s.pieces[0] == "" {
+		s.pieces = s.pieces[1:]
+	}
+	return n, nil
+}
+
+// An open stream mostly waits for its upstream: a read with nothing unread
+// before it (one that may wait) goes into the reader's own probe and holds
+// no borrowed buffer, whatever the size of the events around it; events
+// come out whole either way, copied only when they span reads.
+func TestSSEReaderHoldsNoBufferWhileWaiting(t *testing.T) {
+	long := `{"text":"` + strings.Repeat("x", 3000) + `"}`
+	pieces := []string{
+		"data: {\"n\":1}\n\n",                 // the first read borrows a small buffer
+		"data: {\"n\":2}\n\n",                 // fits the probe
+		"data: {\"n\":3,\"pad\":\"" + strings.Repeat("p", 300) + "\"}\n\n", // spans the probe
+		"data: " + long + "\n\n",              // larger than a small buffer
+		"event: ping\ndata: {\"n\":5}\n\n",
+	}
+	src := &waiting{pieces: append([]string(nil), pieces...)}
+	rd := NewSSEReader(src)
+	src.rd = rd
+	want := []string{`{"n":1}`, `{"n":2}`, `{"n":3,"pad":"` + strings.Repeat("p", 300) + `"}`, long, `{"n":5}`}
+	for i, w := range want {
+		ev, err := rd.Next()
+		if err != nil || string(ev.Data) != w {
+			t.Fatalf("event %d: %.40q %v, want %.40q", i, ev.Data, err, w)
+		}
+		if string(ev.Raw) != pieces[i] {
+			t.Fatalf("event %d raw %.40q, want %.40q", i, ev.Raw, pieces[i])
+		}
+	}
+	if ev, _ := rd.Next(); ev.Raw != nil {
+		t.Fatalf("an event after the last: %q", ev.Raw)
+	}
+	waits := 0
+	for i, room := range src.rooms {
+		if room == probeSize {
+			waits++
+			if src.held[i] {
+				t.Errorf("read %d (into the probe) held a borrowed buffer (rooms %v, held %v)", i, src.rooms, src.held)
+			}
+		}
+	}
+	// After each of the five events the next read may wait.
+	if waits < len(pieces) {
+		t.Errorf("%d reads went into the probe, want at least %d (rooms %v)", waits, len(pieces), src.rooms)
+	}
+}
+
+// An event that lies whole in the buffer comes out where it lies: reading
+// a stream of small events allocates nothing per event.
+func TestSSEReaderNoCopy(t *testing.T) {
+	var in strings.Builder
+	for range 50 {
+		in.WriteString("data: {\"choices\":[{\"delta\":{\"content\":\"word\"}}]}\n\n")
+	}
+	src := strings.NewReader("")
+	rd := NewSSEReader(src)
+	allocs := testing.AllocsPerRun(20, func() {
+		src.Reset(in.String())
+		rd.Reset(src, 0)
+		for {
+			if _, err := rd.Next(); err != nil {
+				break
+			}
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("%.0f allocations per stream of 50 events", allocs)
 	}
 }
