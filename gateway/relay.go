@@ -18,7 +18,7 @@ var sseReaders = sync.Pool{New: func() any { return translate.NewSSEReader(nil) 
 
 // pendingBuffers hold what a stream has for its client until it goes out
 // in one write.
-var pendingBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+var pendingBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // putPending returns a pending buffer, unless a huge event grew it.
 func putPending(b *[]byte) {
