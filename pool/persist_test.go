@@ -284,6 +284,12 @@ func TestLegacyIDsMigrate(t *testing.T) {
 			t.Errorf("%s is not stored", kept)
 		}
 	}
+	// The JSON record the state came from was rewritten in binary.
+	if b := all["key/"+a.ID]; len(b) == 0 || b[0] != recordFormat {
+		t.Errorf("record not rewritten in binary: %q", b)
+	} else if r, err := decodeRecord(b); err != nil || r.requests != 70 || r.day != 20260310 || r.health != StateDisabled {
+		t.Errorf("rewritten record: %+v %v", r, err)
+	}
 }
 
 // persisted is what a key's record should hold.
