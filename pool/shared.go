@@ -59,6 +59,9 @@ type shared struct {
 	// storage; it has its own locks.
 	convs convTable
 
+	// flushing is the memory flush reuses.
+	flushing flushBuffers
+
 	stop    chan struct{}
 	done    chan struct{}
 	failing bool // the last flush failed (logged once, not every second)
@@ -155,16 +158,22 @@ func (s *shared) run() {
 // flush writes every key state changed since the last flush. The states are
 // copied under the lock and encoded and written outside it, so admission
 // never waits on the disk.
+//
+// Under load most keys change every second, so little is allocated per key
+// (the name of its record in the batch): the events are copied into one
+// slab and the records encoded into another, which the Store is handed
+// slices of (it copies what it keeps before Save returns: Badger into its
+// memtable and log, the memory store by hand), and the slabs are reused by
+// the next flush. Only the run goroutine flushes, and Destruct once it has
+// stopped, so they need no lock of their own.
 func (s *shared) flush() error {
-	type pending struct {
-		id  string
-		rec record
-	}
-	var todo []pending
+	f := &s.flushing
 	s.mu.Lock()
 	for _, ks := range s.dirty {
 		if ks.dirty && s.keys[ks.id] == ks {
-			todo = append(todo, pending{ks.id, ks.record()})
+			from := len(f.events)
+			f.events = append(f.events, ks.ev[ks.head:]...)
+			f.todo = append(f.todo, pendingRecord{id: ks.id, rec: ks.record(), from: from, to: len(f.events)})
 		}
 		ks.dirty = false
 	}
@@ -173,22 +182,33 @@ func (s *shared) flush() error {
 	gone := s.gone
 	s.gone = nil
 	s.mu.Unlock()
-	if len(todo) == 0 && len(gone) == 0 {
+	defer f.reset()
+	if len(f.todo) == 0 && len(gone) == 0 {
 		return nil
 	}
-	batch := make(map[string][]byte, len(todo))
-	for _, p := range todo {
-		batch[keyPrefix+p.id] = p.rec.appendJSON(make([]byte, 0, 128))
+	for i := range f.todo {
+		p := &f.todo[i]
+		p.rec.events = f.events[p.from:p.to]
+		f.buf = p.rec.appendBinary(f.buf)
+		p.end = len(f.buf)
+	}
+	if f.batch == nil {
+		f.batch = make(map[string][]byte, len(f.todo)+len(gone))
+	}
+	start := 0
+	for _, p := range f.todo {
+		f.batch[keyPrefix+p.id] = f.buf[start:p.end:p.end]
+		start = p.end
 	}
 	for _, id := range gone {
-		batch[keyPrefix+id] = nil
+		f.batch[keyPrefix+id] = nil
 	}
-	err := s.store.Save(batch)
+	err := s.store.Save(f.batch)
 	if err != nil {
 		// Try again next time.
 		s.mu.Lock()
 		s.gone = append(s.gone, gone...)
-		for _, p := range todo {
+		for _, p := range f.todo {
 			if ks := s.keys[p.id]; ks != nil {
 				ks.markDirty()
 			}
@@ -196,6 +216,53 @@ func (s *shared) flush() error {
 		s.mu.Unlock()
 	}
 	return err
+}
+
+// flushBuffers is what a flush reuses from one to the next.
+type flushBuffers struct {
+	todo   []pendingRecord
+	events []event           // the events of todo's records
+	buf    []byte            // todo's records, encoded one after the other
+	batch  map[string][]byte // what goes to the Store
+	peak   int               // the most records batch has held
+}
+
+type pendingRecord struct {
+	id       string
+	rec      record
+	from, to int // the record's events are events[from:to]
+	end      int // the encoded record ends at buf[end]
+}
+
+// reset empties the buffers for the next flush, and lets go of those a
+// burst of changes left four times larger than this flush needed, so a
+// one-off burst does not hold its memory for good.
+func (f *flushBuffers) reset() {
+	n := len(f.todo)
+	shrink := func(used, capacity int) bool { return capacity > 4096 && used < capacity/4 }
+	if shrink(n, cap(f.todo)) {
+		f.todo = nil
+	} else {
+		clear(f.todo) // the ids and reasons
+		f.todo = f.todo[:0]
+	}
+	if shrink(len(f.events), cap(f.events)) {
+		f.events = nil
+	} else {
+		f.events = f.events[:0]
+	}
+	if shrink(len(f.buf), cap(f.buf)) {
+		f.buf = nil
+	} else {
+		f.buf = f.buf[:0]
+	}
+	// A map does not shrink when cleared; drop it instead.
+	f.peak = max(f.peak, len(f.batch))
+	if shrink(len(f.batch), f.peak) {
+		f.batch, f.peak = nil, 0
+	} else {
+		clear(f.batch)
+	}
 }
 
 // Destruct implements caddy.Destructor: it runs when the last Pool using

@@ -1,13 +1,14 @@
 package pool
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strconv"
+	"math"
 	"time"
 
 	"github.com/llmproxy/caddy-llm-proxy/limits"
-	"github.com/llmproxy/caddy-llm-proxy/stats"
 )
 
 const (
@@ -387,141 +388,321 @@ func (ks *keyState) reset() {
 	ks.setActive()
 }
 
-// record is the persisted form of a keyState, stored as JSON under
-// "key/<id>". Times are unix nanoseconds. In-flight requests are not stored:
-// they do not outlive the process.
+// A key's record, stored under "key/<id>", is what of its state outlives
+// the process: the starts in the rolling minute, the day and total
+// counters, the latest start and the health verdict. In-flight requests
+// are not stored: they do not outlive the process. Times are unix
+// nanoseconds.
+//
+// Under load the flush writes the record of most keys every second, so the
+// record is compact binary, in this order:
+//
+//	byte     recordFormat (2), the format and its version
+//	uvarint  day, yyyymmdd in the pool's Location (0: none)
+//	uvarint  day requests
+//	varint   day tokens (signed, as are all tokens: settlement corrects
+//	         estimates, which must not break the record if it ever takes
+//	         a count below zero)
+//	uvarint  requests
+//	varint   tokens
+//	varint   last start (0: none)
+//	uvarint  health: 0 active, 1 cooling, 2 exhausted, 3 disabled
+//	uvarint  length of the reason, then its bytes
+//	varint   until
+//	uvarint  failures
+//	uvarint  n429
+//	uvarint  number of events, then for each event, oldest first:
+//	  uvarint  its start: the first as last start − start, each later
+//	           one as start − the start before (the queue is ordered)
+//	  uvarint  its starts
+//	  varint   its tokens
+//
+// A start thus takes 4 to 6 bytes (1 when equal to the start before)
+// instead of 19 digits, and an event some 8 instead of some 30. The
+// uvarints are the int64 (or int) reinterpreted, modulo 2⁶⁴ for the start
+// differences, so even a value that should not occur, such as a first
+// start after the last start when the wall clock stepped back, comes back
+// exactly, in 10 bytes.
+//
+// Versions before stored the record as JSON (see jsonRecord), which still
+// decodes: a storage directory keeps its state across an upgrade, and the
+// next change of a key rewrites its record in binary.
 type record struct {
-	V           int        `json:"v"`
-	Events      [][3]int64 `json:"events,omitempty"` // [latest start, starts, tokens] of each bin in the last 60 s
-	Day         string     `json:"day,omitempty"`    // 2006-01-02 in the pool's Location
-	DayRequests int64      `json:"day_requests,omitempty"`
-	DayTokens   int64      `json:"day_tokens,omitempty"`
-	Requests    int64      `json:"requests,omitempty"`
-	Tokens      int64      `json:"tokens,omitempty"`
-	LastStart   int64      `json:"last_start,omitempty"`
-	State       State      `json:"state,omitempty"`
-	Reason      string     `json:"reason,omitempty"`
-	Until       int64      `json:"until,omitempty"`
-	Failures    int        `json:"failures,omitempty"`
-	N429        int        `json:"n429,omitempty"`
+	day         int32 // yyyymmdd; 0: none
+	dayRequests int64
+	dayTokens   int64
+	requests    int64
+	tokens      int64
+	lastStart   int64
+	health      State
+	reason      string
+	until       int64
+	failures    int
+	n429        int
+	events      []event // the rolling minute, oldest first
 }
 
-const recordVersion = 1
+// recordFormat is the first byte of a binary record, which no JSON text
+// starts with. A change of the format takes the next value, so that an
+// older version refuses a record it cannot read.
+const recordFormat = 0x02
 
-// record copies the state for persistence; called under the lock, the
-// result is encoded outside it.
+// health codes in a binary record.
+var healthCodes = [...]State{StateActive, StateCooling, StateExhausted, StateDisabled}
+
+// record copies the state for persistence, under the lock, but for the
+// events: the caller copies ks.ev[ks.head:] into storage of its own (see
+// shared.flush) and encodes outside the lock.
 func (ks *keyState) record() record {
-	r := record{
-		V:           recordVersion,
-		DayRequests: ks.dayRequests,
-		DayTokens:   ks.dayTokens,
-		Requests:    ks.requests,
-		Tokens:      ks.tokens,
-		LastStart:   ks.lastStart,
-		State:       ks.health,
-		Reason:      ks.reason,
-		Until:       ks.until,
-		Failures:    ks.failures,
-		N429:        ks.n429,
+	return record{
+		day:         ks.day,
+		dayRequests: ks.dayRequests,
+		dayTokens:   ks.dayTokens,
+		requests:    ks.requests,
+		tokens:      ks.tokens,
+		lastStart:   ks.lastStart,
+		health:      ks.health,
+		reason:      ks.reason,
+		until:       ks.until,
+		failures:    ks.failures,
+		n429:        ks.n429,
 	}
-	if ks.day != 0 {
-		r.Day = fmt.Sprintf("%04d-%02d-%02d", ks.day/10000, ks.day/100%100, ks.day%100)
-	}
-	if n := ks.inWindow(); n > 0 {
-		r.Events = make([][3]int64, n)
-		for i, e := range ks.ev[ks.head:] {
-			r.Events[i] = [3]int64{e.start, e.n, e.tokens}
+}
+
+// appendBinary appends the record in the binary format.
+func (r *record) appendBinary(b []byte) []byte {
+	var health uint64 // a keyState's health is one of the four
+	for i, s := range healthCodes {
+		if s == r.health {
+			health = uint64(i)
 		}
 	}
-	return r
+	b = append(b, recordFormat)
+	b = binary.AppendUvarint(b, uint64(r.day))
+	b = binary.AppendUvarint(b, uint64(r.dayRequests))
+	b = binary.AppendVarint(b, r.dayTokens)
+	b = binary.AppendUvarint(b, uint64(r.requests))
+	b = binary.AppendVarint(b, r.tokens)
+	b = binary.AppendVarint(b, r.lastStart)
+	b = binary.AppendUvarint(b, health)
+	b = binary.AppendUvarint(b, uint64(len(r.reason)))
+	b = append(b, r.reason...)
+	b = binary.AppendVarint(b, r.until)
+	b = binary.AppendUvarint(b, uint64(r.failures))
+	b = binary.AppendUvarint(b, uint64(r.n429))
+	b = binary.AppendUvarint(b, uint64(len(r.events)))
+	prev := r.lastStart
+	for i, e := range r.events {
+		d := e.start - prev
+		if i == 0 {
+			d = r.lastStart - e.start
+		}
+		prev = e.start
+		b = binary.AppendUvarint(b, uint64(d))
+		b = binary.AppendUvarint(b, uint64(e.n))
+		b = binary.AppendVarint(b, e.tokens)
+	}
+	return b
 }
 
 // decodeKeyState restores a persisted key; starts at or before cutoff have
 // left the rolling minute and are dropped.
 func decodeKeyState(id string, b []byte, cutoff int64) (*keyState, error) {
-	var r record
-	if err := json.Unmarshal(b, &r); err != nil {
+	r, err := decodeRecord(b)
+	if err != nil {
 		return nil, err
 	}
-	if r.V != recordVersion {
-		return nil, fmt.Errorf("unknown record version %d", r.V)
-	}
 	ks := newKeyState(id)
-	for _, e := range r.Events {
-		if e[0] > cutoff {
-			ks.ev = append(ks.ev, event{start: e[0], n: e[1], tokens: e[2]})
-			ks.minuteRequests += e[1]
-			ks.minuteTokens += e[2]
+	for _, e := range r.events {
+		if e.start > cutoff {
+			// In place: the kept events are never ahead of the read.
+			ks.ev = append(r.events[:len(ks.ev)], e)
+			ks.minuteRequests += e.n
+			ks.minuteTokens += e.tokens
 		}
 	}
-	if r.Day != "" {
-		t, err := time.Parse(time.DateOnly, r.Day)
-		if err != nil {
-			return nil, fmt.Errorf("bad day %q: %w", r.Day, err)
-		}
-		y, m, d := t.Date()
-		ks.day = int32(y*10000 + int(m)*100 + d)
-	}
-	ks.dayRequests, ks.dayTokens = r.DayRequests, r.DayTokens
-	ks.requests, ks.tokens = r.Requests, r.Tokens
-	ks.lastStart = r.LastStart
-	switch r.State {
-	case StateCooling, StateExhausted, StateDisabled:
-		ks.health = r.State
-	}
-	ks.reason, ks.until = r.Reason, r.Until
-	ks.failures, ks.n429 = r.Failures, r.N429
+	ks.day = r.day
+	ks.dayRequests, ks.dayTokens = r.dayRequests, r.dayTokens
+	ks.requests, ks.tokens = r.requests, r.tokens
+	ks.lastStart = r.lastStart
+	ks.health, ks.reason, ks.until = r.health, r.reason, r.until
+	ks.failures, ks.n429 = r.failures, r.n429
 	return ks, nil
 }
 
-// appendJSON appends the record as JSON, as json.Marshal writes it (the
-// flush writes a record per changed key every second: by hand, without
-// reflection, since a large pool changes thousands of keys a second).
-func (r *record) appendJSON(b []byte) []byte {
-	b = append(b, `{"v":`...)
-	b = strconv.AppendInt(b, int64(r.V), 10)
-	if len(r.Events) > 0 {
-		b = append(b, `,"events":[`...)
-		for i, e := range r.Events {
-			if i > 0 {
-				b = append(b, ',')
+// decodeRecord reads a record in either format: binary, or the JSON of
+// versions before.
+func decodeRecord(b []byte) (record, error) {
+	switch {
+	case len(b) == 0:
+		return record{}, errors.New("empty record")
+	case b[0] == recordFormat:
+		return decodeBinaryRecord(b[1:])
+	case b[0] == '{':
+		return decodeJSONRecord(b)
+	}
+	return record{}, fmt.Errorf("unknown record format (first byte %#02x)", b[0])
+}
+
+var errCorruptRecord = errors.New("truncated or corrupt record")
+
+// recordReader reads the fields of a binary record; the first error sticks
+// and every later read returns zero.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+func (rd *recordReader) uvarint() uint64 {
+	if rd.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(rd.b)
+	if n <= 0 {
+		rd.err = errCorruptRecord
+		return 0
+	}
+	rd.b = rd.b[n:]
+	return v
+}
+
+func (rd *recordReader) varint() int64 {
+	if rd.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(rd.b)
+	if n <= 0 {
+		rd.err = errCorruptRecord
+		return 0
+	}
+	rd.b = rd.b[n:]
+	return v
+}
+
+func (rd *recordReader) string() string {
+	n := rd.uvarint()
+	if rd.err != nil {
+		return ""
+	}
+	if n > uint64(len(rd.b)) {
+		rd.err = errCorruptRecord
+		return ""
+	}
+	s := string(rd.b[:n])
+	rd.b = rd.b[n:]
+	return s
+}
+
+// decodeBinaryRecord reads a binary record, after its format byte.
+func decodeBinaryRecord(b []byte) (record, error) {
+	rd := recordReader{b: b}
+	var r record
+	day := rd.uvarint()
+	r.dayRequests = int64(rd.uvarint())
+	r.dayTokens = rd.varint()
+	r.requests = int64(rd.uvarint())
+	r.tokens = rd.varint()
+	r.lastStart = rd.varint()
+	health := rd.uvarint()
+	r.reason = rd.string()
+	r.until = rd.varint()
+	r.failures = int(rd.uvarint())
+	r.n429 = int(rd.uvarint())
+	n := rd.uvarint()
+	if rd.err != nil {
+		return record{}, rd.err
+	}
+	if day > math.MaxInt32 || day != 0 && (day/100%100 < 1 || day/100%100 > 12 || day%100 < 1 || day%100 > 31) {
+		return record{}, fmt.Errorf("bad day %d in record", day)
+	}
+	r.day = int32(day)
+	if health >= uint64(len(healthCodes)) {
+		return record{}, fmt.Errorf("bad health %d in record", health)
+	}
+	r.health = healthCodes[health]
+	// An event takes at least 3 bytes; a corrupt count must not allocate.
+	if n > uint64(len(rd.b))/3 {
+		return record{}, errCorruptRecord
+	}
+	if n > 0 {
+		r.events = make([]event, n)
+		prev := r.lastStart
+		for i := range r.events {
+			d := rd.uvarint()
+			if i == 0 {
+				prev -= int64(d)
+			} else {
+				prev += int64(d)
 			}
-			b = append(b, '[')
-			b = strconv.AppendInt(b, e[0], 10)
-			b = append(b, ',')
-			b = strconv.AppendInt(b, e[1], 10)
-			b = append(b, ',')
-			b = strconv.AppendInt(b, e[2], 10)
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
-	str := func(name, v string) {
-		if v != "" {
-			b = append(b, `,"`...)
-			b = append(b, name...)
-			b = append(b, `":`...)
-			b = stats.AppendJSONString(b, v)
+			r.events[i] = event{start: prev, n: int64(rd.uvarint()), tokens: rd.varint()}
 		}
 	}
-	num := func(name string, v int64) {
-		if v != 0 {
-			b = append(b, `,"`...)
-			b = append(b, name...)
-			b = append(b, `":`...)
-			b = strconv.AppendInt(b, v, 10)
+	if rd.err != nil {
+		return record{}, rd.err
+	}
+	if len(rd.b) != 0 {
+		return record{}, fmt.Errorf("%d bytes after the end of the record", len(rd.b))
+	}
+	return r, nil
+}
+
+// jsonRecord is a record as versions before stored it, as JSON with
+// version 1.
+type jsonRecord struct {
+	V           int        `json:"v"`
+	Events      [][3]int64 `json:"events"` // [latest start, starts, tokens] of each bin in the last 60 s
+	Day         string     `json:"day"`    // 2006-01-02 in the pool's Location
+	DayRequests int64      `json:"day_requests"`
+	DayTokens   int64      `json:"day_tokens"`
+	Requests    int64      `json:"requests"`
+	Tokens      int64      `json:"tokens"`
+	LastStart   int64      `json:"last_start"`
+	State       State      `json:"state"`
+	Reason      string     `json:"reason"`
+	Until       int64      `json:"until"`
+	Failures    int        `json:"failures"`
+	N429        int        `json:"n429"`
+}
+
+const jsonRecordVersion = 1
+
+func decodeJSONRecord(b []byte) (record, error) {
+	var j jsonRecord
+	if err := json.Unmarshal(b, &j); err != nil {
+		return record{}, err
+	}
+	if j.V != jsonRecordVersion {
+		return record{}, fmt.Errorf("unknown record version %d", j.V)
+	}
+	r := record{
+		dayRequests: j.DayRequests,
+		dayTokens:   j.DayTokens,
+		requests:    j.Requests,
+		tokens:      j.Tokens,
+		lastStart:   j.LastStart,
+		health:      StateActive,
+		reason:      j.Reason,
+		until:       j.Until,
+		failures:    j.Failures,
+		n429:        j.N429,
+	}
+	if j.Day != "" {
+		t, err := time.Parse(time.DateOnly, j.Day)
+		if err != nil {
+			return record{}, fmt.Errorf("bad day %q: %w", j.Day, err)
+		}
+		y, m, d := t.Date()
+		r.day = int32(y*10000 + int(m)*100 + d)
+	}
+	switch j.State {
+	case StateCooling, StateExhausted, StateDisabled:
+		r.health = j.State
+	}
+	if len(j.Events) > 0 {
+		r.events = make([]event, len(j.Events))
+		for i, e := range j.Events {
+			r.events[i] = event{start: e[0], n: e[1], tokens: e[2]}
 		}
 	}
-	str("day", r.Day)
-	num("day_requests", r.DayRequests)
-	num("day_tokens", r.DayTokens)
-	num("requests", r.Requests)
-	num("tokens", r.Tokens)
-	num("last_start", r.LastStart)
-	str("state", string(r.State))
-	str("reason", r.Reason)
-	num("until", r.Until)
-	num("failures", int64(r.Failures))
-	num("n429", int64(r.N429))
-	return append(b, '}')
+	return r, nil
 }
