@@ -255,10 +255,10 @@ func (s *waiting) Read(p []byte) (int, error) {
 func TestSSEReaderHoldsNoBufferWhileWaiting(t *testing.T) {
 	long := `{"text":"` + strings.Repeat("x", 3000) + `"}`
 	pieces := []string{
-		"data: {\"n\":1}\n\n",                 // the first read borrows a small buffer
-		"data: {\"n\":2}\n\n",                 // fits the probe
+		"data: {\"n\":1}\n\n", // the first read borrows a small buffer
+		"data: {\"n\":2}\n\n", // fits the probe
 		"data: {\"n\":3,\"pad\":\"" + strings.Repeat("p", 300) + "\"}\n\n", // spans the probe
-		"data: " + long + "\n\n",              // larger than a small buffer
+		"data: " + long + "\n\n", // larger than a small buffer
 		"event: ping\ndata: {\"n\":5}\n\n",
 	}
 	src := &waiting{pieces: append([]string(nil), pieces...)}
