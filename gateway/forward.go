@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -300,12 +299,10 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 		g.fail(w, c, requestError(err))
 		return nil, true
 	}
-	// The attempt's own context: the watchdog cancels it when the
-	// upstream goes silent, the client's going away cancels it too.
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	// The client's going away cancels the upstream request; past the
+	// headers, the watchdog ends it by closing its body.
 	sent := time.Now()
-	resp, err := up.send(ctx, outbound{
+	resp, err := up.send(r.Context(), outbound{
 		method: http.MethodPost, url: c.upstreamURL(up, &lease.Key, model),
 		body: body, stream: c.stream, pass: c.passed(r, up),
 	}, &lease.Key)
@@ -329,7 +326,7 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	if c.stream {
 		keepalive = g.keepalive
 	}
-	dog := newWatchdog(resp.Body, g.idleTimeout, keepalive, cancel)
+	dog := newWatchdog(resp.Body, g.idleTimeout, keepalive)
 	defer dog.stop()
 
 	status := resp.StatusCode

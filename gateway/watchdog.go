@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -13,13 +12,15 @@ import (
 // SSE comments while the upstream thinks (keepalive). It is one timer per
 // attempt and no goroutine: reads stamp the time of the last upstream byte,
 // and the timer, when it fires, looks at that stamp and either re-arms for
-// the rest of the interval, writes a keepalive comment, or cancels the
-// upstream request.
+// the rest of the interval, writes a keepalive comment, or closes the
+// upstream's body, which ends a read waiting on it (net/http lets Close
+// run while a Read waits, over HTTP/1 and HTTP/2 alike). Closing the body
+// rather than cancelling a context of the attempt's own spares every
+// request, and every open stream, that context.
 type watchdog struct {
 	body      io.ReadCloser
 	idle      time.Duration
 	keepalive time.Duration // 0: no comments (JSON answers)
-	cancel    context.CancelFunc
 	timer     *time.Timer
 
 	last    atomic.Int64 // unix nanoseconds of the last upstream byte
@@ -33,10 +34,10 @@ type watchdog struct {
 	quietTo int64  // when the client last got a byte (unix ns)
 }
 
-// newWatchdog guards body, whose request cancel aborts. idle 0 disables
-// the bound, keepalive 0 the comments.
-func newWatchdog(body io.ReadCloser, idle, keepalive time.Duration, cancel context.CancelFunc) *watchdog {
-	d := &watchdog{body: body, idle: idle, keepalive: keepalive, cancel: cancel}
+// newWatchdog guards body. idle 0 disables the bound, keepalive 0 the
+// comments.
+func newWatchdog(body io.ReadCloser, idle, keepalive time.Duration) *watchdog {
+	d := &watchdog{body: body, idle: idle, keepalive: keepalive}
 	now := time.Now().UnixNano()
 	d.last.Store(now)
 	d.quietTo = now
@@ -100,7 +101,7 @@ func (d *watchdog) fire() {
 	silent := time.Duration(now - d.last.Load())
 	if d.idle > 0 && silent >= d.idle {
 		d.expired.Store(true)
-		d.cancel()
+		_ = d.body.Close()
 		return
 	}
 	next := d.interval()

@@ -1,35 +1,42 @@
 package gateway
 
 import (
-	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 )
 
 // silentBody answers reads only when told to, like an upstream that sends
-// its headers and then thinks.
+// its headers and then thinks; Close ends a read that waits, as net/http's
+// response bodies do.
 type silentBody struct {
-	ctx  context.Context
-	feed chan []byte
+	feed   chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newSilentBody() *silentBody {
+	return &silentBody{feed: make(chan []byte), closed: make(chan struct{})}
 }
 
 func (b *silentBody) Read(p []byte) (int, error) {
 	select {
 	case chunk := <-b.feed:
 		return copy(p, chunk), nil
-	case <-b.ctx.Done():
-		return 0, b.ctx.Err()
+	case <-b.closed:
+		return 0, errors.New("read on closed body")
 	}
 }
 
-func (b *silentBody) Close() error { return nil }
+func (b *silentBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
 
 func TestWatchdogCutsASilentUpstream(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	body := &silentBody{ctx: ctx, feed: make(chan []byte)}
-	d := newWatchdog(body, 50*time.Millisecond, 0, cancel)
+	body := newSilentBody()
+	d := newWatchdog(body, 50*time.Millisecond, 0)
 	defer d.stop()
 	start := time.Now()
 	// Bytes keep it alive past its bound...
@@ -56,10 +63,9 @@ func TestWatchdogCutsASilentUpstream(t *testing.T) {
 }
 
 func TestWatchdogKeepsTheClientWarm(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	body := &silentBody{ctx: ctx, feed: make(chan []byte)}
-	d := newWatchdog(body, time.Second, 40*time.Millisecond, cancel)
+	body := newSilentBody()
+	defer body.Close()
+	d := newWatchdog(body, time.Second, 40*time.Millisecond)
 	var mu sync.Mutex
 	comments := 0
 	d.commit(func() { mu.Lock(); comments++; mu.Unlock() })
