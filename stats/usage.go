@@ -74,9 +74,11 @@ type Usage struct {
 	hours map[string]map[Dims]*Counts
 	dirty map[string]bool
 	// changed are the groups of each hour changed since the hour was last
-	// written, parts how many part records the hour has beside its whole
-	// record, and whole the hours to write whole next time (see batch).
-	changed map[string]map[Dims]bool
+	// written (by their counts, whose pointer hashes far faster than the
+	// group's five strings), parts how many part records the hour has
+	// beside its whole record, and whole the hours to write whole next
+	// time (see batch).
+	changed map[string]map[*Counts]Dims
 	parts   map[string]int
 	whole   map[string]bool
 
@@ -85,6 +87,13 @@ type Usage struct {
 	// last.
 	shared Counters
 	last   map[string]map[Dims]*Counts
+
+	// The hour of the last Record, kept so that a request costs no
+	// formatting: hour is its name, and [hourFrom, hourTo) in hourLoc the
+	// instants it covers.
+	hour             string
+	hourFrom, hourTo int64
+	hourLoc          *time.Location
 }
 
 // record is one dimension of a persisted hour; a persisted hour is a JSON
@@ -101,9 +110,9 @@ type record struct {
 // Record counts one request that started at t; t's Location decides its
 // hour (pass it in the instance's timezone).
 func (u *Usage) Record(t time.Time, d Dims, c Counts) {
-	hour := t.Format(HourLayout)
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	hour := u.hourOf(t)
 	m := u.hours[hour]
 	if m == nil {
 		m = make(map[Dims]*Counts)
@@ -119,11 +128,31 @@ func (u *Usage) Record(t time.Time, d Dims, c Counts) {
 	if u.shared == nil {
 		ch := u.changed[hour]
 		if ch == nil {
-			ch = make(map[Dims]bool)
+			ch = make(map[*Counts]Dims)
 			u.changed[hour] = ch
 		}
-		ch[d] = true
+		if _, ok := ch[cur]; !ok {
+			ch[cur] = d
+		}
 	}
+}
+
+// hourOf is t.Format(HourLayout), formatted once an hour rather than once
+// a request. The caller holds mu.
+func (u *Usage) hourOf(t time.Time) string {
+	ns := t.UnixNano()
+	if loc := t.Location(); loc == u.hourLoc && ns >= u.hourFrom && ns < u.hourTo {
+		return u.hour
+	}
+	hour := t.Format(HourLayout)
+	y, mo, d := t.Date()
+	start := time.Date(y, mo, d, t.Hour(), 0, 0, 0, t.Location())
+	if from := start.UnixNano(); from <= ns && start.Format(HourLayout) == hour {
+		// (Around a change of clocks the hour's start may not be found;
+		// then nothing is kept and the next request formats again.)
+		u.hour, u.hourFrom, u.hourTo, u.hourLoc = hour, from, from+int64(time.Hour), t.Location()
+	}
+	return hour
 }
 
 // Rows returns every count kept, by hour (oldest first), then dimension.
@@ -217,8 +246,8 @@ func (u *Usage) batch(now time.Time) map[string][]byte {
 		m, ch := u.hours[hour], u.changed[hour]
 		if n := u.parts[hour]; !u.whole[hour] && n < maxParts && len(ch)*2 <= len(m) {
 			part := make(map[Dims]*Counts, len(ch))
-			for d := range ch {
-				part[d] = m[d]
+			for cur, d := range ch {
+				part[d] = cur
 			}
 			put(prefix+hour+partSep+strconv.Itoa(n+1), appendHour(make([]byte, 0, 128*len(part)), part))
 			u.parts[hour] = n + 1
@@ -286,7 +315,7 @@ func (b *Book) Usage(instance string, loc *time.Location) (*Usage, error) {
 		loc:      loc,
 		hours:    make(map[string]map[Dims]*Counts),
 		dirty:    make(map[string]bool),
-		changed:  make(map[string]map[Dims]bool),
+		changed:  make(map[string]map[*Counts]Dims),
 		parts:    make(map[string]int),
 		whole:    make(map[string]bool),
 	}

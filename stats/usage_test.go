@@ -3,6 +3,7 @@ package stats
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -198,5 +199,37 @@ func TestUsageParts(t *testing.T) {
 	}
 	if recs, _ := st.Load("stats/a/"); len(recs) != 0 {
 		t.Fatalf("%d records left past retention", len(recs))
+	}
+}
+
+// Record names each request's hour as t.Format(HourLayout) would, though it
+// formats once an hour: across hour ends, back-stepping clocks, zones with
+// half-hour offsets and a change of clocks.
+func TestRecordHours(t *testing.T) {
+	kolkata := time.FixedZone("IST", 5*3600+1800)
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	u := &Usage{hours: map[string]map[Dims]*Counts{}, dirty: map[string]bool{},
+		changed: map[string]map[*Counts]Dims{}, parts: map[string]int{}, whole: map[string]bool{}}
+	want := map[string]int64{}
+	start := time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC) // New York falls back at 06:00 UTC
+	steps := []time.Duration{0, 20 * time.Minute, 40 * time.Minute, time.Second, -2 * time.Minute, 59 * time.Minute, 31 * time.Minute, 30 * time.Minute, -time.Hour, 3 * time.Hour}
+	at := start
+	for _, loc := range []*time.Location{time.UTC, kolkata, ny, kolkata} {
+		for _, s := range steps {
+			at = at.Add(s)
+			lt := at.In(loc)
+			u.Record(lt, Dims{Key: "k"}, Counts{Requests: 1})
+			want[lt.Format(HourLayout)]++
+		}
+	}
+	got := map[string]int64{}
+	for _, r := range u.Rows() {
+		got[r.Hour] += r.Requests
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("hours %v, want %v", got, want)
 	}
 }
