@@ -85,7 +85,7 @@ type Pool struct {
 	// Guarded by sh.mu:
 	slots    []*slot           // in spec order
 	byID     map[string]*slot  // key ID -> slot
-	bySecret map[string]*slot  // secretKey(upstream, secret) -> slot
+	bySecret map[secretRef]*slot
 	groups   map[string]*group // upstream -> its keys, for selection
 	scratch  []*slot           // keys set aside during one Acquire
 	closed   atomic.Bool
@@ -161,7 +161,7 @@ func New(opts Options) (*Pool, error) {
 		loc:            opts.Location,
 		now:            opts.Now,
 		byID:           make(map[string]*slot, len(opts.Keys)),
-		bySecret:       make(map[string]*slot, len(opts.Keys)),
+		bySecret:       make(map[secretRef]*slot, len(opts.Keys)),
 		groups:         make(map[string]*group),
 		slots:          make([]*slot, 0, len(opts.Keys)),
 	}
@@ -180,7 +180,7 @@ func New(opts Options) (*Pool, error) {
 	// after LoadOrNew succeeds, the only way out is Close.
 	specs := make([]KeySpec, 0, len(opts.Keys))
 	ids := make(map[string]bool, len(opts.Keys))
-	secrets := make(map[string]string, len(opts.Keys))
+	secrets := make(map[secretRef]string, len(opts.Keys))
 	for _, k := range opts.Keys {
 		k, err := validateSpec(k)
 		if err != nil {
@@ -272,6 +272,9 @@ func (p *Pool) place(spec KeySpec, c *clock) *slot {
 		p.groups[spec.Upstream] = g
 	}
 	g.add(s)
+	if s.ks.slots == nil {
+		s.ks.slots = s.ks.slot0[:0]
+	}
 	s.ks.slots = append(s.ks.slots, s)
 	p.slots = append(p.slots, s)
 	p.byID[spec.ID] = s
@@ -324,8 +327,11 @@ func placeID(k *KeySpec, has func(upstream, secret string) (string, bool), taken
 // maxDerivedIDs bounds the search for which of its secret's IDs an ID is.
 const maxDerivedIDs = 64
 
-// secretKey is a key's entry in Pool.bySecret.
-func secretKey(upstream, secret string) string { return upstream + "\x00" + secret }
+// secretRef is a key's entry in Pool.bySecret: its upstream and secret,
+// the very strings of its spec (a key costs no string of its own here).
+type secretRef struct{ upstream, secret string }
+
+func secretKey(upstream, secret string) secretRef { return secretRef{upstream, secret} }
 
 // IDFor is the ID that the secret has on upstream in this Pool or in batch
 // (IDs given out so far to other keys of one batch, with their specs), and

@@ -240,7 +240,7 @@ func (p *Pool) Key(id string) (KeyStatus, bool) {
 // limits are the upstream's and do not forget.
 func (p *Pool) AddKeys(keys []KeySpec) error {
 	checked := make([]KeySpec, 0, len(keys))
-	batch := make(map[string]string, len(keys)) // secretKey -> ID
+	batch := make(map[secretRef]string, len(keys)) // secret -> ID
 	taken := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		k, err := validateSpec(k)

@@ -116,8 +116,10 @@ type keyState struct {
 	hint int64
 
 	// slots are this key's places in the Pools that serve it (two during
-	// a reload), re-examined after each event of the key (see touch).
+	// a reload), re-examined after each event of the key (see touch). The
+	// first is kept in slot0, so that a key costs no list of its own.
 	slots []*slot
+	slot0 [1]*slot
 }
 
 func newKeyState(id string) *keyState {
