@@ -83,8 +83,8 @@ type Pool struct {
 	now            func() time.Time
 
 	// Guarded by sh.mu:
-	slots    []*slot           // in spec order
-	byID     map[string]*slot  // key ID -> slot
+	slots    []*slot          // in spec order
+	byID     map[string]*slot // key ID -> slot
 	bySecret map[secretRef]*slot
 	groups   map[string]*group // upstream -> its keys, for selection
 	scratch  []*slot           // keys set aside during one Acquire
