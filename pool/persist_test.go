@@ -515,8 +515,8 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 // TestFlushRecords runs the flush twice on a memory store, the second time
-// with other, larger records in the reused buffers: every stored record is
-// the state it was written from.
+// with other, larger records: every stored record is the state it was
+// written from.
 func TestFlushRecords(t *testing.T) {
 	st := store.NewMemory()
 	s, err := newShared(func() (store.Store, error) { return st, nil }, true, zap.NewNop(), t0)

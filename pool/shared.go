@@ -59,8 +59,6 @@ type shared struct {
 	// storage; it has its own locks.
 	convs convTable
 
-	// flushing is the memory flush reuses.
-	flushing flushBuffers
 
 	stop    chan struct{}
 	done    chan struct{}
@@ -159,21 +157,21 @@ func (s *shared) run() {
 // copied under the lock and encoded and written outside it, so admission
 // never waits on the disk.
 //
-// Under load most keys change every second, so little is allocated per key
-// (the name of its record in the batch): the events are copied into one
-// slab and the records encoded into another, which the Store is handed
-// slices of (it copies what it keeps before Save returns: Badger into its
-// memtable and log, the memory store by hand), and the slabs are reused by
-// the next flush. Only the run goroutine flushes, and Destruct once it has
-// stopped, so they need no lock of their own.
+// Under load most keys change every second, so a flush allocates little
+// per key (the name of its record in the batch): the events are copied
+// into one slab and the records encoded into another, which the Store is
+// handed slices of.
 func (s *shared) flush() error {
-	f := &s.flushing
+	var (
+		todo   []pendingRecord
+		events []event // the events of todo's records
+	)
 	s.mu.Lock()
 	for _, ks := range s.dirty {
 		if ks.dirty && s.keys[ks.id] == ks {
-			from := len(f.events)
-			f.events = append(f.events, ks.ev[ks.head:]...)
-			f.todo = append(f.todo, pendingRecord{id: ks.id, rec: ks.record(), from: from, to: len(f.events)})
+			from := len(events)
+			events = append(events, ks.ev[ks.head:]...)
+			todo = append(todo, pendingRecord{id: ks.id, rec: ks.record(), from: from, to: len(events)})
 		}
 		ks.dirty = false
 	}
@@ -182,33 +180,31 @@ func (s *shared) flush() error {
 	gone := s.gone
 	s.gone = nil
 	s.mu.Unlock()
-	defer f.reset()
-	if len(f.todo) == 0 && len(gone) == 0 {
+	if len(todo) == 0 && len(gone) == 0 {
 		return nil
 	}
-	for i := range f.todo {
-		p := &f.todo[i]
-		p.rec.events = f.events[p.from:p.to]
-		f.buf = p.rec.appendBinary(f.buf)
-		p.end = len(f.buf)
+	var buf []byte // todo's records, encoded one after the other
+	for i := range todo {
+		p := &todo[i]
+		p.rec.events = events[p.from:p.to]
+		buf = p.rec.appendBinary(buf)
+		p.end = len(buf)
 	}
-	if f.batch == nil {
-		f.batch = make(map[string][]byte, len(f.todo)+len(gone))
-	}
+	batch := make(map[string][]byte, len(todo)+len(gone))
 	start := 0
-	for _, p := range f.todo {
-		f.batch[keyPrefix+p.id] = f.buf[start:p.end:p.end]
+	for _, p := range todo {
+		batch[keyPrefix+p.id] = buf[start:p.end:p.end]
 		start = p.end
 	}
 	for _, id := range gone {
-		f.batch[keyPrefix+id] = nil
+		batch[keyPrefix+id] = nil
 	}
-	err := s.store.Save(f.batch)
+	err := s.store.Save(batch)
 	if err != nil {
 		// Try again next time.
 		s.mu.Lock()
 		s.gone = append(s.gone, gone...)
-		for _, p := range f.todo {
+		for _, p := range todo {
 			if ks := s.keys[p.id]; ks != nil {
 				ks.markDirty()
 			}
@@ -218,51 +214,12 @@ func (s *shared) flush() error {
 	return err
 }
 
-// flushBuffers is what a flush reuses from one to the next.
-type flushBuffers struct {
-	todo   []pendingRecord
-	events []event           // the events of todo's records
-	buf    []byte            // todo's records, encoded one after the other
-	batch  map[string][]byte // what goes to the Store
-	peak   int               // the most records batch has held
-}
-
+// pendingRecord is a record a flush is writing.
 type pendingRecord struct {
 	id       string
 	rec      record
-	from, to int // the record's events are events[from:to]
+	from, to int // the record's events are flush's events[from:to]
 	end      int // the encoded record ends at buf[end]
-}
-
-// reset empties the buffers for the next flush, and lets go of those a
-// burst of changes left four times larger than this flush needed, so a
-// one-off burst does not hold its memory for good.
-func (f *flushBuffers) reset() {
-	n := len(f.todo)
-	shrink := func(used, capacity int) bool { return capacity > 4096 && used < capacity/4 }
-	if shrink(n, cap(f.todo)) {
-		f.todo = nil
-	} else {
-		clear(f.todo) // the ids and reasons
-		f.todo = f.todo[:0]
-	}
-	if shrink(len(f.events), cap(f.events)) {
-		f.events = nil
-	} else {
-		f.events = f.events[:0]
-	}
-	if shrink(len(f.buf), cap(f.buf)) {
-		f.buf = nil
-	} else {
-		f.buf = f.buf[:0]
-	}
-	// A map does not shrink when cleared; drop it instead.
-	f.peak = max(f.peak, len(f.batch))
-	if shrink(len(f.batch), f.peak) {
-		f.batch, f.peak = nil, 0
-	} else {
-		clear(f.batch)
-	}
 }
 
 // Destruct implements caddy.Destructor: it runs when the last Pool using

@@ -568,17 +568,14 @@ func (rd *recordReader) uvarint() uint64 {
 	return v
 }
 
+// varint undoes binary.AppendVarint's zig-zag encoding of a uvarint.
 func (rd *recordReader) varint() int64 {
-	if rd.err != nil {
-		return 0
+	u := rd.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(rd.b)
-	if n <= 0 {
-		rd.err = errCorruptRecord
-		return 0
-	}
-	rd.b = rd.b[n:]
-	return v
+	return x
 }
 
 func (rd *recordReader) string() string {
