@@ -230,8 +230,7 @@ func (p *Pool) choose(groups []*group, c *clock, est int64, tried map[string]boo
 // replaces the pick with probability weight/total-so-far). Each key is
 // re-examined for selection on the way. The caller holds the lock.
 func (p *Pool) scan(groups []*group, c *clock, est int64, tried map[string]bool, minWait *int64) *slot {
-	var pick *slot
-	var total int64
+	var r reservoir
 	for _, g := range groups {
 		for _, s := range g.slots {
 			if s.dead || tried[s.spec.ID] {
@@ -244,14 +243,25 @@ func (p *Pool) scan(groups []*group, c *clock, est int64, tried map[string]bool,
 				lowerWait(minWait, waitOf(until, full, c))
 				continue
 			}
-			w := int64(s.spec.Limits.Weight)
-			total += w
-			if rand.Int64N(total) < w {
-				pick = s
-			}
+			r.offer(s)
 		}
 	}
-	return pick
+	return r.pick
+}
+
+// reservoir is weighted reservoir sampling in one pass: the i-th key
+// offered replaces the pick with probability weight/total-so-far.
+type reservoir struct {
+	pick  *slot
+	total int64
+}
+
+func (r *reservoir) offer(s *slot) {
+	w := int64(s.spec.Limits.Weight)
+	r.total += w
+	if rand.Int64N(r.total) < w {
+		r.pick = s
+	}
 }
 
 // waitOf is a blocked key's wait (see keyState.wait).

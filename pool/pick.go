@@ -1,9 +1,5 @@
 package pool
 
-import (
-	"math/rand/v2"
-)
-
 // Pick chooses a healthy, enabled key of targets by weight without
 // admitting a request on it: for calls that cost the upstream little and
 // are not generations (token counting), so they neither count toward a
@@ -50,8 +46,7 @@ func pickHealthy(groups []*group, c *clock, tried map[string]bool) *slot {
 		}
 		s.refresh(c) // changed through another Pool
 	}
-	var pick *slot
-	var total int64
+	var r reservoir
 	for _, g := range groups {
 		for _, s := range g.slots {
 			if s.dead || tried[s.spec.ID] {
@@ -61,12 +56,8 @@ func pickHealthy(groups []*group, c *clock, tried map[string]bool) *slot {
 			if s.spec.Disabled || s.ks.health != StateActive {
 				continue
 			}
-			w := int64(s.spec.Limits.Weight)
-			total += w
-			if rand.Int64N(total) < w {
-				pick = s
-			}
+			r.offer(s)
 		}
 	}
-	return pick
+	return r.pick
 }

@@ -180,14 +180,7 @@ func (ks *keyState) setActive() {
 // has synced the state to c and handles disabled keys.
 func (ks *keyState) wait(l *limits.Set, c *clock, est int64) int64 {
 	until, full := ks.block(l, c, est)
-	var w int64
-	if until > 0 {
-		w = until - c.now
-	}
-	if full {
-		w = max(w, second)
-	}
-	return w
+	return waitOf(until, full, c)
 }
 
 // block reports what keeps the key from admitting a request of est tokens
