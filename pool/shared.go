@@ -59,7 +59,6 @@ type shared struct {
 	// storage; it has its own locks.
 	convs convTable
 
-
 	stop    chan struct{}
 	done    chan struct{}
 	failing bool // the last flush failed (logged once, not every second)
