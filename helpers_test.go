@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 
 	"github.com/llmproxy/caddy-llm-proxy/gateway"
+	"github.com/llmproxy/caddy-llm-proxy/internal/testcaddy"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
@@ -25,11 +24,10 @@ import (
 // all (say by 1000), so that several checkouts can run their tests at once
 // on one machine.
 var (
-	portOffset = func() int { n, _ := strconv.Atoi(os.Getenv("LLMP_TEST_PORT_OFFSET")); return n }()
-	httpPort   = 9080 + portOffset
-	adminPort  = 2999 + portOffset
-	proxyBase  = fmt.Sprintf("http://localhost:%d", httpPort)
-	adminBase  = fmt.Sprintf("http://localhost:%d", adminPort)
+	httpPort  = testcaddy.Port(9080)
+	adminPort = testcaddy.Port(2999)
+	proxyBase = fmt.Sprintf("http://localhost:%d", httpPort)
+	adminBase = fmt.Sprintf("http://localhost:%d", adminPort)
 )
 
 func init() { caddytest.Default.AdminPort = adminPort }
@@ -72,7 +70,7 @@ func testCaddyfile(globals, site string) string {
 http://localhost:%d {
 %s
 }
-`, adminPort, httpPort, 9443+portOffset, globals, httpPort, site)
+`, adminPort, httpPort, testcaddy.Port(9443), globals, httpPort, site)
 }
 
 // instanceName makes a per-test instance name, so that memory-backed pool

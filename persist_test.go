@@ -19,6 +19,7 @@ import (
 
 	"github.com/llmproxy/caddy-llm-proxy/gateway"
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
+	"github.com/llmproxy/caddy-llm-proxy/internal/testcaddy"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/store"
 )
@@ -120,7 +121,7 @@ func TestCrashLosesAtMostTheLastSecond(t *testing.T) {
 	work := t.TempDir()
 	dir := filepath.Join(work, "badger")
 	cfgPath := filepath.Join(work, "Caddyfile")
-	addr := fmt.Sprintf("127.0.0.1:%d", 9180+portOffset)
+	addr := fmt.Sprintf("127.0.0.1:%d", testcaddy.Port(9180))
 	cfg := fmt.Sprintf(`{
 	admin localhost:%d
 	persist_config off
@@ -138,7 +139,7 @@ http://%s {
 		}
 	}
 }
-`, 2998+portOffset, addr, dir, up.URL, key)
+`, testcaddy.Port(2998), addr, dir, up.URL, key)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

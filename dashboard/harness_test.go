@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	_ "github.com/llmproxy/caddy-llm-proxy"
 	"github.com/llmproxy/caddy-llm-proxy/internal/fakeupstream"
+	"github.com/llmproxy/caddy-llm-proxy/internal/testcaddy"
 )
 
 // The in-process Caddy of this test binary. caddytest runs one Caddy per
@@ -26,12 +25,11 @@ import (
 // admin 2999 and 2998) and internal/e2e's (9280, 9543, admin 2997), whose
 // tests may run at the same time. LLMP_TEST_PORT_OFFSET shifts them all.
 var (
-	portOffset = func() int { n, _ := strconv.Atoi(os.Getenv("LLMP_TEST_PORT_OFFSET")); return n }()
-	httpPort   = 9380 + portOffset
-	httpsPort  = 9643 + portOffset
-	adminPort  = 2996 + portOffset
-	siteBase   = fmt.Sprintf("http://localhost:%d", httpPort)
-	adminBase  = fmt.Sprintf("http://localhost:%d", adminPort)
+	httpPort  = testcaddy.Port(9380)
+	httpsPort = testcaddy.Port(9643)
+	adminPort = testcaddy.Port(2996)
+	siteBase  = fmt.Sprintf("http://localhost:%d", httpPort)
+	adminBase = fmt.Sprintf("http://localhost:%d", adminPort)
 )
 
 // The dashboard's basic_auth credentials in every test config.
@@ -43,19 +41,7 @@ const (
 	ciKey = "dash-ci-runner-key-0002"
 )
 
-func TestMain(m *testing.M) {
-	// Keep Caddy's autosave and data out of the user's home.
-	dir, err := os.MkdirTemp("", "llm-proxy-dashboard-caddy-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("XDG_CONFIG_HOME", dir)
-	os.Setenv("XDG_DATA_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testcaddy.Main(m, "dashboard") }
 
 // Upstream secrets of the test config. The fakes accept every one but
 // invalidKey, which the proxy therefore disables when it probes it.

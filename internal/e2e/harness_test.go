@@ -10,8 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,38 +21,25 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	_ "github.com/llmproxy/caddy-llm-proxy"
+	"github.com/llmproxy/caddy-llm-proxy/internal/testcaddy"
 )
 
 // The in-process Caddy of this test binary. caddytest runs one Caddy per
 // process; these ports differ from the root package's (9080, admin 2999),
 // and from its crash test (9180, admin 2998), whose tests may run at the
 // same time.
-// LLMP_TEST_PORT_OFFSET shifts them all, as in the root package.
+// LLMP_TEST_PORT_OFFSET shifts them all (see testcaddy.Port).
 var (
-	portOffset = func() int { n, _ := strconv.Atoi(os.Getenv("LLMP_TEST_PORT_OFFSET")); return n }()
-	httpPort   = 9280 + portOffset
-	adminPort  = 2997 + portOffset
-	proxyBase  = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	adminBase  = fmt.Sprintf("http://localhost:%d", adminPort)
+	httpPort  = testcaddy.Port(9280)
+	adminPort = testcaddy.Port(2997)
+	proxyBase = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	adminBase = fmt.Sprintf("http://localhost:%d", adminPort)
 )
 
 // clientKey is the llm_proxy client key every CLI presents as its API key.
 const clientKey = "e2e-client-key"
 
-func TestMain(m *testing.M) {
-	// Keep Caddy's autosave and data out of the user's home and out of the
-	// way of the root package's tests.
-	dir, err := os.MkdirTemp("", "llm-proxy-e2e-caddy-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Setenv("XDG_CONFIG_HOME", dir)
-	os.Setenv("XDG_DATA_HOME", dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testcaddy.Main(m, "e2e") }
 
 // startCaddy loads config (a Caddyfile) into this process's Caddy.
 func startCaddy(t *testing.T, config string) {
