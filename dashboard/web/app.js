@@ -435,7 +435,7 @@
     const cols = [
       { title: 'key', cell: (k) => el('div', null, el('div', { class: 'mono strong keyid' }, k.id), el('div', { class: 'muted mono' }, k.key), el('div', { class: 'muted' }, 'upstream ', k.upstream, ' · weight ', num(k.weight))) },
       { title: 'state', cell: (k) => el('div', null, badge(k.state), k.reason ? el('div', { class: 'muted small reason' }, k.reason) : null, k.until ? el('div', { class: 'muted small' }, until(k.until)) : null) },
-      { title: 'usage', cls: 'usage', cell: (k) => keyUsage(k) },
+      { title: 'usage', cls: 'usage', cell: (k) => usageBars(k) },
       { title: 'source', cell: (k) => el('div', null, k.source, k.note ? el('div', { class: 'muted small' }, k.note) : null, (k.overrides || []).length ? el('div', { class: 'muted small' }, 'changed: ' + k.overrides.join(', ')) : null) },
       { title: 'actions', cls: 'act', cell: (k) => keyActions(k) },
     ];
@@ -446,9 +446,10 @@
       () => table(cols, rows, state.keys.length ? 'No key matches the filter.' : 'No keys.'));
   }
 
-  function keyUsage(k) {
-    const l = k.limits || {};
-    const u = k.usage || {};
+  // usageBars shows a key's or a client's usage against each of its limits.
+  function usageBars(o) {
+    const l = o.limits || {};
+    const u = o.usage || {};
     return el('div', { class: 'ubars' },
       usageBar('rpm', u.minute, l.rpm),
       usageBar('rpd', u.day, l.rpd),
@@ -456,7 +457,7 @@
       usageBar('in flight', u.in_flight, l.concurrency),
       l.tpm ? el('div', { class: 'muted small' }, 'tpm limit ', num(l.tpm)) : null,
       l.interval ? el('div', { class: 'muted small' }, 'interval ', l.interval) : null,
-      el('div', { class: 'muted small' }, num(u.total), ' requests, ', short(u.tokens_total), ' tokens in total'));
+      el('div', { class: 'muted small' }, num(u.total || 0), ' requests, ', short(u.tokens_total || 0), ' tokens in total'));
   }
 
   function keyActions(k) {
@@ -621,7 +622,7 @@
       { title: 'client', cell: (c) => el('div', null, el('div', { class: 'strong cname' }, c.name), el('div', { class: 'muted mono csecrets' }, (c.keys || []).join(' '))) },
       { title: 'state', cell: (c) => badge(clientState(c)) },
       { title: 'models', cell: (c) => ((c.models || []).length ? el('span', { class: 'mono' }, c.models.join(' ')) : el('span', { class: 'muted' }, 'every model')) },
-      { title: 'usage', cls: 'usage', cell: (c) => clientUsage(c) },
+      { title: 'usage', cls: 'usage', cell: (c) => usageBars(c) },
       { title: 'source', cell: (c) => el('div', null, el('span', { class: 'csource' }, c.source || ''),
         (c.overrides || []).length ? el('div', { class: 'muted small' }, 'changed: ', c.overrides.join(', ')) : null,
         c.created ? el('div', { class: 'muted small' }, 'made ', clock(c.created)) : null,
@@ -636,18 +637,6 @@
   function clientState(c) {
     return c.state || 'active';
   }
-  function clientUsage(c) {
-    const l = c.limits || {};
-    const u = c.usage || {};
-    return el('div', { class: 'ubars' },
-      usageBar('rpm', u.minute, l.rpm),
-      usageBar('rpd', u.day, l.rpd),
-      usageBar('tpd', u.tokens_day, l.tpd),
-      usageBar('in flight', u.in_flight, l.concurrency),
-      l.tpm ? el('div', { class: 'muted small' }, 'tpm limit ', num(l.tpm)) : null,
-      el('div', { class: 'muted small' }, num(u.total || 0), ' requests, ', short(u.tokens_total || 0), ' tokens in total'));
-  }
-
   function clientActions(c) {
     const name = c.name;
     const disabled = clientState(c) === 'disabled';
