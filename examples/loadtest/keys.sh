@@ -13,23 +13,9 @@
 # is missing. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-duration=${DURATION:-10s}
-rounds=${ROUNDS:-3}
-conns=${CONNS:-32}
-
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install redis-server" >&2; exit 1; }
-caddy=${CADDY:-$root/caddy}
-if [ ! -x "$caddy" ]; then
-	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
-fi
-
-export LOADTEST_DIR=$(mktemp -d) LOADTEST_ROOT=$root
-export HOME=$LOADTEST_DIR XDG_DATA_HOME=$LOADTEST_DIR/data XDG_CONFIG_HOME=$LOADTEST_DIR/config
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$LOADTEST_DIR"; }
-trap cleanup EXIT
+. "$here/common.sh"
+need wrk redis-server taskset
+start_run
 
 wait_port() {
 	for _ in $(seq 300); do
@@ -87,7 +73,6 @@ for i in $(seq "$rounds"); do
 	rd+=("$(rps 9404)")
 	echo "round $i: 1 key ${k1[-1]}, 10,000 keys ${k10k[-1]}, 100,000 keys ${k100k[-1]}, Redis (1 key) ${rd[-1]} req/s"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 awk -v a="$(median "${k1[@]}")" -v b="$(median "${k10k[@]}")" -v c="$(median "${k100k[@]}")" -v d="$(median "${rd[@]}")" 'BEGIN {
 	printf "median: Badger 1 key %.0f req/s; 10,000 keys %.0f (%.2fx); 100,000 keys %.0f (%.2fx); Redis 1 key %.0f (%.2fx of Badger)\n", a, b, b/a, c, c/a, d, d/a
 }'

@@ -9,22 +9,9 @@
 # ./caddy is missing. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-duration=${DURATION:-10s}
-rounds=${ROUNDS:-3}
-conns=${CONNS:-32}
-
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-caddy=${CADDY:-$root/caddy}
-if [ ! -x "$caddy" ]; then
-	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
-fi
-
-export LOADTEST_DIR=$(mktemp -d) LOADTEST_ROOT=$root
-export HOME=$LOADTEST_DIR XDG_DATA_HOME=$LOADTEST_DIR/data XDG_CONFIG_HOME=$LOADTEST_DIR/config
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$LOADTEST_DIR"; }
-trap cleanup EXIT
+. "$here/common.sh"
+need wrk taskset
+start_run
 
 # Core 0: the Caddy under test, alone. Core 1: the upstream and wrk.
 GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/upstream.log" 2>&1 &
@@ -75,7 +62,6 @@ for i in $(seq "$rounds"); do
 		"streams: passthrough ${sllm[-1]}, translated ${str[-1]}, reverse_proxy ${srp[-1]} req/s;" \
 		"openai_responses: passthrough ${rllm[-1]}, Chat translated ${rtr[-1]}, reverse_proxy ${rrp[-1]} req/s"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 report() {
 	awk -v what="$1" -v m="$2" -v t="$3" -v r="$4" 'BEGIN {printf "median %s: reverse_proxy %.0f req/s; llm_proxy passthrough %.0f (%.2fx), translated %.0f (%.2fx)\n", what, r, m, m/r, t, t/r}'
 }

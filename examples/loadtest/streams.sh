@@ -11,15 +11,11 @@
 # Builds Caddy with xcaddy if ./caddy is missing. Loopback only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+. "$here/common.sh"
 n=${N:-1000}
 hold=${HOLD:-5s}
 ulimit -n 65536 2>/dev/null || true
 
-caddy=${CADDY:-$root/caddy}
-if [ ! -x "$caddy" ]; then
-	(cd "$root" && go tool xcaddy build v2.11.9 --output "$caddy" --with github.com/llmproxy/caddy-llm-proxy@v0.0.0=.)
-fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 (cd "$root" && go build -o "$dir/streams-load" ./examples/loadtest/streams)
