@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -85,11 +86,11 @@ func TestPersistFlushes(t *testing.T) {
 	var rec record
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		recs, err := p.sh.store.Load(keyPrefix)
+		recs, _, err := loadRecords(p.sh.store, zap.NewNop())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b, ok := recs[keyPrefix+k.ID]; ok {
+		if b, ok := recs[k.ID]; ok {
 			if b[0] != recordFormat {
 				t.Fatalf("record not in the binary format: %q", b)
 			}
@@ -186,11 +187,11 @@ func TestReloadSharesState(t *testing.T) {
 		t.Fatalf("directory still locked after the last Close: %v", err)
 	}
 	defer s.Close()
-	recs, err := s.Load(keyPrefix)
+	recs, _, err := loadRecords(s, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := decodeRecord(recs[keyPrefix+k.ID])
+	rec, err := decodeRecord(recs[k.ID])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,14 +279,24 @@ func TestLegacyIDsMigrate(t *testing.T) {
 			t.Errorf("%s is still stored", gone)
 		}
 	}
-	for _, kept := range []string{"key/" + a.ID, "admin/key/test/" + saved[0].ID(), "admin/override/test/" + a.ID,
+	for _, kept := range []string{"admin/key/test/" + saved[0].ID(), "admin/override/test/" + a.ID,
 		"admin/override/test/oai-0badc0de"} {
 		if _, ok := all[kept]; !ok {
 			t.Errorf("%s is not stored", kept)
 		}
 	}
-	// The JSON record the state came from was rewritten in binary.
-	if b := all["key/"+a.ID]; len(b) == 0 || b[0] != recordFormat {
+	// The JSON record the state came from was rewritten in binary, in the
+	// log, and the records of the version before are gone.
+	for k := range all {
+		if strings.HasPrefix(k, keyPrefix) {
+			t.Errorf("%s is still stored", k)
+		}
+	}
+	recs, _, err := loadRecords(db, zap.NewNop())
+	if _, ok := recs[oldA]; err != nil || ok {
+		t.Fatalf("records: %v %v", slices.Collect(maps.Keys(recs)), err)
+	}
+	if b := recs[a.ID]; len(b) == 0 || b[0] != recordFormat {
 		t.Errorf("record not rewritten in binary: %q", b)
 	} else if r, err := decodeRecord(b); err != nil || r.requests != 70 || r.day != 20260310 || r.health != StateDisabled {
 		t.Errorf("rewritten record: %+v %v", r, err)
@@ -539,12 +550,12 @@ func TestFlushRecords(t *testing.T) {
 	s.mu.Unlock()
 	check := func() {
 		t.Helper()
-		recs, err := st.Load(keyPrefix)
+		recs, _, err := loadRecords(st, zap.NewNop())
 		if err != nil || len(recs) != len(states) {
 			t.Fatalf("%d records, %v", len(recs), err)
 		}
 		for _, ks := range states {
-			r, err := decodeRecord(recs[keyPrefix+ks.id])
+			r, err := decodeRecord(recs[ks.id])
 			if want := persisted(ks); err != nil || !reflect.DeepEqual(r, want) {
 				t.Fatalf("%s: stored %+v %v\nwant %+v", ks.id, r, err, want)
 			}
@@ -730,6 +741,6 @@ func BenchmarkFlushRecords(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		report(b, d.bytes/max(d.records/keys, 1))
+		report(b, d.bytes/b.N)
 	})
 }

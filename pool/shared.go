@@ -2,7 +2,6 @@ package pool
 
 import (
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +43,12 @@ type shared struct {
 	// volatile is true for memory storage: nothing outlives the shared
 	// state, so there is nothing to flush.
 	volatile bool
+	// log is where the flusher is in the log of key records (see
+	// recordLog); todo and events are the copies its last flush made.
+	// Only the flusher uses them.
+	log    recordLog
+	todo   []pendingRecord
+	events []event
 
 	// usage is the usage statistics of the handler instances on this
 	// storage (see Pool.Stats), flushed with the key states; it has its
@@ -70,7 +75,7 @@ func newShared(open func() (store.Store, error), volatile bool, logger *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	recs, err := st.Load(keyPrefix)
+	recs, log, err := loadRecords(st, logger)
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
@@ -78,13 +83,13 @@ func newShared(open func() (store.Store, error), volatile bool, logger *zap.Logg
 		store:  st,
 		logger: logger,
 		keys:   make(map[string]*keyState, len(recs)),
+		log:    log,
 		usage:  stats.NewBook(st, logger),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	cutoff := now.UnixNano() - minute
-	for k, v := range recs {
-		id := strings.TrimPrefix(k, keyPrefix)
+	for id, v := range recs {
 		ks, err := decodeKeyState(id, v, cutoff)
 		if err != nil {
 			logger.Warn("ignoring unreadable key state", zap.String("key_id", id), zap.Error(err))
@@ -152,25 +157,40 @@ func (s *shared) run() {
 	}
 }
 
-// flush writes every key state changed since the last flush. The states are
-// copied under the lock and encoded and written outside it, so admission
-// never waits on the disk.
+// flush writes every key state changed since the last flush, as one batch
+// of the log of records (see recordLog), or, when the log is due for one,
+// a snapshot of every key. The states are copied under the lock and
+// encoded and written outside it, so admission never waits on the disk.
 //
 // Under load most keys change every second, so a flush allocates little
-// per key (the name of its record in the batch): the events are copied
-// into one slab and the records encoded into another, which the Store is
-// handed slices of.
+// per key: the events are copied into one slab and the records encoded
+// into the batch. The copies go into the previous flush's slices, which
+// with many busy keys are megabytes (a key busy all minute has 600
+// events), unless they grew past keptEvents.
 func (s *shared) flush() error {
-	var (
-		todo   []pendingRecord
-		events []event // the events of todo's records
-	)
+	todo, events := s.todo[:0], s.events[:0]
+	defer func() {
+		clear(todo) // drops their reason strings
+		if cap(events) > keptEvents {
+			todo, events = nil, nil
+		}
+		s.todo, s.events = todo[:0], events[:0]
+	}()
+	snapshot := s.log.due()
 	s.mu.Lock()
+	add := func(ks *keyState) {
+		from := len(events)
+		events = append(events, ks.ev[ks.head:]...)
+		todo = append(todo, pendingRecord{id: ks.id, rec: ks.record(), from: from, to: len(events)})
+	}
+	if snapshot {
+		for _, ks := range s.keys {
+			add(ks)
+		}
+	}
 	for _, ks := range s.dirty {
-		if ks.dirty && s.keys[ks.id] == ks {
-			from := len(events)
-			events = append(events, ks.ev[ks.head:]...)
-			todo = append(todo, pendingRecord{id: ks.id, rec: ks.record(), from: from, to: len(events)})
+		if !snapshot && ks.dirty && s.keys[ks.id] == ks {
+			add(ks)
 		}
 		ks.dirty = false
 	}
@@ -179,28 +199,45 @@ func (s *shared) flush() error {
 	gone := s.gone
 	s.gone = nil
 	s.mu.Unlock()
-	if len(todo) == 0 && len(gone) == 0 {
+	if len(todo) == 0 && len(gone) == 0 && !snapshot {
 		return nil
 	}
-	var buf []byte // todo's records, encoded one after the other
+
+	batch := make(map[string][]byte, 1+len(gone))
+	first, size := s.log.next, 0
+	var b, rec []byte
+	put := func() {
+		batch[logKey(s.log.next)] = b
+		s.log.next++
+		size += len(b)
+		b = nil
+	}
 	for i := range todo {
 		p := &todo[i]
+		if b == nil {
+			// Room for the whole batch, or a chunk and its overrun.
+			b = append(make([]byte, 0, min(logChunk+logChunk/8, 48*len(todo)+6*len(events))), logFormat)
+		}
 		p.rec.events = events[p.from:p.to]
-		buf = p.rec.appendBinary(buf)
-		p.end = len(buf)
-	}
-	batch := make(map[string][]byte, len(todo)+len(gone))
-	start := 0
-	for _, p := range todo {
-		batch[keyPrefix+p.id] = buf[start:p.end:p.end]
-		start = p.end
+		rec = p.rec.appendBinary(rec[:0])
+		b = appendLogRecord(b, p.id, rec)
+		if len(b) >= logChunk {
+			put()
+		}
 	}
 	for _, id := range gone {
+		if b == nil {
+			b = []byte{logFormat}
+		}
+		b = appendLogRecord(b, id, nil)
 		batch[keyPrefix+id] = nil
 	}
-	err := s.store.Save(batch)
-	if err != nil {
-		// Try again next time.
+	if b != nil {
+		put()
+	}
+	if err := s.store.Save(batch); err != nil {
+		// Try again next time (a snapshot as a batch of every key: the
+		// batches it would have superseded are still there).
 		s.mu.Lock()
 		s.gone = append(s.gone, gone...)
 		for _, p := range todo {
@@ -209,16 +246,38 @@ func (s *shared) flush() error {
 			}
 		}
 		s.mu.Unlock()
+		return err
 	}
-	return err
+	if !snapshot {
+		s.log.written += size
+		return nil
+	}
+	// Every key is in the batches from first on: what is stored before
+	// them is superseded. They are deleted only now that the snapshot is
+	// written; should this fail, the next snapshot deletes them.
+	del := make(map[string][]byte, int(first-s.log.first)+len(s.log.legacy))
+	for seq := s.log.first; seq < first; seq++ {
+		del[logKey(seq)] = nil
+	}
+	for _, id := range s.log.legacy {
+		del[keyPrefix+id] = nil
+	}
+	s.log.written, s.log.snapshot = 0, size
+	if err := s.store.Save(del); err != nil {
+		return err
+	}
+	s.log.first, s.log.legacy = first, nil
+	return nil
 }
+
+// keptEvents bounds the slab of events a flush keeps for the next (24 MiB).
+const keptEvents = 1 << 20
 
 // pendingRecord is a record a flush is writing.
 type pendingRecord struct {
 	id       string
 	rec      record
 	from, to int // the record's events are flush's events[from:to]
-	end      int // the encoded record ends at buf[end]
 }
 
 // Destruct implements caddy.Destructor: it runs when the last Pool using

@@ -1,0 +1,153 @@
+package pool
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/llmproxy/caddy-llm-proxy/store"
+)
+
+// Key records are stored as a log. Each flush writes the records that
+// changed as one batch, a single store record "keylog/<seq>", rather than
+// one store record per key: under load most keys change every second, and
+// a store write per key costs Badger an entry, a transaction slot and their
+// allocations (about 3 µs and 14 allocations a key, against a few bytes of
+// copying in a batch). That cost grows with the number of keys, while a
+// request's cost must not.
+//
+// Now and then a flush writes every key (a snapshot) and then deletes the
+// batches before it, so the log stays a few snapshots long and loading it
+// stays quick. Reading the log applies the batches in order, a later record
+// of a key replacing an earlier one. A batch is written whole or not at all
+// (store.Store), and batches only ever supersede older ones, so a crash at
+// any point leaves a log that loads to the state of its last whole batch.
+//
+// Versions before stored each key under "key/<id>"; those records are read
+// first, and deleted by the first snapshot.
+const (
+	logPrefix = "keylog/"
+	// logFormat is a batch's first byte. Then come its records, each as
+	// the uvarint length of the key's ID, the ID, the uvarint length of
+	// the record and the record; a record of length 0 deletes the key.
+	logFormat = 0x01
+	// logChunk is about where a batch is split in store records of its
+	// own (consecutive sequence numbers), so that no store value grows
+	// with the number of keys.
+	logChunk = 1 << 20
+	// snapshotFactor: a snapshot is due once the batches since the last
+	// one hold this many times its size (a tenth of a megabyte at least),
+	// or maxBatches batches, so the log loads in a few times the
+	// snapshot's size and the snapshots cost a fraction of the writes.
+	snapshotFactor = 4
+	minSnapshot    = 100 << 10
+	maxBatches     = 600
+)
+
+// recordLog is the flusher's place in the log; only the flusher uses it.
+type recordLog struct {
+	first, next uint64   // the stored batches are first..next-1
+	legacy      []string // IDs with a "key/<id>" record of versions before
+	written     int      // bytes written since the last snapshot
+	snapshot    int      // bytes of the last snapshot (or of the state loaded)
+}
+
+// due reports whether the next flush is to write a snapshot.
+func (l *recordLog) due() bool {
+	return len(l.legacy) > 0 || l.next-l.first >= maxBatches ||
+		l.written >= snapshotFactor*max(l.snapshot, minSnapshot)
+}
+
+func logKey(seq uint64) string { return fmt.Sprintf("%s%016x", logPrefix, seq) }
+
+// appendLogRecord appends a key's record to a batch (rec nil: the key is
+// deleted).
+func appendLogRecord(b []byte, id string, rec []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(id)))
+	b = append(b, id...)
+	b = binary.AppendUvarint(b, uint64(len(rec)))
+	return append(b, rec...)
+}
+
+var errCorruptBatch = errors.New("truncated or corrupt batch of key records")
+
+// applyBatch applies a batch's records to recs, slices of b; on a corrupt
+// batch it keeps what it read before the damage and says so.
+func applyBatch(recs map[string][]byte, b []byte) error {
+	if len(b) == 0 || b[0] != logFormat {
+		return errCorruptBatch
+	}
+	b = b[1:]
+	next := func() ([]byte, bool) {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || n > uint64(len(b)-w) {
+			return nil, false
+		}
+		v := b[w : w+int(n) : w+int(n)]
+		b = b[w+int(n):]
+		return v, true
+	}
+	for len(b) > 0 {
+		id, ok := next()
+		if !ok || len(id) == 0 {
+			return errCorruptBatch
+		}
+		rec, ok := next()
+		if !ok {
+			return errCorruptBatch
+		}
+		if len(rec) == 0 {
+			delete(recs, string(id))
+		} else {
+			recs[string(id)] = rec
+		}
+	}
+	return nil
+}
+
+// loadRecords reads every key's latest record by ID, and where the log
+// stands. A damaged batch is logged and what can be read of it is used.
+func loadRecords(st store.Store, logger *zap.Logger) (map[string][]byte, recordLog, error) {
+	var l recordLog
+	recs, err := st.Load(keyPrefix)
+	if err != nil {
+		return nil, l, err
+	}
+	byID := make(map[string][]byte, len(recs))
+	for k, v := range recs {
+		id := strings.TrimPrefix(k, keyPrefix)
+		byID[id] = v
+		l.legacy = append(l.legacy, id)
+	}
+	batches, err := st.Load(logPrefix)
+	if err != nil {
+		return nil, l, err
+	}
+	seqs := make([]uint64, 0, len(batches))
+	for k := range batches {
+		seq, err := strconv.ParseUint(strings.TrimPrefix(k, logPrefix), 16, 64)
+		if err != nil {
+			logger.Warn("ignoring a stored record of unknown name", zap.String("record", k))
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		if err := applyBatch(byID, batches[logKey(seq)]); err != nil {
+			logger.Warn("key states: using what can be read of a damaged batch", zap.Uint64("batch", seq), zap.Error(err))
+		}
+	}
+	if len(seqs) > 0 {
+		l.first, l.next = seqs[0], seqs[len(seqs)-1]+1
+	}
+	for id, v := range byID {
+		l.snapshot += len(id) + len(v) + 2
+	}
+	return byID, l, nil
+}
