@@ -67,6 +67,7 @@ func (s *shared) clientState(id string) *keyState {
 		ks = newKeyState(id)
 		ks.queue = &s.dirty
 		s.keys[id] = ks
+		s.order = append(s.order, ks)
 	}
 	return ks
 }

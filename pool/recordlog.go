@@ -21,15 +21,21 @@ import (
 // copying in a batch). That cost grows with the number of keys, while a
 // request's cost must not.
 //
-// Now and then a flush writes every key (a snapshot) and then deletes the
-// batches before it, so the log stays a few snapshots long and loading it
-// stays quick. Reading the log applies the batches in order, a later record
-// of a key replacing an earlier one. A batch is written whole or not at all
+// Beside what changed, each flush also writes a few of the other keys, in
+// the order the keys were first seen (a sweep). Once a sweep has written
+// every key, the batches from before it began are superseded and deleted,
+// so the log stays about one sweep long and loading it stays quick. A
+// sweep's share of a flush is a quarter of what changed (sweepMin keys at
+// least): its cost is spread evenly, without a pause for a snapshot of
+// every key under the lock, and an idle proxy writes nothing.
+//
+// Reading the log applies the batches in order, a later record of a key
+// replacing an earlier one. A batch is written whole or not at all
 // (store.Store), and batches only ever supersede older ones, so a crash at
 // any point leaves a log that loads to the state of its last whole batch.
 //
 // Versions before stored each key under "key/<id>"; those records are read
-// first, and deleted by the first snapshot.
+// first, and deleted when the first sweep is done.
 const (
 	logPrefix = "keylog/"
 	// logFormat is a batch's first byte. Then come its records, each as
@@ -40,27 +46,17 @@ const (
 	// own (consecutive sequence numbers), so that no store value grows
 	// with the number of keys.
 	logChunk = 1 << 20
-	// snapshotFactor: a snapshot is due once the batches since the last
-	// one hold this many times its size (a tenth of a megabyte at least),
-	// or maxBatches batches, so the log loads in a few times the
-	// snapshot's size and the snapshots cost a fraction of the writes.
-	snapshotFactor = 4
-	minSnapshot    = 100 << 10
-	maxBatches     = 600
+	sweepMin = 256
 )
 
 // recordLog is the flusher's place in the log; only the flusher uses it.
 type recordLog struct {
 	first, next uint64   // the stored batches are first..next-1
 	legacy      []string // IDs with a "key/<id>" record of versions before
-	written     int      // bytes written since the last snapshot
-	snapshot    int      // bytes of the last snapshot (or of the state loaded)
-}
-
-// due reports whether the next flush is to write a snapshot.
-func (l *recordLog) due() bool {
-	return len(l.legacy) > 0 || l.next-l.first >= maxBatches ||
-		l.written >= snapshotFactor*max(l.snapshot, minSnapshot)
+	// The sweep began with batch from; it writes shared.order[at:end].
+	// end < 0: a new sweep begins with the next flush.
+	from    uint64
+	at, end int
 }
 
 func logKey(seq uint64) string { return fmt.Sprintf("%s%016x", logPrefix, seq) }
@@ -113,7 +109,7 @@ func applyBatch(recs map[string][]byte, b []byte) error {
 // loadRecords reads every key's latest record by ID, and where the log
 // stands. A damaged batch is logged and what can be read of it is used.
 func loadRecords(st store.Store, logger *zap.Logger) (map[string][]byte, recordLog, error) {
-	var l recordLog
+	l := recordLog{end: -1}
 	recs, err := st.Load(keyPrefix)
 	if err != nil {
 		return nil, l, err
@@ -145,9 +141,6 @@ func loadRecords(st store.Store, logger *zap.Logger) (map[string][]byte, recordL
 	}
 	if len(seqs) > 0 {
 		l.first, l.next = seqs[0], seqs[len(seqs)-1]+1
-	}
-	for id, v := range byID {
-		l.snapshot += len(id) + len(v) + 2
 	}
 	return byID, l, nil
 }

@@ -96,44 +96,43 @@ func (w *logWorld) check() []string {
 	return names
 }
 
-// A flush writes what changed as one batch, whatever the number of keys;
-// a snapshot writes every key and deletes the batches before it.
+// A flush writes what changed as one batch, whatever the number of keys,
+// with a share of the others; once that sweep has written every key, the
+// batches from before it are deleted.
 func TestRecordLog(t *testing.T) {
-	w := newLogWorld(t, &flakyStore{Store: store.NewMemory()}, 50)
-	for i := range 50 {
+	w := newLogWorld(t, &flakyStore{Store: store.NewMemory()}, 4*sweepMin)
+	for i := range w.states {
 		w.change(i)
 	}
-	w.flush()
-	if n := len(w.check()); n != 1 {
-		t.Fatalf("%d batches after the first flush, want 1", n)
-	}
-	for round := range 20 {
-		w.change(round)
-		w.change(49 - round)
+	// A sweep takes 4 flushes: the first sweep begins with the first
+	// batch, so only the second one deletes anything (the first's four).
+	for i, want := range []int{1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4} {
+		if i > 0 {
+			for j := range 10 {
+				w.change((i*37 + j*101) % len(w.states))
+			}
+		}
+		saves := w.st.saves
 		w.flush()
+		if n := len(w.check()); n != want {
+			t.Fatalf("flush %d: %d batches stored, want %d", i+1, n, want)
+		}
+		if i > 0 && w.st.saves-saves != 1+btoi(want == 4) {
+			t.Fatalf("flush %d: %d store writes", i+1, w.st.saves-saves)
+		}
 	}
-	if n := len(w.check()); n != 21 {
-		t.Fatalf("%d batches, want 21", n)
-	}
-	before := w.s.log.next
-	w.s.log.written = snapshotFactor * minSnapshot // a snapshot is due
-	w.change(7)
-	w.flush()
-	names := w.check()
-	if len(names) != 1 || names[0] != logKey(before) || w.s.log.first != before {
-		t.Fatalf("after the snapshot: %v (first %d, want %s)", names, w.s.log.first, logKey(before))
-	}
-	// Nothing changed: nothing written.
+	// Nothing changed: nothing written, not even the sweep's share.
 	saves := w.st.saves
 	w.flush()
 	if w.st.saves != saves {
 		t.Fatal("a flush with nothing changed wrote")
 	}
 	// A restart reads the log, and the log goes on where it was.
+	log := w.s.log
 	w.s.Destruct()
 	w2 := newLogWorld(t, w.st, 0)
-	if w2.s.log.first != before || w2.s.log.next != before+1 || len(w2.s.keys) != 50 {
-		t.Fatalf("reopened log %+v with %d keys", w2.s.log, len(w2.s.keys))
+	if w2.s.log.first != log.first || w2.s.log.next != log.next || len(w2.s.keys) != len(w.states) {
+		t.Fatalf("reopened log %+v with %d keys, was %+v", w2.s.log, len(w2.s.keys), log)
 	}
 	for _, ks := range w.states {
 		if got := w2.s.keys[ks.id]; got == nil || got.requests != ks.requests || got.tokens != ks.tokens {
@@ -142,43 +141,35 @@ func TestRecordLog(t *testing.T) {
 	}
 }
 
-// A snapshot larger than a store record is split over several, and a
-// restart reads them all; the next snapshot comes once the batches since
-// outweigh it.
-func TestRecordLogChunks(t *testing.T) {
-	w := newLogWorld(t, &flakyStore{Store: store.NewMemory()}, 0)
-	w.s.mu.Lock()
-	for i := range 30000 {
-		ks := w.s.clientState(fmt.Sprintf("oai-%016x", i))
-		ks.reason = strings.Repeat("r", 20)
-		w.states = append(w.states, ks)
+func btoi(b bool) int {
+	if b {
+		return 1
 	}
-	w.s.mu.Unlock()
-	w.s.log.written = snapshotFactor * minSnapshot
-	w.flush()
-	names := w.check()
-	if len(names) < 2 {
-		t.Fatalf("a snapshot of %d bytes in %d store record(s)", w.s.log.snapshot, len(names))
-	}
-	if w.s.log.due() {
-		t.Fatal("a snapshot is due right after one")
-	}
-	for round := 0; !w.s.log.due(); round++ {
-		if round > 100 {
-			t.Fatal("no snapshot due after 100 flushes of every key")
-		}
-		for i := range w.states {
-			w.change(i)
-		}
-		w.flush()
-	}
-	w.flush()
-	w.check()
+	return 0
 }
 
-// Saves that fail lose nothing: the changes go out with the next flush, a
-// snapshot whose batches were not written leaves the older ones, and older
-// batches that could not be deleted are deleted by the next snapshot.
+// A batch larger than a store record is split over several, and a restart
+// reads them all.
+func TestRecordLogChunks(t *testing.T) {
+	w := newLogWorld(t, &flakyStore{Store: store.NewMemory()}, 30000)
+	for i := range w.states {
+		w.states[i].reason = strings.Repeat("r", 20)
+		w.change(i)
+	}
+	w.flush()
+	if names := w.check(); len(names) < 2 {
+		t.Fatalf("%d keys in %d store record(s)", len(w.states), len(names))
+	}
+	for range 3 {
+		w.change(0)
+		w.flush()
+		w.check()
+	}
+}
+
+// Saves that fail lose nothing: the changes go out with the next flush,
+// and batches that a finished sweep could not delete are deleted by the
+// next one.
 func TestRecordLogFailures(t *testing.T) {
 	st := &flakyStore{Store: store.NewMemory()}
 	w := newLogWorld(t, st, 10)
@@ -193,34 +184,24 @@ func TestRecordLogFailures(t *testing.T) {
 	}
 	st.fail = false
 	w.flush()
-	w.check()
+	if names := w.check(); len(names) != 1 {
+		t.Fatalf("batches %v, want the last one", names)
+	}
 
-	// The snapshot fails: the batches stay.
-	w.s.log.written = snapshotFactor * minSnapshot
-	w.change(4)
-	st.fail = true
-	if err := w.s.flush(); err == nil {
-		t.Fatal("snapshot into a failing store did not fail")
-	}
-	st.fail = false
-	if stored, _ := st.Load(logPrefix); len(stored) != 2 {
-		t.Fatalf("%d batches after a failed snapshot, want the 2 before", len(stored))
-	}
-	// The snapshot is written, but deleting what it supersedes fails.
+	// The batch is written, but deleting what it supersedes fails.
 	st.Store = &failDeletes{Store: st.Store}
 	w.change(5)
 	if err := w.s.flush(); err == nil {
 		t.Fatal("failed deletion not reported")
 	}
-	if n := len(w.check()); n != 3 {
-		t.Fatalf("%d batches, want the 2 before and the snapshot", n)
+	if n := len(w.check()); n != 2 {
+		t.Fatalf("%d batches, want the one before and the new one", n)
 	}
 	st.Store = st.Store.(*failDeletes).Store
-	w.s.log.written = snapshotFactor * minSnapshot
 	w.change(6)
 	w.flush()
 	if names := w.check(); len(names) != 1 {
-		t.Fatalf("after the next snapshot: %v", names)
+		t.Fatalf("after the next sweep: %v", names)
 	}
 }
 

@@ -49,6 +49,9 @@ type shared struct {
 	log    recordLog
 	todo   []pendingRecord
 	events []event
+	// order is every key state in the order first seen, for the sweep
+	// (see recordLog); a state no longer in keys stays until a restart.
+	order []*keyState
 
 	// usage is the usage statistics of the handler instances on this
 	// storage (see Pool.Stats), flushed with the key states; it has its
@@ -97,6 +100,7 @@ func newShared(open func() (store.Store, error), volatile bool, logger *zap.Logg
 		}
 		ks.queue = &s.dirty
 		s.keys[id] = ks
+		s.order = append(s.order, ks)
 	}
 	s.volatile = volatile
 	if volatile {
@@ -131,6 +135,7 @@ func (s *shared) state(spec KeySpec) *keyState {
 	if ks == nil {
 		ks = newKeyState(id)
 		ks.queue = &s.dirty
+		s.order = append(s.order, ks)
 	}
 	s.keys[id] = ks
 	return ks
@@ -157,10 +162,10 @@ func (s *shared) run() {
 	}
 }
 
-// flush writes every key state changed since the last flush, as one batch
-// of the log of records (see recordLog), or, when the log is due for one,
-// a snapshot of every key. The states are copied under the lock and
-// encoded and written outside it, so admission never waits on the disk.
+// flush writes every key state changed since the last flush, and the
+// sweep's share of the others, as one batch of the log of records (see
+// recordLog). The states are copied under the lock and encoded and written
+// outside it, so admission never waits on the disk.
 //
 // Under load most keys change every second, so a flush allocates little
 // per key: the events are copied into one slab and the records encoded
@@ -176,20 +181,30 @@ func (s *shared) flush() error {
 		}
 		s.todo, s.events = todo[:0], events[:0]
 	}()
-	snapshot := s.log.due()
+	l := &s.log
 	s.mu.Lock()
+	if len(s.dirty) == 0 && len(s.gone) == 0 && len(l.legacy) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
 	add := func(ks *keyState) {
 		from := len(events)
 		events = append(events, ks.ev[ks.head:]...)
 		todo = append(todo, pendingRecord{id: ks.id, rec: ks.record(), from: from, to: len(events)})
 	}
-	if snapshot {
-		for _, ks := range s.keys {
+	if l.end < 0 {
+		l.from, l.at, l.end = l.next, 0, len(s.order)
+	}
+	// The sweep's share; a key that changed is written below anyway.
+	for n := max(sweepMin, len(s.dirty)/4); n > 0 && l.at < l.end; n-- {
+		ks := s.order[l.at]
+		if !ks.dirty && s.keys[ks.id] == ks {
 			add(ks)
 		}
+		l.at++
 	}
 	for _, ks := range s.dirty {
-		if !snapshot && ks.dirty && s.keys[ks.id] == ks {
+		if ks.dirty && s.keys[ks.id] == ks {
 			add(ks)
 		}
 		ks.dirty = false
@@ -199,17 +214,12 @@ func (s *shared) flush() error {
 	gone := s.gone
 	s.gone = nil
 	s.mu.Unlock()
-	if len(todo) == 0 && len(gone) == 0 && !snapshot {
-		return nil
-	}
 
 	batch := make(map[string][]byte, 1+len(gone))
-	first, size := s.log.next, 0
 	var b, rec []byte
 	put := func() {
-		batch[logKey(s.log.next)] = b
-		s.log.next++
-		size += len(b)
+		batch[logKey(l.next)] = b
+		l.next++
 		b = nil
 	}
 	for i := range todo {
@@ -236,8 +246,9 @@ func (s *shared) flush() error {
 		put()
 	}
 	if err := s.store.Save(batch); err != nil {
-		// Try again next time (a snapshot as a batch of every key: the
-		// batches it would have superseded are still there).
+		// Try again next time, with a sweep of its own: what this one
+		// wrote so far may be lost.
+		l.end = -1
 		s.mu.Lock()
 		s.gone = append(s.gone, gone...)
 		for _, p := range todo {
@@ -248,25 +259,24 @@ func (s *shared) flush() error {
 		s.mu.Unlock()
 		return err
 	}
-	if !snapshot {
-		s.log.written += size
+	if l.at < l.end {
 		return nil
 	}
-	// Every key is in the batches from first on: what is stored before
-	// them is superseded. They are deleted only now that the snapshot is
-	// written; should this fail, the next snapshot deletes them.
-	del := make(map[string][]byte, int(first-s.log.first)+len(s.log.legacy))
-	for seq := s.log.first; seq < first; seq++ {
+	// The sweep is done: every key is in the batches from l.from on, and
+	// what is stored before them is superseded. Should deleting it fail,
+	// the next sweep deletes it.
+	del := make(map[string][]byte, int(l.from-l.first)+len(l.legacy))
+	for seq := l.first; seq < l.from; seq++ {
 		del[logKey(seq)] = nil
 	}
-	for _, id := range s.log.legacy {
+	for _, id := range l.legacy {
 		del[keyPrefix+id] = nil
 	}
-	s.log.written, s.log.snapshot = 0, size
+	l.end = -1
 	if err := s.store.Save(del); err != nil {
 		return err
 	}
-	s.log.first, s.log.legacy = first, nil
+	l.first, l.legacy = l.from, nil
 	return nil
 }
 
