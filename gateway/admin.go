@@ -51,11 +51,39 @@ type operator struct {
 	ring  *stats.Log
 	stats *stats.Usage
 
-	// base is each key's spec before its override: from the Caddyfile, or
-	// from the saved key with the upstream's defaults. Guarded by adminMu.
-	base map[string]pool.KeySpec
-	// overrides are the PATCHed settings by key ID. Guarded by adminMu.
+	// overrides are the PATCHed settings by key ID, and base the spec of
+	// each of those keys before its override: from the Caddyfile, or from
+	// the saved key with the upstream's defaults. A key without an
+	// override has its base in the pool (a copy of every key's spec here
+	// would be one more object per key for the collector to mark, with
+	// 100,000 keys). Guarded by adminMu.
 	overrides map[string]pool.KeySettings
+	base      map[string]pool.KeySpec
+}
+
+// baseOf is key id's spec before its override, and whether the pool has
+// the key; the caller holds adminMu.
+func (op *operator) baseOf(p *pool.Pool, id string) (pool.KeySpec, bool) {
+	if b, ok := op.base[id]; ok {
+		return b, true
+	}
+	return p.Spec(id)
+}
+
+// setOverride records that key id now serves ov applied to base (ov zero:
+// base itself); the caller holds adminMu.
+func (op *operator) setOverride(id string, base pool.KeySpec, ov pool.KeySettings) {
+	if ov.IsZero() {
+		op.forget(id)
+		return
+	}
+	op.overrides[id], op.base[id] = ov, base
+}
+
+// forget drops what op holds of key id; the caller holds adminMu.
+func (op *operator) forget(id string) {
+	delete(op.overrides, id)
+	delete(op.base, id)
 }
 
 // provisionOps sets up the operator side once the pool exists: metrics,
@@ -106,9 +134,6 @@ func (g *Gateway) cleanupOps() {
 // no longer has stay saved but are not served (they come back with the
 // upstream); so do saved keys that the Caddyfile now lists itself.
 func (g *Gateway) loadRuntimeKeys(op *operator) error {
-	for _, k := range g.pool.Keys() {
-		op.base[k.Spec.ID] = k.Spec
-	}
 	saved, err := g.pool.SavedKeys(g.name)
 	if errors.Is(err, pool.ErrStoreDown) {
 		// Shared storage that is unreachable: read when it answers again.
@@ -126,7 +151,7 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 	for _, sk := range saved {
 		id, exists := g.pool.IDFor(sk.Upstream, sk.Secret, sk.ID(), batch)
 		if exists {
-			if _, config := op.base[id]; config {
+			if spec, ok := g.pool.Spec(id); ok && spec.Source != "admin" {
 				g.logger.Info("a key added through the admin API is now in the Caddyfile; the Caddyfile's settings apply",
 					zap.String("key_id", id))
 			}
@@ -145,7 +170,6 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 			g.logger.Warn("not serving a key added through the admin API", zap.String("key_id", id), zap.Error(err))
 			continue
 		}
-		op.base[id] = spec
 		specs = append(specs, spec)
 		batch[id] = &specs[len(specs)-1]
 	}
@@ -161,7 +185,7 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 		g.logger.Warn("ignoring unreadable key overrides", zap.Error(err))
 	}
 	for id, ov := range ovs {
-		base, ok := op.base[id]
+		base, ok := op.baseOf(g.pool, id)
 		if !ok || ov.IsZero() {
 			continue // the key may come back with a later config
 		}
@@ -169,7 +193,7 @@ func (g *Gateway) loadRuntimeKeys(op *operator) error {
 			g.logger.Warn("ignoring a key override", zap.String("key_id", id), zap.Error(err))
 			continue
 		}
-		op.overrides[id] = ov
+		op.setOverride(id, base, ov)
 	}
 	return nil
 }
@@ -383,9 +407,8 @@ func (a adminInstance) AddKeys(keys []admin.NewKey) ([]string, error) {
 		}
 		return nil, admin.Errorf(http.StatusBadRequest, "%v", err)
 	}
-	for i, id := range ids {
-		op.base[id] = specs[i]
-		delete(op.overrides, id)
+	for _, id := range ids {
+		op.forget(id)
 	}
 	// A stale override of an earlier key with these ids must not apply.
 	_ = g.pool.ClearOverrides(g.name, ids)
@@ -398,7 +421,7 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 	id = g.pool.Resolve(id)
 	adminMu.Lock()
 	op := g.op.Load()
-	base, ok := op.base[id]
+	base, ok := op.baseOf(g.pool, id)
 	if !ok || !g.pool.Has(id) {
 		adminMu.Unlock()
 		return admin.Key{}, admin.NotFound(id)
@@ -419,11 +442,7 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 		adminMu.Unlock()
 		return admin.Key{}, admin.Errorf(http.StatusBadRequest, "%v", err)
 	}
-	if ov.IsZero() {
-		delete(op.overrides, id)
-	} else {
-		op.overrides[id] = ov
-	}
+	op.setOverride(id, base, ov)
 	adminMu.Unlock()
 	if patch.Disabled != nil && !*patch.Disabled {
 		// Enabling a key also lifts a disabling by health (401/403): the
@@ -451,9 +470,7 @@ func (a adminInstance) DeleteKey(id string) error {
 		return fmt.Errorf("deleting the saved key: %w", err)
 	}
 	g.pool.RemoveKey(id)
-	op := g.op.Load()
-	delete(op.base, id)
-	delete(op.overrides, id)
+	g.op.Load().forget(id)
 	g.logger.Info("key removed through the admin API", zap.String("key_id", id))
 	return nil
 }

@@ -57,10 +57,8 @@ func (g *Gateway) remoteChanged(ids []string) {
 		for id := range ovs {
 			add(id)
 		}
-		for id, spec := range op.base {
-			if spec.Source == "admin" {
-				add(id)
-			}
+		for _, id := range g.pool.IDs("admin") {
+			add(id)
 		}
 		for id := range op.overrides {
 			add(id)
@@ -84,7 +82,7 @@ func (g *Gateway) remoteChanged(ids []string) {
 // applyRemote brings key id in line with the store; the caller holds
 // adminMu.
 func (g *Gateway) applyRemote(op *operator, id string, sk pool.SavedKey, isSaved bool, ov pool.KeySettings, hasOv bool) {
-	base, known := op.base[id]
+	base, known := op.baseOf(g.pool, id)
 	switch {
 	case isSaved && !known:
 		spec, err := g.runtimeSpec(sk)
@@ -101,17 +99,15 @@ func (g *Gateway) applyRemote(op *operator, id string, sk pool.SavedKey, isSaved
 			g.logger.Warn("not serving a key added through another instance", zap.String("key_id", id), zap.Error(err))
 			return
 		}
-		op.base[nid] = spec
 		id = nid
 		g.logger.Info("key added through another instance's admin API", zap.String("key_id", id))
 	case !isSaved && known && base.Source == "admin":
 		g.pool.RemoveKey(id)
-		delete(op.base, id)
-		delete(op.overrides, id)
+		op.forget(id)
 		g.logger.Info("key removed through another instance's admin API", zap.String("key_id", id))
 		return
 	}
-	base, known = op.base[id]
+	base, known = op.baseOf(g.pool, id)
 	if !known {
 		return
 	}
@@ -130,10 +126,6 @@ func (g *Gateway) applyRemote(op *operator, id string, sk pool.SavedKey, isSaved
 		g.logger.Warn("ignoring a key override made through another instance", zap.String("key_id", id), zap.Error(err))
 		return
 	}
-	if ov.IsZero() {
-		delete(op.overrides, id)
-	} else {
-		op.overrides[id] = ov
-	}
+	op.setOverride(id, base, ov)
 	g.logger.Info("key changed through another instance's admin API", zap.String("key_id", id), zap.Strings("overrides", ov.Names()))
 }

@@ -207,6 +207,20 @@ func (p *Pool) Spec(id string) (KeySpec, bool) {
 	return s.spec, true
 }
 
+// IDs returns the IDs of the keys whose spec came from source ("config"
+// or "admin"), in spec order.
+func (p *Pool) IDs(source string) []string {
+	p.sh.mu.Lock()
+	defer p.sh.mu.Unlock()
+	var ids []string
+	for _, s := range p.slots {
+		if s.spec.Source == source {
+			ids = append(ids, s.spec.ID)
+		}
+	}
+	return ids
+}
+
 // Key returns the snapshot of key id, as Keys does.
 func (p *Pool) Key(id string) (KeyStatus, bool) {
 	if p.sh.remote != nil {
