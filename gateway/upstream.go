@@ -145,11 +145,15 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 		ResponseHeaderTimeout: timeout,
 		// A connection keeps its buffers as long as it lives, and a stream
 		// holds its connection (over HTTP/1) for minutes. Requests are
-		// written once, and answers are read in large reads (JSON) or
-		// through the SSE reader's own buffer (streams), so small buffers
-		// cost nothing.
-		WriteBufferSize: 2 << 10,
-		ReadBufferSize:  2 << 10,
+		// written once, and answers are read in large reads (JSON, which
+		// bypass a buffer smaller than them) or through the SSE reader's
+		// own buffer (streams), so small buffers cost nothing. 1 KiB still
+		// takes a request's headers in one write and a typical stream
+		// event (100-400 bytes, with its chunk framing) in one read. (Only
+		// HTTP/1 uses them; HTTP/2 has buffers of its own per connection,
+		// which all its streams share.)
+		WriteBufferSize: 1 << 10,
+		ReadBufferSize:  1 << 10,
 	}
 }
 
