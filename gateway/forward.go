@@ -303,9 +303,9 @@ func (g *Gateway) attempt(w http.ResponseWriter, r *http.Request, c *call, lease
 	// headers, the watchdog ends it by closing its body.
 	sent := time.Now()
 	resp, err := up.send(r.Context(), outbound{
-		method: http.MethodPost, url: c.upstreamURL(up, &lease.Key, model),
+		method: http.MethodPost, url: c.upstreamURL(up, lease.Key, model),
 		body: body, stream: c.stream, pass: c.passed(r, up),
-	}, &lease.Key)
+	}, lease.Key)
 	c.rec.TTFB = time.Since(sent)
 	if err != nil {
 		if r.Context().Err() != nil {

@@ -48,6 +48,7 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 	committed := false
 	commit := func() {
 		committed = true
+		c.answered()
 		h := w.Header()
 		if pass {
 			copyHeaders(h, resp.Header)

@@ -184,6 +184,12 @@ func (c *call) passes(u *upstream) bool {
 	return c.api.Format() == u.provider.Format()
 }
 
+// answered lets go of what only attempts use, the request's body and its
+// canonical form, once the client's answer has begun and no attempt can
+// follow: a stream holds its call for as long as it lasts, minutes, and a
+// request may be hundreds of kilobytes (a whole conversation).
+func (c *call) answered() { c.body, c.canon = nil, nil }
+
 // serveCall checks a generation or token-counting request and sends it on.
 func (g *Gateway) serveCall(w http.ResponseWriter, r *http.Request, c *call) {
 	body, aerr := g.readBody(w, r)

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -145,11 +144,15 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 		ResponseHeaderTimeout: timeout,
 		// A connection keeps its buffers as long as it lives, and a stream
 		// holds its connection (over HTTP/1) for minutes. Requests are
-		// written once, and answers are read in large reads (JSON) or
-		// through the SSE reader's own buffer (streams), so small buffers
-		// cost nothing.
-		WriteBufferSize: 2 << 10,
-		ReadBufferSize:  2 << 10,
+		// written once, and answers are read in large reads (JSON, which
+		// bypass a buffer smaller than them) or through the SSE reader's
+		// own buffer (streams), so small buffers cost nothing. 1 KiB still
+		// takes a request's headers in one write and a typical stream
+		// event (100-400 bytes, with its chunk framing) in one read. (Only
+		// HTTP/1 uses them; HTTP/2 has buffers of its own per connection,
+		// which all its streams share.)
+		WriteBufferSize: 1 << 10,
+		ReadBufferSize:  1 << 10,
 	}
 }
 
@@ -230,13 +233,14 @@ func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http
 	if err != nil {
 		return nil, err
 	}
-	var body io.Reader
-	if o.body != nil {
-		body = bytes.NewReader(o.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, o.method, o.url, body)
+	req, err := http.NewRequestWithContext(ctx, o.method, o.url, nil)
 	if err != nil {
 		return nil, err
+	}
+	var body *requestBody
+	if len(o.body) > 0 {
+		body = &requestBody{b: o.body}
+		req.Body, req.GetBody, req.ContentLength = &bodyReader{b: o.body}, body.open, int64(len(o.body))
 	}
 	h := req.Header
 	if o.body != nil {
@@ -259,8 +263,45 @@ func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http
 		}
 	}
 	u.provider.Authorize(req, k.Secret)
-	return client.Do(req)
+	resp, err := client.Do(req)
+	// Past Do, net/http sends the request no more (it asks GetBody for the
+	// body again only to resend it, within Do).
+	body.release()
+	return resp, err
 }
+
+// requestBody is an upstream request's body as GetBody hands it out, to
+// send the request again on another connection. It lets go of the bytes
+// once the round trip is over, and its readers do as they reach the end,
+// because the request lives as long as its answer: minutes for a stream,
+// whose request may be hundreds of kilobytes (a whole conversation).
+type requestBody struct{ b []byte }
+
+func (r *requestBody) open() (io.ReadCloser, error) { return &bodyReader{b: r.b}, nil }
+
+func (r *requestBody) release() {
+	if r != nil {
+		r.b = nil
+	}
+}
+
+// bodyReader reads a request body once. Close may come from another
+// goroutine while a Read runs (net/http allows it), so it touches nothing.
+type bodyReader struct{ b []byte }
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	if len(r.b) == 0 {
+		r.b = nil // an empty slice at the end may still point into the body
+	}
+	return n, nil
+}
+
+func (r *bodyReader) Close() error { return nil }
 
 // fetch sends o and reads the whole answer, up to limit bytes.
 func (u *upstream) fetch(ctx context.Context, o outbound, k *pool.KeySpec, limit int64) (int, []byte, error) {

@@ -11,8 +11,10 @@ import (
 // Lease is one admitted request on one key. Its holder sends the request with
 // Key and reports the outcome with Done, exactly once.
 type Lease struct {
-	// Key is the chosen key (a copy of the Pool's spec).
-	Key KeySpec
+	// Key is the chosen key, as the Pool's spec was when the lease began
+	// (the Pool replaces a spec it changes, never changes one, so a lease
+	// shares it rather than hold a copy for as long as a stream lasts).
+	Key *KeySpec
 	// Upstream is the upstream the key belongs to (Key.Upstream).
 	Upstream string
 

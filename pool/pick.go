@@ -22,7 +22,7 @@ func (p *Pool) Pick(targets []Target) *KeySpec {
 		tier, started = next, true
 		groups := p.tierGroups(targets, tier, gs[:0], &c)
 		if s := pickHealthy(groups, &c, nil); s != nil {
-			spec := s.spec
+			spec := *s.spec
 			return &spec
 		}
 	}

@@ -265,7 +265,7 @@ func New(opts Options) (*Pool, error) {
 // place adds spec as a new key of the Pool, with the runtime state its ID
 // has on the storage; the caller holds the lock and has checked the ID.
 func (p *Pool) place(spec KeySpec, c *clock) *slot {
-	s := &slot{spec: spec, pool: p, ks: p.sh.state(spec)}
+	s := &slot{spec: &spec, pool: p, ks: p.sh.state(spec)}
 	g := p.groups[spec.Upstream]
 	if g == nil {
 		g = &group{}
@@ -486,7 +486,7 @@ func (s *slot) status(c *clock) KeyStatus {
 	ks := s.ks
 	ks.sync(c)
 	st := KeyStatus{
-		Spec:   s.spec,
+		Spec:   *s.spec,
 		State:  ks.health,
 		Reason: ks.reason,
 		Usage:  ks.usage(),
@@ -512,7 +512,7 @@ func (p *Pool) Disabled() []KeySpec {
 	defer p.sh.mu.Unlock()
 	for _, s := range p.slots {
 		if s.ks.health == StateDisabled && !s.spec.Disabled {
-			out = append(out, s.spec)
+			out = append(out, *s.spec)
 		}
 	}
 	return out

@@ -804,7 +804,7 @@ func (l *Lease) doneRemote(o Outcome, actual int64) {
 	rm.mu.Lock()
 	delete(rm.live, l.rid)
 	rm.mu.Unlock()
-	res, err := p.runDone(l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
+	res, err := p.runDone(*l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
 	p.sh.mu.Lock()
 	defer p.sh.mu.Unlock()
 	c := p.clock()
@@ -817,7 +817,7 @@ func (l *Lease) doneRemote(o Outcome, actual int64) {
 		l.ks.touch(&c)
 		// The retry closure exists only here, so an ordinary end allocates none.
 		rm.later(func() error {
-			_, err := p.runDone(l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
+			_, err := p.runDone(*l.Key, l.rid, l.rseq, l.rday, l.estimate, actual, o)
 			return err
 		})
 		return
@@ -958,7 +958,7 @@ func (p *Pool) readRemote(slots []*slot) (out []KeyStatus, ok bool) {
 			}
 			s := chunk[i]
 			st := KeyStatus{
-				Spec:  s.spec,
+				Spec:  *s.spec,
 				State: State(asStr(row[6])),
 				Usage: rowUsage(row),
 			}

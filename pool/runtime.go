@@ -204,7 +204,7 @@ func (p *Pool) Spec(id string) (KeySpec, bool) {
 	if !ok {
 		return KeySpec{}, false
 	}
-	return s.spec, true
+	return *s.spec, true
 }
 
 // IDs returns the IDs of the keys whose spec came from source ("config"
@@ -312,7 +312,7 @@ func (p *Pool) UpdateKey(spec KeySpec) (bool, error) {
 	if spec.Secret != s.spec.Secret {
 		return false, fmt.Errorf("key %s: its secret cannot change", spec.ID)
 	}
-	s.spec = spec
+	s.spec = &spec
 	s.ks.hint = 0 // on Redis, what it said was under other limits
 	s.refresh(&c)
 	return true, nil

@@ -42,7 +42,7 @@ const (
 // slot is one key of one Pool: its spec (this config's view of the key),
 // its shared runtime state, and its place in its upstream's group.
 type slot struct {
-	spec KeySpec
+	spec *KeySpec // replaced when the key changes, never changed: leases share it
 	ks   *keyState
 	pool *Pool
 	g    *group

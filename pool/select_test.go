@@ -245,7 +245,7 @@ func TestSelectionRandomWalk(t *testing.T) {
 			clk.Add(time.Duration(rng.IntN(7200)) * time.Second)
 		case op < 93:
 			s := p.slots[rng.IntN(len(p.slots))]
-			spec := s.spec
+			spec := *s.spec
 			spec.Disabled = rng.IntN(3) == 0
 			spec.Limits = limitsFor(rng.IntN(7))
 			if _, err := p.UpdateKey(spec); err != nil {

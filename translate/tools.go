@@ -237,8 +237,18 @@ func CustomToolInput(args string) string {
 // kinds the client declared. Build it from the decoded request with
 // NewClientTools; it is nil when no tool needs it, and a nil ClientTools
 // leaves everything unchanged.
+//
+// It keeps only what it restores, not the tools themselves: a translated
+// stream holds it for as long as it lasts, and tool definitions (their
+// descriptions and schemas) can be tens of kilobytes.
 type ClientTools struct {
-	byName map[string]*Tool
+	byName map[string]clientTool
+}
+
+// clientTool is a tool as its client declared it.
+type clientTool struct {
+	name, namespace string
+	kind            ToolKind
 }
 
 // NewClientTools returns the ClientTools of r, nil when every tool is a
@@ -251,18 +261,18 @@ func NewClientTools(r *Request) *ClientTools {
 			continue
 		}
 		if c == nil {
-			c = &ClientTools{byName: map[string]*Tool{}}
+			c = &ClientTools{byName: map[string]clientTool{}}
 		}
 		if _, dup := c.byName[t.Name]; !dup {
-			c.byName[t.Name] = t
+			c.byName[t.Name] = clientTool{name: t.clientName(), namespace: t.Namespace, kind: t.Kind}
 		}
 	}
 	return c
 }
 
-func (c *ClientTools) lookup(name string) (*Tool, bool) {
+func (c *ClientTools) lookup(name string) (clientTool, bool) {
 	if c == nil {
-		return nil, false
+		return clientTool{}, false
 	}
 	t, ok := c.byName[name]
 	return t, ok
@@ -287,7 +297,7 @@ func (c *ClientTools) RestoreResponse(r *Response) {
 			continue
 		}
 		if t, ok := c.lookup(p.ToolName); ok {
-			p.ToolName, p.Namespace, p.ToolKind = t.clientName(), t.Namespace, t.Kind
+			p.ToolName, p.Namespace, p.ToolKind = t.name, t.namespace, t.kind
 		}
 	}
 }
@@ -311,7 +321,7 @@ func (e *restoringEncoder) Encode(dst []byte, ev *StreamEvent) []byte {
 	if ev.Type == EvToolStart {
 		if t, ok := e.c.lookup(ev.ToolName); ok {
 			cp := *ev
-			cp.ToolName, cp.Namespace, cp.ToolKind = t.clientName(), t.Namespace, t.Kind
+			cp.ToolName, cp.Namespace, cp.ToolKind = t.name, t.namespace, t.kind
 			return e.enc.Encode(dst, &cp)
 		}
 	}

@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/llmproxy/caddy-llm-proxy/pool"
+)
+
+func TestBodyReaderLetsGoAtItsEnd(t *testing.T) {
+	want := bytes.Repeat([]byte("0123456789"), 100)
+	r := &bodyReader{b: want}
+	var got []byte
+	p := make([]byte, 64)
+	for len(got) < len(want) {
+		n, err := r.Read(p)
+		if err != nil {
+			t.Fatalf("read after %d bytes: %v", len(got), err)
+		}
+		got = append(got, p[:n]...)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the body read is not the body")
+	}
+	if r.b != nil {
+		t.Error("the reader holds the body past its last byte")
+	}
+	if n, err := r.Read(p); n != 0 || err != io.EOF {
+		t.Errorf("read past the end: %d, %v; want 0, EOF", n, err)
+	}
+}
+
+// The upstream gets the whole body, and once the round trip is over the
+// request (which a stream keeps for as long as it lasts) holds none of it.
+func TestSendLetsGoOfTheBody(t *testing.T) {
+	body := bytes.Repeat([]byte(`{"a":"0123456789"}`), 1000)
+	got := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {}\n\n")
+	}))
+	defer srv.Close()
+	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.close()
+	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: body, stream: true}, &pool.KeySpec{Secret: "sk-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b := <-got; !bytes.Equal(b, body) {
+		t.Fatalf("the upstream got %d bytes, want the %d sent", len(b), len(body))
+	}
+	if resp.Request.ContentLength != int64(len(body)) {
+		t.Errorf("Content-Length %d, want %d", resp.Request.ContentLength, len(body))
+	}
+	rc, err := resp.Request.GetBody()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := io.ReadAll(rc); len(left) != 0 {
+		t.Errorf("GetBody still has %d bytes of the body after the round trip", len(left))
+	}
+}
