@@ -265,7 +265,8 @@ func New(opts Options) (*Pool, error) {
 // place adds spec as a new key of the Pool, with the runtime state its ID
 // has on the storage; the caller holds the lock and has checked the ID.
 func (p *Pool) place(spec KeySpec, c *clock) *slot {
-	s := &slot{spec: &spec, pool: p, ks: p.sh.state(spec)}
+	s := &slot{first: spec, pool: p, ks: p.sh.state(spec)}
+	s.spec = &s.first
 	g := p.groups[spec.Upstream]
 	if g == nil {
 		g = &group{}

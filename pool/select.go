@@ -43,6 +43,9 @@ const (
 // its shared runtime state, and its place in its upstream's group.
 type slot struct {
 	spec *KeySpec // replaced when the key changes, never changed: leases share it
+	// first is the spec the key was placed with, where spec points until
+	// a change: a key costs no object of its own for it.
+	first KeySpec
 	ks   *keyState
 	pool *Pool
 	g    *group
