@@ -46,14 +46,14 @@ type slot struct {
 	// first is the spec the key was placed with, where spec points until
 	// a change: a key costs no object of its own for it.
 	first KeySpec
-	ks   *keyState
-	pool *Pool
-	g    *group
-	pos  int   // index in g.slots and in g.tree
-	cond cond  // guarded by the shared lock, like everything below
-	w    int64 // the weight counted in g.tree while cond == condIn
-	wake int64 // unix ns of its valid heap entry while cond == condTimed
-	dead bool  // removed from the Pool (or the Pool closed)
+	ks    *keyState
+	pool  *Pool
+	g     *group
+	pos   int   // index in g.slots and in g.tree
+	cond  cond  // guarded by the shared lock, like everything below
+	w     int64 // the weight counted in g.tree while cond == condIn
+	wake  int64 // unix ns of its valid heap entry while cond == condTimed
+	dead  bool  // removed from the Pool (or the Pool closed)
 }
 
 // group is the keys of one upstream of a Pool.
