@@ -49,6 +49,7 @@ func main() {
 		label    = flag.String("label", "", "a name for this run in the output")
 		caOut    = flag.String("tls", "", "serve the upstream over TLS (HTTP/2, as real providers do), writing its certificate here for the proxy to trust (SSL_CERT_FILE)")
 		pidFile  = flag.String("pidfile", "", "read the proxy's process id from this file once it appears (instead of -pid)")
+		warm     = flag.Bool("warm", true, "run one round of streams to its end before measuring, so that the proxy's first burst (it connects to the upstream) is not counted per stream")
 	)
 	flag.Parse()
 
@@ -56,8 +57,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	release := make(chan struct{})
-	srv := &http.Server{Handler: slowUpstream(release)}
+	// Each round of streams has a release of its own: closing it ends the
+	// round's streams.
+	var release atomic.Pointer[chan struct{}]
+	newRound := func() chan struct{} { c := make(chan struct{}); release.Store(&c); return c }
+	srv := &http.Server{Handler: slowUpstream(func() <-chan struct{} { return *release.Load() })}
 	if *caOut != "" {
 		cert, pemBytes := selfSigned()
 		if err := os.WriteFile(*caOut, pemBytes, 0o644); err != nil {
@@ -73,47 +77,78 @@ func main() {
 		*pid = waitPID(*pidFile, *admin)
 	}
 
-	before := sample(*admin, *pid)
-
 	tr := &http.Transport{MaxIdleConnsPerHost: *n, MaxConnsPerHost: 0, DisableCompression: true}
 	client := &http.Client{Transport: tr}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var opened, failed, finished atomic.Int64
-	var wg sync.WaitGroup
 	body := `{"model":"slow","stream":true,"messages":[{"role":"user","content":"think for a while, then answer"}]}`
-	for range *n {
-		wg.Go(func() {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *proxy+"/v1/chat/completions", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := client.Do(req)
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			defer resp.Body.Close()
-			rd := bufio.NewReader(resp.Body)
-			// Open once the first event has arrived.
-			if _, err := rd.ReadSlice('\n'); err != nil || resp.StatusCode != http.StatusOK {
-				failed.Add(1)
-				return
-			}
-			opened.Add(1)
-			if _, err := io.Copy(io.Discard, rd); err == nil {
-				finished.Add(1)
-			}
-		})
+	// round opens n streams at once, and once all are open (or failed)
+	// calls held, then ends them and waits for them to finish.
+	round := func(held func()) {
+		opened.Store(0)
+		failed.Store(0)
+		finished.Store(0)
+		end := newRound()
+		var wg sync.WaitGroup
+		for range *n {
+			wg.Go(func() {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, *proxy+"/v1/chat/completions", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				defer resp.Body.Close()
+				rd := bufio.NewReader(resp.Body)
+				// Open once the first event has arrived.
+				if _, err := rd.ReadSlice('\n'); err != nil || resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+					return
+				}
+				opened.Add(1)
+				if _, err := io.Copy(io.Discard, rd); err == nil {
+					finished.Add(1)
+				}
+			})
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for opened.Load()+failed.Load() < int64(*n) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		held()
+		close(end)
+		wg.Wait()
+		tr.CloseIdleConnections()
+		time.Sleep(2 * time.Second)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for opened.Load()+failed.Load() < int64(*n) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+
+	if *warm {
+		// A proxy meets its first burst with no connection to the
+		// upstream: net/http dials one per request (over HTTP/2 it keeps
+		// a few and closes the rest), and the runtime keeps the records
+		// of the goroutines that did, for good. That is a cost of the
+		// first burst, not of each open stream, so it is paid before.
+		cold := sample(*admin, *pid)
+		round(func() {})
+		// The proxy's idle HTTP/1 connections to the upstream go, so
+		// that each measured stream has its own connection counted;
+		// HTTP/2 ones stay, as they do on a proxy in use.
+		srv.SetKeepAlivesEnabled(false)
+		time.Sleep(time.Second)
+		srv.SetKeepAlivesEnabled(true)
+		warmed := sample(*admin, *pid)
+		fmt.Printf("%s: after a first round of %d streams, which also connected the proxy to the upstream, it held %.1f KiB per stream more than before\n"+
+			"  (goroutine records, buffers kept in pools, HTTP/2 connections); not counted below\n",
+			*label, *n, float64(int64(warmed.heap+warmed.stacks)-int64(cold.heap+cold.stacks))/float64(*n)/1024)
 	}
-	time.Sleep(*hold)
-	during := sample(*admin, *pid)
-	close(release) // the upstream ends every stream
-	wg.Wait()
-	tr.CloseIdleConnections()
-	time.Sleep(2 * time.Second)
+	before := sample(*admin, *pid)
+	var during mem
+	round(func() {
+		time.Sleep(*hold)
+		during = sample(*admin, *pid)
+	})
 	after := sample(*admin, *pid)
 
 	open := opened.Load()
@@ -127,9 +162,15 @@ func main() {
 	}
 	if open > 0 {
 		per := func(a, b uint64) float64 { return float64(int64(a)-int64(b)) / float64(open) / 1024 }
-		fmt.Printf("  per open stream: heap %.1f KiB + stacks %.1f KiB = %.1f KiB; RSS %.1f KiB; goroutines %.2f\n",
+		rss := ""
+		if !*warm {
+			// After a first round the runtime keeps memory it will reuse,
+			// so the difference in RSS says little then.
+			rss = fmt.Sprintf("; RSS %.1f KiB", per(during.rss, before.rss))
+		}
+		fmt.Printf("  per open stream: heap %.1f KiB + stacks %.1f KiB = %.1f KiB%s; goroutines %.2f\n",
 			per(during.heap, before.heap), per(during.stacks, before.stacks),
-			per(during.heap+during.stacks, before.heap+before.stacks), per(during.rss, before.rss),
+			per(during.heap+during.stacks, before.heap+before.stacks), rss,
 			float64(during.goroutines-before.goroutines)/float64(open))
 	}
 }
@@ -220,10 +261,11 @@ func sample(admin string, pid int) mem {
 }
 
 // slowUpstream streams like a model that thinks: the first event at once,
-// then one a second, until release; OpenAI Chat on /v1/chat/completions and
+// then one a second, until its round's release; OpenAI Chat on /v1/chat/completions and
 // Anthropic Messages on /v1/messages.
-func slowUpstream(release <-chan struct{}) http.Handler {
+func slowUpstream(round func() <-chan struct{}) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release := round()
 		_, _ = io.Copy(io.Discard, r.Body)
 		anthropic := strings.HasSuffix(r.URL.Path, "/v1/messages")
 		w.Header().Set("Content-Type", "text/event-stream")
