@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -151,10 +152,14 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 		// event (100-400 bytes, with its chunk framing) in one read. (Only
 		// HTTP/1 uses them; HTTP/2 has buffers of its own per connection,
 		// which all its streams share.)
-		WriteBufferSize: 1 << 10,
-		ReadBufferSize:  1 << 10,
+		WriteBufferSize: bodyBuffer,
+		ReadBufferSize:  bodyBuffer,
 	}
 }
+
+// bodyBuffer is the size of an upstream HTTP/1 connection's buffers, and
+// the largest request body sent as a bytes.Reader (see send).
+const bodyBuffer = 1 << 10
 
 // envProxy is the proxy the environment names for a request
 // (HTTPS_PROXY, HTTP_PROXY, NO_PROXY and their lowercase forms), read now,
@@ -238,9 +243,18 @@ func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http
 		return nil, err
 	}
 	var body *requestBody
-	if len(o.body) > 0 {
+	switch {
+	case len(o.body) > bodyBuffer:
 		body = &requestBody{b: o.body}
 		req.Body, req.GetBody, req.ContentLength = &bodyReader{b: o.body}, body.open, int64(len(o.body))
+	case len(o.body) > 0:
+		// A body this small is not worth letting go of, and a
+		// bytes.Reader is one net/http knows: it writes the headers and
+		// the body in one go, where with a reader of its own it sends the
+		// headers first, a write and a packet more for each request.
+		b := o.body
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	}
 	h := req.Header
 	if o.body != nil {

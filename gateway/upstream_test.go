@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/llmproxy/caddy-llm-proxy/pool"
@@ -68,5 +70,49 @@ func TestSendLetsGoOfTheBody(t *testing.T) {
 	}
 	if left, _ := io.ReadAll(rc); len(left) != 0 {
 		t.Errorf("GetBody still has %d bytes of the body after the round trip", len(left))
+	}
+}
+
+// countingConn counts the writes made to a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c countingConn) Write(b []byte) (int, error) { c.writes.Add(1); return c.Conn.Write(b) }
+
+// A request with a small body goes out in one write over HTTP/1, headers
+// and body together (net/http writes the headers apart, a packet more,
+// for a body reader it does not know); a large one may take several.
+func TestSendSmallBodyInOneWrite(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.close()
+	var writes atomic.Int32
+	tr := u.client.Transport.(*http.Transport)
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		return countingConn{c, &writes}, err
+	}
+	for _, size := range []int{10, bodyBuffer / 2} {
+		writes.Store(0)
+		body := bytes.Repeat([]byte("a"), size)
+		resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: body}, &pool.KeySpec{Secret: "sk-test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if n := writes.Load(); n != 1 {
+			t.Errorf("a body of %d bytes went out in %d writes, want 1", size, n)
+		}
 	}
 }
