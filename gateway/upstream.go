@@ -277,9 +277,12 @@ func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http
 		}
 	}
 	u.provider.Authorize(req, k.Secret)
-	resp, err := client.Do(req)
-	// Past Do, net/http sends the request no more (it asks GetBody for the
-	// body again only to resend it, within Do).
+	// The transport itself, not Client.Do: an API call follows no
+	// redirect (a 3xx is the upstream's answer), and Do copies every
+	// request's headers in case it would.
+	resp, err := client.Transport.RoundTrip(req)
+	// Past the round trip, net/http sends the request no more (it asks
+	// GetBody for the body again only to resend it, within it).
 	body.release()
 	return resp, err
 }

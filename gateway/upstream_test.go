@@ -116,3 +116,29 @@ func TestSendSmallBodyInOneWrite(t *testing.T) {
 		}
 	}
 }
+
+// An upstream's redirect is its answer: the key and body do not follow it
+// elsewhere.
+func TestSendFollowsNoRedirect(t *testing.T) {
+	var followed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/elsewhere" {
+			followed.Store(true)
+		}
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.close()
+	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL + "/v1/chat/completions", body: []byte(`{}`)}, &pool.KeySpec{Secret: "sk-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTemporaryRedirect || followed.Load() {
+		t.Fatalf("status %d, followed %v; want the 307 itself", resp.StatusCode, followed.Load())
+	}
+}
