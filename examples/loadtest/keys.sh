@@ -65,12 +65,19 @@ rps() {
 	fi
 	awk '/Requests\/sec/ {print $2}' <<<"$out"
 }
+# Each round starts one variant later: a variant's background work after
+# its run (Badger writing what it flushed) falls into the next one's run on
+# the shared core, so no variant always follows the same one.
 k1=() k10k=() k100k=() rd=()
 for i in $(seq "$rounds"); do
-	k1+=("$(rps 9401)")
-	k10k+=("$(rps 9402)")
-	k100k+=("$(rps 9403)")
-	rd+=("$(rps 9404)")
+	for j in 0 1 2 3; do
+		case $(((i - 1 + j) % 4)) in
+		0) k1+=("$(rps 9401)") ;;
+		1) k10k+=("$(rps 9402)") ;;
+		2) k100k+=("$(rps 9403)") ;;
+		3) rd+=("$(rps 9404)") ;;
+		esac
+	done
 	echo "round $i: 1 key ${k1[-1]}, 10,000 keys ${k10k[-1]}, 100,000 keys ${k100k[-1]}, Redis (1 key) ${rd[-1]} req/s"
 done
 awk -v a="$(median "${k1[@]}")" -v b="$(median "${k10k[@]}")" -v c="$(median "${k100k[@]}")" -v d="$(median "${rd[@]}")" 'BEGIN {
