@@ -39,7 +39,7 @@ func (Anthropic) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 	if err != nil {
 		return f, err
 	}
-	if ep.Kind == Generate && gjson.GetBytes(body, "max_tokens").Type != gjson.Number {
+	if ep.Kind == Generate && peek(body, "max_tokens").Type != gjson.Number {
 		return f, badRequest("`max_tokens` is required and must be a number")
 	}
 	return f, requireArray(body, "messages")
@@ -51,10 +51,10 @@ func (Anthropic) Conversation(body []byte, opening io.Writer) string {
 	if u := gjson.GetBytes(body, "metadata.user_id"); u.Type == gjson.String && u.Str != "" {
 		return u.Str
 	}
-	if sys := gjson.GetBytes(body, "system"); sys.Exists() {
+	if sys := peek(body, "system"); sys.Exists() {
 		_, _ = io.WriteString(opening, sys.Raw)
 	}
-	writeOpening(opening, gjson.GetBytes(body, "messages"), isNone, isUser)
+	writeOpening(opening, peek(body, "messages"), isNone, isUser)
 	return ""
 }
 

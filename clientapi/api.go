@@ -214,8 +214,13 @@ func modelAndStream(body []byte) (Fields, *Error) {
 	return Fields{Model: model.Str, Stream: stream.Bool()}, nil
 }
 
+// peek reads path in the body in place, without the copy of its text
+// that gjson.GetBytes makes (of a whole conversation, for "messages"): for
+// what is checked or hashed and dropped, never kept.
+func peek(body []byte, path string) gjson.Result { return gjson.Get(translate.InPlace(body), path) }
+
 func requireArray(body []byte, field string) *Error {
-	if !gjson.GetBytes(body, field).IsArray() {
+	if !peek(body, field).IsArray() {
 		return badRequest("`" + field + "` is required and must be an array")
 	}
 	return nil

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/llmproxy/caddy-llm-proxy/translate/chat"
 )
 
@@ -44,14 +42,14 @@ func (Chat) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 	if err != nil {
 		return f, err
 	}
-	f.IncludeUsage = gjson.GetBytes(body, "stream_options.include_usage").Bool()
+	f.IncludeUsage = peek(body, "stream_options.include_usage").Bool()
 	return f, requireArray(body, "messages")
 }
 
 // Conversation: Chat has no conversation id; its opening is the system
 // and developer messages and the first user message.
 func (Chat) Conversation(body []byte, opening io.Writer) string {
-	writeOpening(opening, gjson.GetBytes(body, "messages"), isSystemOrDeveloper, isUser)
+	writeOpening(opening, peek(body, "messages"), isSystemOrDeveloper, isUser)
 	return ""
 }
 

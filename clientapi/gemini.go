@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/tidwall/gjson"
 )
 
 func init() { Register(Gemini{}) }
@@ -76,14 +74,14 @@ func (Gemini) Parse(body []byte, ep Endpoint) (Fields, *Error) {
 // instruction and the first user content (a content without a role is the
 // user's).
 func (Gemini) Conversation(body []byte, opening io.Writer) string {
-	sys := gjson.GetBytes(body, "systemInstruction")
+	sys := peek(body, "systemInstruction")
 	if !sys.Exists() {
-		sys = gjson.GetBytes(body, "system_instruction")
+		sys = peek(body, "system_instruction")
 	}
 	if sys.Exists() {
 		_, _ = io.WriteString(opening, sys.Raw)
 	}
-	writeOpening(opening, gjson.GetBytes(body, "contents"), isNone, func(role string) bool { return role == "" || role == "user" })
+	writeOpening(opening, peek(body, "contents"), isNone, func(role string) bool { return role == "" || role == "user" })
 	return ""
 }
 

@@ -30,7 +30,7 @@ func (Responses) Parse(body []byte, _ Endpoint) (Fields, *Error) {
 	if err != nil {
 		return f, err
 	}
-	if !gjson.GetBytes(body, "input").Exists() {
+	if !peek(body, "input").Exists() {
 		return f, badRequest("`input` is required")
 	}
 	return f, nil
@@ -43,10 +43,10 @@ func (Responses) Conversation(body []byte, opening io.Writer) string {
 	if k := gjson.GetBytes(body, "prompt_cache_key"); k.Type == gjson.String && k.Str != "" {
 		return k.Str
 	}
-	if in := gjson.GetBytes(body, "instructions"); in.Exists() {
+	if in := peek(body, "instructions"); in.Exists() {
 		_, _ = io.WriteString(opening, in.Raw)
 	}
-	input := gjson.GetBytes(body, "input")
+	input := peek(body, "input")
 	if input.Type == gjson.String {
 		_, _ = io.WriteString(opening, input.Raw)
 		return ""

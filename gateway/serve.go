@@ -109,9 +109,11 @@ func (g *Gateway) authorize(r *http.Request) (ce *clientEntry, ok bool) {
 
 // readBody reads the request body up to max_body.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *clientapi.Error) {
-	tooLarge := &clientapi.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", g.maxBody)}
+	tooLarge := func() *clientapi.Error {
+		return &clientapi.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", g.maxBody)}
+	}
 	if r.ContentLength > g.maxBody {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	body := http.MaxBytesReader(w, r.Body, g.maxBody)
 	var buf []byte
@@ -124,7 +126,7 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *cli
 	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, tooLarge
+			return nil, tooLarge()
 		}
 		return nil, &clientapi.Error{Status: http.StatusBadRequest, Message: "reading request body: " + err.Error()}
 	}

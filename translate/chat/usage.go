@@ -53,7 +53,7 @@ func appendUsage(b []byte, u translate.Usage) []byte {
 // ReadUsage reads the usage object of a Chat Completions answer or
 // chunk. ok is false when the object has none (or it is null).
 func ReadUsage(body []byte) (u translate.Usage, ok bool) {
-	r := gjson.GetBytes(body, "usage")
+	r := gjson.Get(translate.InPlace(body), "usage") // in place: only numbers are kept
 	if !r.IsObject() {
 		return u, false
 	}
