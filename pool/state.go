@@ -383,9 +383,9 @@ func (ks *keyState) reset() {
 	ks.setActive()
 }
 
-// A key's record, stored under "key/<id>", is what of its state outlives
-// the process: the starts in the rolling minute, the day and total
-// counters, the latest start and the health verdict. In-flight requests
+// A key's record, kept in the log of records (see recordlog.go), is what
+// of its state outlives the process: the starts in the rolling minute, the
+// day and total counters, the latest start and the health verdict. In-flight requests
 // are not stored: they do not outlive the process. Times are unix
 // nanoseconds.
 //

@@ -5,7 +5,7 @@
 // The interface is deliberately small, a prefix scan and a batched write,
 // so that a shared backend such as Redis can stand in for the embedded
 // Badger database: an implementation needs no transactions, iterators or
-// TTLs. Records live under prefixes that name their owner ("key/<id>",
+// TTLs. Records live under prefixes that name their owner ("keylog/<seq>",
 // "admin/...", "stats/<instance>/<hour>"); a Store does not interpret them.
 package store
 
