@@ -385,9 +385,9 @@ func (ks *keyState) reset() {
 
 // A key's record, kept in the log of records (see recordlog.go), is what
 // of its state outlives the process: the starts in the rolling minute, the
-// day and total counters, the latest start and the health verdict. In-flight requests
-// are not stored: they do not outlive the process. Times are unix
-// nanoseconds.
+// day and total counters, the latest start and the health verdict.
+// In-flight requests are not stored: they do not outlive the process.
+// Times are unix nanoseconds.
 //
 // Under load the flush writes the record of most keys every second, so the
 // record is compact binary, in this order:
