@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -830,4 +831,40 @@ func TestAdminDurationAsNumber(t *testing.T) {
 	id := pool.KeyID("oai", secret)
 	adminErr(t, 400, `durations are strings like "500ms" or "2s", got 5`, "PATCH", "/llm_proxy/"+name+"/keys/"+id, `{"interval": 5}`)
 	adminOK(t, 200, "PATCH", "/llm_proxy/"+name+"/keys/"+id, `{"interval": "5s"}`)
+}
+
+// An upstream that opens its stream with SSE comments and then thinks
+// (OpenRouter sends ": OPENROUTER PROCESSING" so): a translated stream has
+// nothing for its client yet, so nothing goes out, headers included, until
+// the first event; then the client gets its own stream's headers.
+func TestStreamOpeningWithComments(t *testing.T) {
+	const key = "sk-comments-0001"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		_, _ = io.WriteString(w, ": OPENROUTER PROCESSING\n\n")
+		fl.Flush()
+		time.Sleep(150 * time.Millisecond)
+		_, _ = io.WriteString(w, `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{"role":"assistant","content":"echo: hi"},"finish_reason":null}]}`+"\n\n"+
+			`data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"gpt-4o","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`+"\n\n"+
+			"data: [DONE]\n\n")
+	}))
+	defer up.Close()
+	name := instanceName(t)
+	startCaddy(t, fmt.Sprintf(`
+	llm_proxy {
+		name %s
+		storage memory
+		upstream oai {
+			provider openai
+			base_url %s/v1
+			key %s
+		}
+	}`, name, up.URL, key))
+	for _, api := range []string{"anthropic", "responses", "chat"} {
+		a := callAPI(t, api, "gpt-4o", true, "hi")
+		if a.status != 200 || a.header.Get("Content-Type") != "text/event-stream" || streamText(api, a.body) != "echo: hi" || streamFailure(api, a.body) != "" {
+			t.Errorf("%s: %d, Content-Type %q; want the whole stream with its headers:\n%s", api, a.status, a.header.Get("Content-Type"), a.body)
+		}
+	}
 }

@@ -257,11 +257,17 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, c *call, lease *
 				settle()
 			}
 			p := pend()
-			n := len(*p)
 			for i := range evs {
 				*p = enc.Encode(*p, &evs[i])
 			}
-			if len(*p) > n && !committed {
+			switch {
+			case len(*p) == 0:
+				// Nothing for the client yet (an upstream's opening
+				// comments): nothing pending, so nothing is flushed,
+				// not even the headers, before the first event.
+				putPending(p)
+				pending = nil
+			case !committed:
 				commit()
 			}
 		}
