@@ -53,23 +53,10 @@ func (p *Pool) Client(name string, l limits.Set) *Client {
 	cl := &Client{Name: name, Limits: l, id: clientStateID(p.instance, name)}
 	if p.sh.remote == nil {
 		p.sh.mu.Lock()
-		cl.ks = p.sh.clientState(cl.id)
+		cl.ks = p.sh.stateOf(cl.id)
 		p.sh.mu.Unlock()
 	}
 	return cl
-}
-
-// clientState returns a client's state, creating it on first use; the
-// caller holds mu.
-func (s *shared) clientState(id string) *keyState {
-	ks := s.keys[id]
-	if ks == nil {
-		ks = newKeyState(id)
-		ks.queue = &s.dirty
-		s.keys[id] = ks
-		s.order = append(s.order, ks)
-	}
-	return ks
 }
 
 // ClientHold is one client request's place under its client's limits. The

@@ -539,7 +539,7 @@ func TestFlushRecords(t *testing.T) {
 	var states []*keyState
 	s.mu.Lock()
 	for i := range 40 {
-		ks := s.clientState(fmt.Sprintf("oai-%016x", i))
+		ks := s.stateOf(fmt.Sprintf("oai-%016x", i))
 		for j := range i {
 			ks.ev = append(ks.ev, event{start: now - int64(40-j)*second, n: int64(j + 1), tokens: int64(j * 100)})
 		}

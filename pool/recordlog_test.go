@@ -45,7 +45,7 @@ func newLogWorld(t *testing.T, st *flakyStore, n int) *logWorld {
 	w := &logWorld{t: t, st: st, s: s}
 	s.mu.Lock()
 	for i := range n {
-		w.states = append(w.states, s.clientState(fmt.Sprintf("oai-%016x", i)))
+		w.states = append(w.states, s.stateOf(fmt.Sprintf("oai-%016x", i)))
 	}
 	s.mu.Unlock()
 	return w

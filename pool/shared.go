@@ -98,9 +98,7 @@ func newShared(open func() (store.Store, error), volatile bool, logger *zap.Logg
 			logger.Warn("ignoring unreadable key state", zap.String("key_id", id), zap.Error(err))
 			continue
 		}
-		ks.queue = &s.dirty
-		s.keys[id] = ks
-		s.order = append(s.order, ks)
+		s.track(ks)
 	}
 	s.volatile = volatile
 	if volatile {
@@ -117,28 +115,39 @@ func newShared(open func() (store.Store, error), volatile bool, logger *zap.Logg
 // flush. The caller holds mu.
 func (s *shared) state(spec KeySpec) *keyState {
 	id := spec.ID
-	ks := s.keys[id]
-	if ks != nil {
+	if ks := s.keys[id]; ks != nil {
 		return ks
 	}
 	if old := legacyID(id); old != "" {
-		if ks = s.keys[old]; ks != nil && (len(ks.slots) > 0 || id != KeyID(spec.Upstream, spec.Secret)) {
-			ks = nil
-		}
-		if ks != nil {
+		if ks := s.keys[old]; ks != nil && len(ks.slots) == 0 && id == KeyID(spec.Upstream, spec.Secret) {
 			delete(s.keys, old)
 			ks.id = id
 			ks.markDirty()
 			s.gone = append(s.gone, old)
+			s.keys[id] = ks
+			return ks
 		}
 	}
+	return s.stateOf(id)
+}
+
+// stateOf returns the runtime state of a key or client by ID, creating it
+// on first use; the caller holds mu.
+func (s *shared) stateOf(id string) *keyState {
+	ks := s.keys[id]
 	if ks == nil {
 		ks = newKeyState(id)
-		ks.queue = &s.dirty
-		s.order = append(s.order, ks)
+		s.track(ks)
 	}
-	s.keys[id] = ks
 	return ks
+}
+
+// track makes ks the state of its ID: its changes go to the flusher, and
+// it has its place in the sweep (see recordLog). The caller holds mu.
+func (s *shared) track(ks *keyState) {
+	ks.queue = &s.dirty
+	s.keys[ks.id] = ks
+	s.order = append(s.order, ks)
 }
 
 func (s *shared) run() {
