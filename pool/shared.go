@@ -249,7 +249,6 @@ func (s *shared) flush() error {
 			b = []byte{logFormat}
 		}
 		b = appendLogRecord(b, id, nil)
-		batch[keyPrefix+id] = nil
 	}
 	if b != nil {
 		put()
