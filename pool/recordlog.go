@@ -78,23 +78,10 @@ func applyBatch(recs map[string][]byte, b []byte) error {
 	if len(b) == 0 || b[0] != logFormat {
 		return errCorruptBatch
 	}
-	b = b[1:]
-	next := func() ([]byte, bool) {
-		n, w := binary.Uvarint(b)
-		if w <= 0 || n > uint64(len(b)-w) {
-			return nil, false
-		}
-		v := b[w : w+int(n) : w+int(n)]
-		b = b[w+int(n):]
-		return v, true
-	}
-	for len(b) > 0 {
-		id, ok := next()
-		if !ok || len(id) == 0 {
-			return errCorruptBatch
-		}
-		rec, ok := next()
-		if !ok {
+	rd := recordReader{b: b[1:]}
+	for len(rd.b) > 0 {
+		id, rec := rd.bytes(), rd.bytes()
+		if rd.err != nil || len(id) == 0 {
 			return errCorruptBatch
 		}
 		if len(rec) == 0 {

@@ -571,19 +571,22 @@ func (rd *recordReader) varint() int64 {
 	return x
 }
 
-func (rd *recordReader) string() string {
+// bytes reads a length and that many bytes, a slice of the record.
+func (rd *recordReader) bytes() []byte {
 	n := rd.uvarint()
 	if rd.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(len(rd.b)) {
 		rd.err = errCorruptRecord
-		return ""
+		return nil
 	}
-	s := string(rd.b[:n])
+	v := rd.b[:n:n]
 	rd.b = rd.b[n:]
-	return s
+	return v
 }
+
+func (rd *recordReader) string() string { return string(rd.bytes()) }
 
 // decodeBinaryRecord reads a binary record, after its format byte.
 func decodeBinaryRecord(b []byte) (record, error) {
