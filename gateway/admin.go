@@ -64,10 +64,11 @@ type operator struct {
 // baseOf is key id's spec before its override, and whether the pool has
 // the key; the caller holds adminMu.
 func (op *operator) baseOf(p *pool.Pool, id string) (pool.KeySpec, bool) {
-	if b, ok := op.base[id]; ok {
+	spec, ok := p.Spec(id)
+	if b, over := op.base[id]; ok && over {
 		return b, true
 	}
-	return p.Spec(id)
+	return spec, ok
 }
 
 // setOverride records that key id now serves ov applied to base (ov zero:
@@ -422,7 +423,7 @@ func (a adminInstance) UpdateKey(id string, patch admin.KeyPatch) (admin.Key, er
 	adminMu.Lock()
 	op := g.op.Load()
 	base, ok := op.baseOf(g.pool, id)
-	if !ok || !g.pool.Has(id) {
+	if !ok {
 		adminMu.Unlock()
 		return admin.Key{}, admin.NotFound(id)
 	}
