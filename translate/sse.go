@@ -79,7 +79,7 @@ func NewSSEReader(r io.Reader) *SSEReader {
 // at most max bytes (0 = unbounded). An event buffer grown by a large
 // event is dropped rather than kept in the pool.
 func (s *SSEReader) Reset(r io.Reader, max int64) {
-	s.giveBack()
+	s.giveBack(nil)
 	s.src, s.buf, s.r, s.w, s.err, s.full = r, nil, 0, 0, nil, false
 	s.at, s.copied = 0, false
 	s.max = max
@@ -92,13 +92,14 @@ func (s *SSEReader) Reset(r io.Reader, max int64) {
 	s.raw, s.data = s.raw[:0], s.data[:0]
 }
 
-// giveBack returns the borrowed buffers; the caller moves what is unread.
-func (s *SSEReader) giveBack() {
-	if s.small != nil {
+// giveBack returns the borrowed buffers but the one that inUse starts
+// (nil: all of them); the caller moves what is unread first.
+func (s *SSEReader) giveBack(inUse []byte) {
+	if s.small != nil && (inUse == nil || &inUse[0] != &(*s.small)[0]) {
 		smallBuffers.Put(s.small)
 		s.small = nil
 	}
-	if s.big != nil {
+	if s.big != nil && (inUse == nil || &inUse[0] != &(*s.big)[0]) {
 		bigBuffers.Put(s.big)
 		s.big = nil
 	}
@@ -182,15 +183,7 @@ func (s *SSEReader) fill() {
 	}
 	copy(to, s.buf[s.r:s.w])
 	s.buf, s.r, s.w = to, 0, n
-	// Keep only the buffer in use.
-	if s.small != nil && &to[0] != &(*s.small)[0] {
-		smallBuffers.Put(s.small)
-		s.small = nil
-	}
-	if s.big != nil && &to[0] != &(*s.big)[0] {
-		bigBuffers.Put(s.big)
-		s.big = nil
-	}
+	s.giveBack(to)
 	for range 100 {
 		m, err := s.src.Read(s.buf[s.w:])
 		s.w += m
