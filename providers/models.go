@@ -170,13 +170,21 @@ func FitOverrides(o translate.Overrides, model string) translate.Overrides {
 	if !known || o.ReasoningOverride() == nil {
 		return o
 	}
-	switch {
-	case f.Reasoning == No:
+	if f.Reasoning == No {
 		o.Reasoning = ""
-	case o.Reasoning == "minimal" && !f.Minimal:
-		o.Reasoning = "low"
+	} else {
+		o.Reasoning = f.effort(o.Reasoning)
 	}
 	return o
+}
+
+// effort is the reasoning effort the family takes for the one asked for:
+// "low" for "minimal" where it has no "minimal".
+func (f Family) effort(e string) string {
+	if e == "minimal" && !f.Minimal {
+		return "low"
+	}
+	return e
 }
 
 // Fit changes a translated request so that its provider takes it: it is
@@ -211,9 +219,7 @@ func Fit(r *translate.Request, configured int) {
 		default:
 			c := *rs
 			c.EffortOnly = f.EffortOnly
-			if c.Effort == "minimal" && !f.Minimal {
-				c.Effort = "low"
-			}
+			c.Effort = f.effort(c.Effort)
 			if f.MaxBudget > 0 {
 				c.Budget = min(max(c.BudgetTokens(), f.MinBudget), f.MaxBudget)
 			}
