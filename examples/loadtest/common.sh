@@ -29,4 +29,28 @@ start_run() {
 }
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$LOADTEST_DIR"; }
 
+# wait_port waits for something to answer HTTP on a loopback port.
+wait_port() {
+	for _ in $(seq 300); do
+		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+		sleep 0.1
+	done
+	echo "nothing answers on port $1" >&2
+	exit 1
+}
+
+# rps runs wrk with script (post.lua) against path (/v1/chat/completions)
+# on a loopback port for the run's duration, from core 1, and prints its
+# requests per second; a run with any non-2xx answer fails the script.
+rps() {
+	local out script=${2:-post.lua} path=${3:-/v1/chat/completions}
+	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/$script" "http://127.0.0.1:$1$path")
+	if grep -q 'Non-2xx' <<<"$out"; then
+		echo "port $1 answered errors:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

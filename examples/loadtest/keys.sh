@@ -17,15 +17,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 need wrk redis-server taskset
 start_run
 
-wait_port() {
-	for _ in $(seq 300); do
-		curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
-		sleep 0.1
-	done
-	echo "nothing answers on port $1" >&2
-	exit 1
-}
-
 GOMAXPROCS=1 taskset -c 1 "$caddy" run --config "$here/upstream.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/upstream.log" 2>&1 &
 pids+=($!)
 taskset -c 1 redis-server --port 9320 --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$LOADTEST_DIR/redis.log" 2>&1 &
@@ -55,16 +46,6 @@ for v in "${variants[@]}"; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/post.lua" "http://127.0.0.1:$port/v1/chat/completions" >/dev/null
 done
 
-rps() {
-	local out
-	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/post.lua" "http://127.0.0.1:$1/v1/chat/completions")
-	if grep -q 'Non-2xx' <<<"$out"; then
-		echo "port $1 answered errors:" >&2
-		echo "$out" >&2
-		exit 1
-	fi
-	awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
 # Each round starts one variant later: a variant's background work after
 # its run (Badger writing what it flushed) falls into the next one's run on
 # the shared core, so no variant always follows the same one.

@@ -19,10 +19,7 @@ pids+=($!)
 GOMAXPROCS=1 taskset -c 0 "$caddy" run --config "$here/proxy.Caddyfile" --adapter caddyfile >"$LOADTEST_DIR/proxy.log" 2>&1 &
 pids+=($!)
 for port in 9301 9302 9303 9304 9305 9306 9307 9308 9309 9311 9312 9313 9314 9315; do
-	for _ in $(seq 100); do
-		curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-		sleep 0.1
-	done
+	wait_port "$port"
 done
 # Warm up every path.
 for port in 9301 9302 9303; do
@@ -36,16 +33,6 @@ for port in 9307 9308; do
 	taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$here/responses.lua" "http://127.0.0.1:$port/v1/responses" >/dev/null
 done
 
-rps() {
-	local out script=${2:-post.lua} path=${3:-/v1/chat/completions}
-	out=$(taskset -c 1 wrk -t1 -c"$conns" -d"$duration" -s "$here/$script" "http://127.0.0.1:$1$path")
-	if grep -q 'Non-2xx' <<<"$out"; then
-		echo "port $1 answered errors:" >&2
-		echo "$out" >&2
-		exit 1
-	fi
-	awk '/Requests\/sec/ {print $2}' <<<"$out"
-}
 llm=() cl=() tr=() rp=() sllm=() str=() srp=() rllm=() rtr=() rrp=()
 for i in $(seq "$rounds"); do
 	llm+=("$(rps 9301)")
