@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -119,7 +118,7 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		provider: prov,
 		codec:    codec,
 		base:     base,
-		client:   &http.Client{Transport: newTransport(timeout, proxy)},
+		client:   &http.Client{Transport: newTransport(timeout, proxy, nil)},
 		headers:  h,
 		priority: u.Priority,
 		own:      newSettings(u.SystemPrompt, u.Reasoning, u.MaxOutputTokens),
@@ -127,34 +126,6 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		embeds:   embeds,
 		embedder: embedder,
 	}, nil
-}
-
-// newTransport is the transport of an upstream, or of a key with its own
-// proxy (nil: none).
-func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, error)) *http.Transport {
-	return &http.Transport{
-		// net/http speaks http, https and socks5 proxies alike.
-		Proxy:                 proxy,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: timeout,
-		// A connection keeps its buffers as long as it lives, and a stream
-		// holds its connection (over HTTP/1) for minutes. Requests are
-		// written once, and answers are read in large reads (JSON, which
-		// bypass a buffer smaller than them) or through the SSE reader's
-		// own buffer (streams), so small buffers cost nothing. 1 KiB still
-		// takes a request's headers in one write and a typical stream
-		// event (100-400 bytes, with its chunk framing) in one read. (Only
-		// HTTP/1 uses them; HTTP/2 has buffers of its own per connection,
-		// which all its streams share.)
-		WriteBufferSize: bodyBuffer,
-		ReadBufferSize:  bodyBuffer,
-	}
 }
 
 // bodyBuffer is the size of an upstream HTTP/1 connection's buffers, and
@@ -213,7 +184,7 @@ func (u *upstream) clientFor(k *pool.KeySpec) (*http.Client, error) {
 	if u.proxied == nil {
 		u.proxied = make(map[string]*http.Client)
 	}
-	c := &http.Client{Transport: newTransport(u.timeout, http.ProxyURL(pu))}
+	c := &http.Client{Transport: newTransport(u.timeout, http.ProxyURL(pu), nil)}
 	u.proxied[p] = c
 	return c, nil
 }

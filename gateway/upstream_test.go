@@ -96,7 +96,7 @@ func TestSendSmallBodyInOneWrite(t *testing.T) {
 	}
 	defer u.close()
 	var writes atomic.Int32
-	tr := u.client.Transport.(*http.Transport)
+	tr := u.client.Transport.(*transport).h1
 	dial := tr.DialContext
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
