@@ -6,13 +6,13 @@
 # Each is run twice: over plain HTTP/1.1 to the upstream, and over TLS with
 # HTTP/2, which is what real providers speak.
 #
-#   examples/loadtest/streams.sh            # N=1000 HOLD=5s WARM=true
+#   examples/loadtest/streams.sh            # N=1000 HOLD=5s WARM=false
 #
-# With WARM=true (the default) a first round of N streams runs to its end
-# before the measured one: what a proxy keeps after its first burst
-# (goroutine records of the dials to the upstream, pooled buffers, HTTP/2
-# connections) is printed apart, and the figures per open stream are those
-# of a proxy in use. WARM=false measures the first burst itself.
+# It measures a proxy's first burst of streams. With WARM=true a first round
+# of N streams runs to its end before the measured one: what a proxy keeps
+# after its first burst (goroutine records, pooled buffers, its connections
+# to the upstream) is printed apart, and the figures per open stream are
+# those of a proxy in use.
 #
 # Builds Caddy with xcaddy if ./caddy is missing. Loopback only.
 set -euo pipefail
@@ -35,7 +35,7 @@ for mode in http tls; do
 		tlsflag=() upstream=http://127.0.0.1:9411
 		if [ $mode = tls ]; then tlsflag=(-tls "$dir/ca.pem"); upstream=https://127.0.0.1:9411; fi
 		"$dir/streams-load" -proxy "http://127.0.0.1:$port" -admin http://127.0.0.1:2399 -pidfile "$dir/pid" \
-			-n "$n" -hold "$hold" -warm="${WARM:-true}" -label "$label" "${tlsflag[@]}" &
+			-n "$n" -hold "$hold" -warm="${WARM:-false}" -label "$label" "${tlsflag[@]}" &
 		load=$!
 		if [ $mode = tls ]; then
 			for _ in $(seq 100); do [ -s "$dir/ca.pem" ] && break; sleep 0.05; done

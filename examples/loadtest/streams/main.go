@@ -49,7 +49,7 @@ func main() {
 		label    = flag.String("label", "", "a name for this run in the output")
 		caOut    = flag.String("tls", "", "serve the upstream over TLS (HTTP/2, as real providers do), writing its certificate here for the proxy to trust (SSL_CERT_FILE)")
 		pidFile  = flag.String("pidfile", "", "read the proxy's process id from this file once it appears (instead of -pid)")
-		warm     = flag.Bool("warm", true, "run one round of streams to its end before measuring, so that the proxy's first burst (it connects to the upstream) is not counted per stream")
+		warm     = flag.Bool("warm", false, "run one round of streams to its end before measuring, so that what the proxy keeps after its first burst is not counted per stream")
 	)
 	flag.Parse()
 
