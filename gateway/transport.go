@@ -25,12 +25,15 @@ import (
 // whose connections are full, makes 1,000 TLS handshakes and then closes
 // all but a few, which costs CPU at every start under load and leaves
 // memory behind. A host whose handshake picks HTTP/1.1 is remembered and
-// goes through net/http's transport from then on, as do plain-HTTP and
-// proxied requests (net/http tunnels HTTP/2 through a proxy itself).
+// goes through net/http's transport from then on, as do proxied requests
+// (net/http tunnels HTTP/2 through a proxy itself). Plain-HTTP requests with
+// no proxy go through a pool of HTTP/1.1 connections of the proxy's own
+// (see h1Pool).
 type transport struct {
-	h1 *http.Transport
-	// h2 is nil for a transport with a proxy.
-	h2 *http2.Transport
+	std *http.Transport
+	// h2 and plain are nil for a transport with a proxy.
+	h2    *http2.Transport
+	plain *h1Pool
 	// http1 holds the host:port of HTTPS upstreams that do not speak
 	// HTTP/2.
 	http1 sync.Map
@@ -41,7 +44,7 @@ type transport struct {
 // certificate authority.
 func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, error), tlsConfig *tls.Config) *transport {
 	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	t := &transport{h1: &http.Transport{
+	t := &transport{std: &http.Transport{
 		// net/http speaks http, https and socks5 proxies alike.
 		Proxy:                 proxy,
 		DialContext:           dialer.DialContext,
@@ -67,6 +70,9 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 	}}
 	if proxy != nil {
 		return t
+	}
+	if canProbe {
+		t.plain = &h1Pool{dial: dialer.DialContext, timeout: timeout}
 	}
 	// The HTTP/2 transport takes the settings it shares with net/http's
 	// (the response-header, idle and expect-continue timeouts, compression)
@@ -243,11 +249,14 @@ const (
 var errNoHTTP2 = errors.New("upstream does not speak HTTP/2")
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.plain != nil && req.URL.Scheme == "http" {
+		return t.plain.RoundTrip(req)
+	}
 	if t.h2 == nil || req.URL.Scheme != "https" {
-		return t.h1.RoundTrip(req)
+		return t.std.RoundTrip(req)
 	}
 	if _, ok := t.http1.Load(req.URL.Host); ok {
-		return t.h1.RoundTrip(req)
+		return t.std.RoundTrip(req)
 	}
 	resp, err := t.h2.RoundTrip(req)
 	if !errors.Is(err, errNoHTTP2) {
@@ -261,12 +270,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	return t.h1.RoundTrip(req)
+	return t.std.RoundTrip(req)
 }
 
 func (t *transport) CloseIdleConnections() {
-	t.h1.CloseIdleConnections()
+	t.std.CloseIdleConnections()
 	if t.h2 != nil {
 		t.h2.ConnPool.(*h2Pool).closeIdle()
+	}
+	if t.plain != nil {
+		t.plain.closeIdle()
 	}
 }

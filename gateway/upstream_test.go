@@ -96,9 +96,9 @@ func TestSendSmallBodyInOneWrite(t *testing.T) {
 	}
 	defer u.close()
 	var writes atomic.Int32
-	tr := u.client.Transport.(*transport).h1
-	dial := tr.DialContext
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	tr := u.client.Transport.(*transport).plain
+	dial := tr.dial
+	tr.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		return countingConn{c, &writes}, err
 	}

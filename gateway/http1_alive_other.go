@@ -1,0 +1,11 @@
+//go:build !unix
+
+package gateway
+
+import "net"
+
+// canProbe: alive cannot look at a connection here without reading from
+// it, so plain HTTP goes through net/http's transport.
+const canProbe = false
+
+func alive(net.Conn) bool { return false }

@@ -1,0 +1,36 @@
+//go:build unix
+
+package gateway
+
+import (
+	"net"
+	"syscall"
+)
+
+const canProbe = true
+
+// alive reports whether an idle connection is still open: a read that
+// peeks and does not wait finds nothing to read. The server's close (or
+// anything it sends unasked, such as a 408 before it closes) makes it
+// readable.
+func alive(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var (
+		buf  [1]byte
+		rerr error
+	)
+	if err := rc.Read(func(fd uintptr) bool {
+		_, _, rerr = syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	}); err != nil {
+		return false
+	}
+	return rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+}
