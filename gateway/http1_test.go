@@ -21,17 +21,12 @@ func plainUpstream(t *testing.T, h http.Handler) (*h1Pool, *httptest.Server, *at
 		t.Skip("plain HTTP goes through net/http's transport here")
 	}
 	srv := httptest.NewUnstartedServer(h)
-	var conns atomic.Int32
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := countConns(srv)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	p := newTransport(0, nil, nil).plain
 	t.Cleanup(p.closeIdle)
-	return p, srv, &conns
+	return p, srv, conns
 }
 
 func get(t *testing.T, p *h1Pool, ctx context.Context, url string) (*http.Response, error) {

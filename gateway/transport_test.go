@@ -29,12 +29,7 @@ func tlsUpstream(t *testing.T, h2 bool, maxStreams uint32, h http.Handler) (*ups
 	if maxStreams > 0 {
 		srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: int(maxStreams)}
 	}
-	var conns atomic.Int32
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := countConns(srv)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	roots := x509.NewCertPool()
@@ -45,7 +40,19 @@ func tlsUpstream(t *testing.T, h2 bool, maxStreams uint32, h http.Handler) (*ups
 	}
 	u.client.Transport = newTransport(0, nil, &tls.Config{RootCAs: roots})
 	t.Cleanup(u.close)
-	return u, srv, &conns
+	return u, srv, conns
+}
+
+// countConns counts the connections srv accepts; it is called before srv
+// starts.
+func countConns(srv *httptest.Server) *atomic.Int32 {
+	var n atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			n.Add(1)
+		}
+	}
+	return &n
 }
 
 // A burst of requests to a cold HTTP/2 upstream, more than one connection
