@@ -496,9 +496,22 @@ var hopHeaders = map[string]bool{
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 }
 
+// accountHeaders are upstream answer headers about the pooled key's account
+// rather than the answer: who owns the key (OpenAI's organization and
+// project, Anthropic's organization id), the key's own rate limits (which
+// are not the client's: its limits are the proxy's), and cookies and
+// alternative services the provider sets for its own host, not the proxy's.
+// A client of a key pool sees none of them.
+var accountHeaders = map[string]bool{
+	"Openai-Organization": true, "Openai-Project": true, "Anthropic-Organization-Id": true,
+	"Set-Cookie": true, "Alt-Svc": true,
+}
+
+// copyHeaders copies an upstream answer's headers for the client, but for
+// hop-by-hop and account headers.
 func copyHeaders(dst, src http.Header) {
 	for k, v := range src {
-		if !hopHeaders[k] {
+		if !hopHeaders[k] && !accountHeaders[k] && !strings.HasPrefix(k, "X-Ratelimit-") && !strings.HasPrefix(k, "Anthropic-Ratelimit-") {
 			dst[k] = v
 		}
 	}

@@ -41,6 +41,8 @@ var anthropicDialect = &dialect{
 	headers: func(h http.Header, id int) {
 		h.Set("Request-Id", fmt.Sprintf("req_011CFake%016d", id))
 		h.Set("Anthropic-Organization-Id", "00000000-0000-4000-8000-00000000fa4e")
+		h.Set("Anthropic-Ratelimit-Requests-Limit", "4000")
+		h.Set("Anthropic-Ratelimit-Requests-Remaining", "3999")
 	},
 	route: (*Server).anthropicRoute,
 	notFound: func(w http.ResponseWriter, _ *http.Request) {

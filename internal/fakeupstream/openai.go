@@ -30,7 +30,11 @@ var openaiDialect = &dialect{
 		h.Set("X-Request-Id", fmt.Sprintf("req_%032x", id))
 		h.Set("Openai-Version", "2020-10-01")
 		h.Set("Openai-Organization", "user-fakeupstream")
+		h.Set("Openai-Project", "proj_fakeupstream")
 		h.Set("Openai-Processing-Ms", "1")
+		h.Set("X-Ratelimit-Limit-Requests", "10000")
+		h.Set("X-Ratelimit-Remaining-Requests", "9999")
+		h.Set("Set-Cookie", "__cf_bm=fake; path=/; domain=.api.openai.com; HttpOnly; Secure")
 	},
 	route: (*Server).openaiRoute,
 	notFound: func(w http.ResponseWriter, r *http.Request) {
