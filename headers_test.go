@@ -16,23 +16,9 @@ import (
 func TestAccountHeadersStayWithTheProxy(t *testing.T) {
 	oai := fakeupstream.NewOpenAI(t, "sk-hdr-oai")
 	ant := fakeupstream.NewAnthropic(t, "sk-ant-hdr")
-	startCaddy(t, fmt.Sprintf(`
-	llm_proxy {
-		name %s
-		storage memory
-		upstream oai {
-			provider openai
-			base_url %s
-			models gpt-*
-			key sk-hdr-oai
-		}
-		upstream ant {
-			provider anthropic
-			base_url %s
-			models claude-*
-			key sk-ant-hdr
-		}
-	}`, instanceName(t), oai.URL, ant.URL))
+	startCaddy(t, proxyBlock(instanceName(t),
+		upstreamBlock("oai", "openai", oai.URL, "models gpt-*", "key sk-hdr-oai"),
+		upstreamBlock("ant", "anthropic", ant.URL, "models claude-*", "key sk-ant-hdr")))
 
 	chat := func(model string, stream bool) string {
 		return fmt.Sprintf(`{"model":%q,"stream":%t,"max_tokens":20,"messages":[{"role":"user","content":"hi"}]}`, model, stream)

@@ -73,6 +73,24 @@ http://localhost:%d {
 `, adminPort, httpPort, testcaddy.Port(9443), globals, httpPort, site)
 }
 
+// proxyBlock is an llm_proxy block with memory storage and the given
+// upstream blocks (see upstreamBlock).
+func proxyBlock(instance string, upstreams ...string) string {
+	return fmt.Sprintf("\tllm_proxy {\n\t\tname %s\n\t\tstorage memory\n%s\t}", instance, strings.Join(upstreams, ""))
+}
+
+// upstreamBlock is an upstream block: its provider and base URL, then the
+// given lines (keys, models, ...).
+func upstreamBlock(name, provider, base string, lines ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\t\tupstream %s {\n\t\t\tprovider %s\n\t\t\tbase_url %s\n", name, provider, base)
+	for _, l := range lines {
+		fmt.Fprintf(&b, "\t\t\t%s\n", l)
+	}
+	b.WriteString("\t\t}\n")
+	return b.String()
+}
+
 // instanceName makes a per-test instance name, so that memory-backed pool
 // state never carries over from one test's config to the next.
 func instanceName(t *testing.T) string {
