@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http/httpproxy"
 
+	"github.com/llmproxy/caddy-llm-proxy/egress"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 	"github.com/llmproxy/caddy-llm-proxy/providers"
 	"github.com/llmproxy/caddy-llm-proxy/translate"
@@ -118,7 +119,7 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		provider: prov,
 		codec:    codec,
 		base:     base,
-		client:   &http.Client{Transport: newTransport(timeout, proxy, nil)},
+		client:   &http.Client{Transport: egress.New(egress.Options{HeaderTimeout: timeout, Proxy: proxy})},
 		headers:  h,
 		priority: u.Priority,
 		own:      newSettings(u.SystemPrompt, u.Reasoning, u.MaxOutputTokens),
@@ -127,10 +128,6 @@ func newUpstream(u *Upstream, timeout time.Duration) (*upstream, error) {
 		embedder: embedder,
 	}, nil
 }
-
-// bodyBuffer is the size of an upstream HTTP/1 connection's buffers, and
-// the largest request body sent as a bytes.Reader (see send).
-const bodyBuffer = 1 << 10
 
 // envProxy is the proxy the environment names for a request
 // (HTTPS_PROXY, HTTP_PROXY, NO_PROXY and their lowercase forms), read now,
@@ -184,7 +181,7 @@ func (u *upstream) clientFor(k *pool.KeySpec) (*http.Client, error) {
 	if u.proxied == nil {
 		u.proxied = make(map[string]*http.Client)
 	}
-	c := &http.Client{Transport: newTransport(u.timeout, http.ProxyURL(pu), nil)}
+	c := &http.Client{Transport: egress.New(egress.Options{HeaderTimeout: u.timeout, Proxy: http.ProxyURL(pu)})}
 	u.proxied[p] = c
 	return c, nil
 }
@@ -215,7 +212,7 @@ func (u *upstream) send(ctx context.Context, o outbound, k *pool.KeySpec) (*http
 	}
 	var body *requestBody
 	switch {
-	case len(o.body) > bodyBuffer:
+	case len(o.body) > egress.BufferSize:
 		body = &requestBody{b: o.body}
 		req.Body, req.GetBody, req.ContentLength = &bodyReader{b: o.body}, body.open, int64(len(o.body))
 	case len(o.body) > 0:

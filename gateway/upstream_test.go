@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/llmproxy/caddy-llm-proxy/egress"
 	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
@@ -96,13 +97,12 @@ func TestSendSmallBodyInOneWrite(t *testing.T) {
 	}
 	defer u.close()
 	var writes atomic.Int32
-	tr := u.client.Transport.(*transport).plain
-	dial := tr.dial
-	tr.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
+	var d net.Dialer
+	u.client.Transport = egress.New(egress.Options{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
 		return countingConn{c, &writes}, err
-	}
-	for _, size := range []int{10, bodyBuffer / 2} {
+	}})
+	for _, size := range []int{10, egress.BufferSize / 2} {
 		writes.Store(0)
 		body := bytes.Repeat([]byte("a"), size)
 		resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: body}, &pool.KeySpec{Secret: "sk-test"})

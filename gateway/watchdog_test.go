@@ -1,10 +1,19 @@
 package gateway
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/llmproxy/caddy-llm-proxy/egress"
+	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
 // silentBody answers reads only when told to, like an upstream that sends
@@ -85,5 +94,58 @@ func TestWatchdogKeepsTheClientWarm(t *testing.T) {
 	}
 	if d.Expired() {
 		t.Error("expired while within idle_timeout")
+	}
+}
+
+// Over HTTP/2 the watchdog ends a silent stream as over HTTP/1: closing
+// the body ends the read that waits, and the upstream sees its stream
+// reset (the model stops and bills no more).
+func TestWatchdogCutsASilentHTTP2Stream(t *testing.T) {
+	reset := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			close(reset)
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.client.Transport = egress.New(egress.Options{TLSConfig: &tls.Config{RootCAs: roots}})
+	defer u.close()
+	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: []byte(`{}`), stream: true}, &pool.KeySpec{Secret: "sk-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
+	}
+	d := newWatchdog(resp.Body, 100*time.Millisecond, 0)
+	defer d.stop()
+	buf := make([]byte, 64)
+	if n, err := d.Read(buf); err != nil || string(buf[:n]) != "data: {}\n\n" {
+		t.Fatalf("first event: %q, %v", buf[:n], err)
+	}
+	start := time.Now()
+	if _, err := d.Read(buf); err == nil || !d.Expired() {
+		t.Fatalf("silent upstream: err %v, expired %v", err, d.Expired())
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the silent stream was cut after %s, want about 100ms", took)
+	}
+	select {
+	case <-reset:
+	case <-time.After(2 * time.Second):
+		t.Error("the upstream never saw its stream reset")
 	}
 }

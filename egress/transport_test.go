@@ -1,4 +1,4 @@
-package gateway
+package egress
 
 import (
 	"bytes"
@@ -15,14 +15,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/llmproxy/caddy-llm-proxy/pool"
 )
 
 // tlsUpstream starts a TLS server speaking HTTP/2 (and HTTP/1.1) or only
-// HTTP/1.1, counting the connections it accepts, and returns an upstream
-// whose transport trusts it.
-func tlsUpstream(t *testing.T, h2 bool, maxStreams uint32, h http.Handler) (*upstream, *httptest.Server, *atomic.Int32) {
+// HTTP/1.1, counting the connections it accepts, and returns a transport
+// that trusts it.
+func tlsUpstream(t *testing.T, h2 bool, maxStreams uint32, h http.Handler) (*Transport, *httptest.Server, *atomic.Int32) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.EnableHTTP2 = h2
@@ -32,15 +30,49 @@ func tlsUpstream(t *testing.T, h2 bool, maxStreams uint32, h http.Handler) (*ups
 	conns := countConns(srv)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
+	tr := New(Options{TLSConfig: trusting(srv)})
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr, srv, conns
+}
+
+// trusting is a TLS config that trusts srv's certificate.
+func trusting(srv *httptest.Server) *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
-	if err != nil {
-		t.Fatal(err)
+	return &tls.Config{RootCAs: roots}
+}
+
+// onceReader reads a body once, as the gateway's large request bodies do:
+// a reader net/http does not know, which only GetBody can rewind.
+type onceReader struct{ b []byte }
+
+func (r *onceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
 	}
-	u.client.Transport = newTransport(0, nil, &tls.Config{RootCAs: roots})
-	t.Cleanup(u.close)
-	return u, srv, conns
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func (r *onceReader) Close() error { return nil }
+
+// send is a request as the gateway sends it: a body over BufferSize
+// through a reader of its own, a smaller one as a bytes.Reader.
+func send(tr http.RoundTripper, ctx context.Context, method, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(body) > BufferSize:
+		req.Body, req.ContentLength = &onceReader{body}, int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return &onceReader{body}, nil }
+	case len(body) > 0:
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	return tr.RoundTrip(req)
 }
 
 // countConns counts the connections srv accepts; it is called before srv
@@ -66,7 +98,7 @@ func TestTransportCoalescesHTTP2Dials(t *testing.T) {
 		release = make(chan struct{})
 		allIn   = make(chan struct{})
 	)
-	u, srv, conns := tlsUpstream(t, true, perConn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr, srv, conns := tlsUpstream(t, true, perConn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
 			http.Error(w, "want HTTP/2", http.StatusHTTPVersionNotSupported)
 			return
@@ -82,7 +114,7 @@ func TestTransportCoalescesHTTP2Dials(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL + "/v1/chat/completions", body: []byte(`{}`)}, &pool.KeySpec{Secret: "sk-test"})
+			resp, err := send(tr, context.Background(), http.MethodPost, srv.URL+"/v1/chat/completions", []byte(`{}`))
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -109,13 +141,13 @@ func TestTransportCoalescesHTTP2Dials(t *testing.T) {
 // request learns it (a handshake spent) and goes over HTTP/1.1 with its
 // body whole, and later ones go straight there.
 func TestTransportFallsBackToHTTP1(t *testing.T) {
-	u, srv, conns := tlsUpstream(t, false, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr, srv, conns := tlsUpstream(t, false, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		_, _ = io.WriteString(w, r.Proto+" "+strconv.Itoa(len(b)))
 	}))
-	for i, size := range []int{bodyBuffer * 3, 10, bodyBuffer * 3} {
+	for i, size := range []int{BufferSize * 3, 10, BufferSize * 3} {
 		body := bytes.Repeat([]byte("a"), size)
-		resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL + "/v1/chat/completions", body: body}, &pool.KeySpec{Secret: "sk-test"})
+		resp, err := send(tr, context.Background(), http.MethodPost, srv.URL+"/v1/chat/completions", body)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
@@ -134,11 +166,11 @@ func TestTransportFallsBackToHTTP1(t *testing.T) {
 // A connection the server closes is forgotten, and the next request dials
 // another; an upstream that refuses connections is an error at once.
 func TestTransportRedials(t *testing.T) {
-	u, srv, conns := tlsUpstream(t, true, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr, srv, conns := tlsUpstream(t, true, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, r.Proto)
 	}))
 	get := func(url string) (string, error) {
-		resp, err := u.send(context.Background(), outbound{method: http.MethodGet, url: url}, &pool.KeySpec{Secret: "sk-test"})
+		resp, err := send(tr, context.Background(), http.MethodGet, url, nil)
 		if err != nil {
 			return "", err
 		}
@@ -158,11 +190,11 @@ func TestTransportRedials(t *testing.T) {
 	if got := conns.Load(); got != 2 {
 		t.Errorf("three requests, the connection closed after the second: %d connections, want 2", got)
 	}
-	p := u.client.Transport.(*transport).h2.ConnPool.(*h2Pool)
+	p := tr.h2.ConnPool.(*h2Pool)
 	if n := len(p.conns[srv.Listener.Addr().String()]); n != 1 {
 		t.Errorf("the pool keeps %d connections, want the one open", n)
 	}
-	u.client.CloseIdleConnections()
+	tr.CloseIdleConnections()
 	if n := len(p.conns); n != 0 {
 		t.Errorf("%d hosts keep connections after CloseIdleConnections", n)
 	}
@@ -183,58 +215,17 @@ func TestTransportRedials(t *testing.T) {
 
 // The upstream's `timeout` bounds the response headers over HTTP/2 too.
 func TestTransportHTTP2HeaderTimeout(t *testing.T) {
-	u, srv, _ := tlsUpstream(t, true, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr, srv, _ := tlsUpstream(t, true, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(5 * time.Second):
 		}
 	}))
-	u.client.Transport = newTransport(200*time.Millisecond, nil, u.client.Transport.(*transport).h2.ConnPool.(*h2Pool).tlsConfig)
+	tr = New(Options{HeaderTimeout: 200 * time.Millisecond, TLSConfig: trusting(srv)})
+	defer tr.CloseIdleConnections()
 	start := time.Now()
-	_, err := u.send(context.Background(), outbound{method: http.MethodGet, url: srv.URL}, &pool.KeySpec{Secret: "sk-test"})
+	_, err := send(tr, context.Background(), http.MethodGet, srv.URL, nil)
 	if err == nil || time.Since(start) > 3*time.Second {
 		t.Fatalf("a silent upstream: %v after %v, want a timeout after 200ms", err, time.Since(start))
-	}
-}
-
-// Over HTTP/2 the watchdog ends a silent stream as over HTTP/1: closing
-// the body ends the read that waits, and the upstream sees its stream
-// reset (the model stops and bills no more).
-func TestWatchdogCutsASilentHTTP2Stream(t *testing.T) {
-	reset := make(chan struct{})
-	u, srv, _ := tlsUpstream(t, true, 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = io.WriteString(w, "data: {}\n\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-			close(reset)
-		case <-time.After(10 * time.Second):
-		}
-	}))
-	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: []byte(`{}`), stream: true}, &pool.KeySpec{Secret: "sk-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.ProtoMajor != 2 {
-		t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
-	}
-	d := newWatchdog(resp.Body, 100*time.Millisecond, 0)
-	defer d.stop()
-	buf := make([]byte, 64)
-	if n, err := d.Read(buf); err != nil || string(buf[:n]) != "data: {}\n\n" {
-		t.Fatalf("first event: %q, %v", buf[:n], err)
-	}
-	start := time.Now()
-	if _, err := d.Read(buf); err == nil || !d.Expired() {
-		t.Fatalf("silent upstream: err %v, expired %v", err, d.Expired())
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("the silent stream was cut after %s, want about 100ms", took)
-	}
-	select {
-	case <-reset:
-	case <-time.After(2 * time.Second):
-		t.Error("the upstream never saw its stream reset")
 	}
 }

@@ -1,4 +1,7 @@
-package gateway
+// Package egress is the proxy's way out to its upstreams: the HTTP
+// transports that requests, probes, token counts and model lists go out
+// on. It knows nothing of keys or APIs; the gateway hands it requests.
+package egress
 
 import (
 	"context"
@@ -14,7 +17,7 @@ import (
 	"golang.org/x/net/http2"
 )
 
-// transport is an upstream's way out.
+// Transport is an upstream's way out.
 //
 // HTTPS requests with no proxy go through an HTTP/2 transport whose pool
 // dials one connection to a host at a time: requests that find no
@@ -29,7 +32,7 @@ import (
 // (net/http tunnels HTTP/2 through a proxy itself). Plain-HTTP requests with
 // no proxy go through a pool of HTTP/1.1 connections of the proxy's own
 // (see h1Pool).
-type transport struct {
+type Transport struct {
 	std *http.Transport
 	// h2 and plain are nil for a transport with a proxy.
 	h2    *http2.Transport
@@ -39,15 +42,35 @@ type transport struct {
 	http1 sync.Map
 }
 
-// newTransport is the transport of an upstream, or of a key with its own
-// proxy (nil: none). tlsConfig is nil but in tests, which trust their own
-// certificate authority.
-func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, error), tlsConfig *tls.Config) *transport {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	t := &transport{std: &http.Transport{
-		// net/http speaks http, https and socks5 proxies alike.
+// Options are how a Transport goes out.
+type Options struct {
+	// HeaderTimeout bounds the wait for an answer's headers (0: none).
+	HeaderTimeout time.Duration
+	// Proxy picks a request's proxy (nil: none); net/http speaks http,
+	// https and socks5 proxies alike.
+	Proxy func(*http.Request) (*url.URL, error)
+	// TLSConfig is nil but in tests, which trust their own certificate
+	// authority.
+	TLSConfig *tls.Config
+	// Dial opens TCP connections (nil: a dialer with a 10 s timeout).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// BufferSize is the size of an upstream HTTP/1 connection's buffers. A
+// request body no larger goes out in one write with its headers when it is
+// a reader net/http knows (see the gateway's send).
+const BufferSize = 1 << 10
+
+// New is the transport of an upstream, or of a key with its own proxy.
+func New(o Options) *Transport {
+	dial := o.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	timeout, proxy, tlsConfig := o.HeaderTimeout, o.Proxy, o.TLSConfig
+	t := &Transport{std: &http.Transport{
 		Proxy:                 proxy,
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       tlsConfig.Clone(),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
@@ -65,14 +88,14 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 		// event (100-400 bytes, with its chunk framing) in one read. (Only
 		// HTTP/1 uses them; HTTP/2 has buffers of its own per connection,
 		// which all its streams share.)
-		WriteBufferSize: bodyBuffer,
-		ReadBufferSize:  bodyBuffer,
+		WriteBufferSize: BufferSize,
+		ReadBufferSize:  BufferSize,
 	}}
 	if proxy != nil {
 		return t
 	}
 	if canProbe {
-		t.plain = &h1Pool{dial: dialer.DialContext, timeout: timeout}
+		t.plain = &h1Pool{dial: dial, timeout: timeout}
 	}
 	// The HTTP/2 transport takes the settings it shares with net/http's
 	// (the response-header, idle and expect-continue timeouts, compression)
@@ -88,7 +111,7 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 	if err != nil { // only when settings already speaks HTTP/2, which it does not
 		return t
 	}
-	h2.ConnPool = &h2Pool{t: h2, dialer: dialer, tlsConfig: tlsConfig}
+	h2.ConnPool = &h2Pool{t: h2, netDial: dial, tlsConfig: tlsConfig}
 	t.h2 = h2
 	return t
 }
@@ -101,7 +124,7 @@ func newTransport(timeout time.Duration, proxy func(*http.Request) (*url.URL, er
 // after a second.
 type h2Pool struct {
 	t         *http2.Transport
-	dialer    *net.Dialer
+	netDial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	tlsConfig *tls.Config
 
 	mu      sync.Mutex
@@ -150,7 +173,7 @@ func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientCon
 // one that gives up does not end it, and the connection is kept for the
 // next.
 func (p *h2Pool) dial(addr string, d *h2Dial) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.dialer.Timeout+tlsHandshakeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout+tlsHandshakeTimeout)
 	defer cancel()
 	cc, err := p.connect(ctx, addr)
 	p.mu.Lock()
@@ -179,11 +202,16 @@ func (p *h2Pool) connect(ctx context.Context, addr string) (*http2.ClientConn, e
 	// HTTP/1.1 too, so that a server which has only that picks it rather
 	// than failing the handshake.
 	cfg.NextProtos = []string{http2.NextProtoTLS, "http/1.1"}
-	conn, err := (&tls.Dialer{NetDialer: p.dialer, Config: cfg}).DialContext(ctx, "tcp", addr)
+	raw, err := p.netDial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	if conn.(*tls.Conn).ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if conn.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
 		conn.Close()
 		return nil, errNoHTTP2
 	}
@@ -240,6 +268,7 @@ func (p *h2Pool) closeIdle() {
 }
 
 const (
+	dialTimeout         = 10 * time.Second
 	idleConnTimeout     = 90 * time.Second
 	tlsHandshakeTimeout = 10 * time.Second
 )
@@ -248,7 +277,7 @@ const (
 // another protocol.
 var errNoHTTP2 = errors.New("upstream does not speak HTTP/2")
 
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.plain != nil && req.URL.Scheme == "http" {
 		return t.plain.RoundTrip(req)
 	}
@@ -273,7 +302,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.std.RoundTrip(req)
 }
 
-func (t *transport) CloseIdleConnections() {
+// CloseIdleConnections closes the connections no request uses.
+func (t *Transport) CloseIdleConnections() {
 	t.std.CloseIdleConnections()
 	if t.h2 != nil {
 		t.h2.ConnPool.(*h2Pool).closeIdle()

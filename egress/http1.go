@@ -1,4 +1,4 @@
-package gateway
+package egress
 
 import (
 	"bufio"
@@ -53,7 +53,7 @@ type h1Conn struct {
 }
 
 var (
-	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bodyBuffer) }}
+	h1Writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, BufferSize) }}
 	// longAgo is a deadline in the past: set on a connection, it ends
 	// every read and write waiting on it.
 	longAgo = time.Unix(1, 0)
@@ -124,7 +124,7 @@ func (p *h1Pool) get(ctx context.Context, addr string) (c *h1Conn, reused bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	return &h1Conn{pool: p, addr: addr, nc: nc, br: bufio.NewReaderSize(nc, bodyBuffer)}, false, nil
+	return &h1Conn{pool: p, addr: addr, nc: nc, br: bufio.NewReaderSize(nc, BufferSize)}, false, nil
 }
 
 // put keeps c for the next request to its host.

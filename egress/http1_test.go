@@ -1,4 +1,4 @@
-package gateway
+package egress
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// plainUpstream is an upstream over plain HTTP with the proxy's own
-// HTTP/1.1 pool, and the number of connections its server accepted.
+// plainUpstream is a plain-HTTP server, the proxy's own HTTP/1.1 pool to
+// reach it, and the number of connections the server accepted.
 func plainUpstream(t *testing.T, h http.Handler) (*h1Pool, *httptest.Server, *atomic.Int32) {
 	t.Helper()
 	if !canProbe {
@@ -24,7 +24,7 @@ func plainUpstream(t *testing.T, h http.Handler) (*h1Pool, *httptest.Server, *at
 	conns := countConns(srv)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	p := newTransport(0, nil, nil).plain
+	p := New(Options{}).plain
 	t.Cleanup(p.closeIdle)
 	return p, srv, conns
 }
