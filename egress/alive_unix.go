@@ -2,10 +2,7 @@
 
 package egress
 
-import (
-	"net"
-	"syscall"
-)
+import "syscall"
 
 const canProbe = true
 
@@ -13,13 +10,8 @@ const canProbe = true
 // peeks and does not wait finds nothing to read. The server's close (or
 // anything it sends unasked, such as a 408 before it closes) makes it
 // readable.
-func alive(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+func alive(rc syscall.RawConn) bool {
+	if rc == nil {
 		return false
 	}
 	var (

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -48,6 +50,7 @@ type h1Conn struct {
 	pool   *h1Pool
 	addr   string
 	nc     net.Conn
+	raw    syscall.RawConn // nc's descriptor, for alive; nil if it has none
 	br     *bufio.Reader
 	expiry *time.Timer // closes the connection once idle for idleConnTimeout
 }
@@ -104,17 +107,12 @@ func (p *h1Pool) get(ctx context.Context, addr string) (c *h1Conn, reused bool, 
 			break
 		}
 		c = list[len(list)-1]
-		list[len(list)-1] = nil
-		if list = list[:len(list)-1]; len(list) == 0 {
-			delete(p.idle, addr)
-		} else {
-			p.idle[addr] = list
-		}
+		cut(p.idle, addr, len(list)-1)
 		p.mu.Unlock()
 		if !c.expiry.Stop() {
 			continue // its expiry has fired and closes it
 		}
-		if !alive(c.nc) {
+		if !alive(c.raw) {
 			c.nc.Close()
 			continue
 		}
@@ -124,7 +122,11 @@ func (p *h1Pool) get(ctx context.Context, addr string) (c *h1Conn, reused bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	return &h1Conn{pool: p, addr: addr, nc: nc, br: bufio.NewReaderSize(nc, BufferSize)}, false, nil
+	c = &h1Conn{pool: p, addr: addr, nc: nc, br: bufio.NewReaderSize(nc, BufferSize)}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	return c, false, nil
 }
 
 // put keeps c for the next request to its host.
@@ -152,17 +154,8 @@ func (p *h1Pool) put(c *h1Conn) {
 func (c *h1Conn) expire() {
 	p := c.pool
 	p.mu.Lock()
-	list := p.idle[c.addr]
-	for i, x := range list {
-		if x == c {
-			list = append(list[:i], list[i+1:]...)
-			if len(list) == 0 {
-				delete(p.idle, c.addr)
-			} else {
-				p.idle[c.addr] = list
-			}
-			break
-		}
+	if i := slices.Index(p.idle[c.addr], c); i >= 0 {
+		cut(p.idle, c.addr, i)
 	}
 	p.mu.Unlock()
 	c.nc.Close()

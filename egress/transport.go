@@ -37,9 +37,9 @@ type Transport struct {
 	// h2 and plain are nil for a transport with a proxy.
 	h2    *http2.Transport
 	plain *h1Pool
-	// http1 holds the host:port of HTTPS upstreams that do not speak
+	// noH2 holds the host:port of HTTPS upstreams that do not speak
 	// HTTP/2.
-	http1 sync.Map
+	noH2 sync.Map
 }
 
 // Options are how a Transport goes out.
@@ -67,18 +67,17 @@ func New(o Options) *Transport {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
-	timeout, proxy, tlsConfig := o.HeaderTimeout, o.Proxy, o.TLSConfig
 	t := &Transport{std: &http.Transport{
-		Proxy:                 proxy,
+		Proxy:                 o.Proxy,
 		DialContext:           dial,
-		TLSClientConfig:       tlsConfig.Clone(),
+		TLSClientConfig:       o.TLSConfig.Clone(),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       idleConnTimeout,
 		TLSHandshakeTimeout:   tlsHandshakeTimeout,
 		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: timeout,
+		ResponseHeaderTimeout: o.HeaderTimeout,
 		// A connection keeps its buffers as long as it lives, and a stream
 		// holds its connection (over HTTP/1) for minutes. Requests are
 		// written once, and answers are read in large reads (JSON, which
@@ -91,27 +90,22 @@ func New(o Options) *Transport {
 		WriteBufferSize: BufferSize,
 		ReadBufferSize:  BufferSize,
 	}}
-	if proxy != nil {
+	if o.Proxy != nil {
 		return t
 	}
 	if canProbe {
-		t.plain = &h1Pool{dial: dial, timeout: timeout}
+		t.plain = &h1Pool{dial: dial, timeout: o.HeaderTimeout}
 	}
 	// The HTTP/2 transport takes the settings it shares with net/http's
 	// (the response-header, idle and expect-continue timeouts, compression)
-	// from a net/http transport configured for it, which is never used for
-	// a request. The pool ConfigureTransports gives it only takes
-	// connections net/http dialed; it gets its own.
-	settings := &http.Transport{
-		IdleConnTimeout:       idleConnTimeout,
-		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: timeout,
-	}
-	h2, err := http2.ConfigureTransports(settings)
-	if err != nil { // only when settings already speaks HTTP/2, which it does not
+	// from a copy of std configured for it, which is never used for a
+	// request. The pool ConfigureTransports gives it only takes connections
+	// net/http dialed; it gets its own.
+	h2, err := http2.ConfigureTransports(t.std.Clone())
+	if err != nil { // only when the copy already speaks HTTP/2, which it does not
 		return t
 	}
-	h2.ConnPool = &h2Pool{t: h2, netDial: dial, tlsConfig: tlsConfig}
+	h2.ConnPool = &h2Pool{t: h2, netDial: dial, tlsConfig: o.TLSConfig}
 	t.h2 = h2
 	return t
 }
@@ -235,13 +229,19 @@ func (p *h2Pool) MarkDead(cc *http2.ClientConn) {
 	defer p.mu.Unlock()
 	for addr, list := range p.conns {
 		if i := slices.Index(list, cc); i >= 0 {
-			if list = slices.Delete(list, i, i+1); len(list) == 0 {
-				delete(p.conns, addr)
-			} else {
-				p.conns[addr] = list
-			}
+			cut(p.conns, addr, i)
 			return
 		}
+	}
+}
+
+// cut removes the i-th of the list m holds for addr, and addr with the
+// list's last.
+func cut[T any](m map[string][]T, addr string, i int) {
+	if list := slices.Delete(m[addr], i, i+1); len(list) > 0 {
+		m[addr] = list
+	} else {
+		delete(m, addr)
 	}
 }
 
@@ -284,7 +284,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.h2 == nil || req.URL.Scheme != "https" {
 		return t.std.RoundTrip(req)
 	}
-	if _, ok := t.http1.Load(req.URL.Host); ok {
+	if _, ok := t.noH2.Load(req.URL.Host); ok {
 		return t.std.RoundTrip(req)
 	}
 	resp, err := t.h2.RoundTrip(req)
@@ -293,7 +293,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// Nothing was sent: the dial failed before the request had a
 	// connection.
-	t.http1.Store(req.URL.Host, struct{}{})
+	t.noH2.Store(req.URL.Host, struct{}{})
 	if req.Body != nil && req.GetBody != nil {
 		if req.Body, err = req.GetBody(); err != nil {
 			return nil, err
