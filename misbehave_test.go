@@ -850,17 +850,7 @@ func TestStreamOpeningWithComments(t *testing.T) {
 			"data: [DONE]\n\n")
 	}))
 	defer up.Close()
-	name := instanceName(t)
-	startCaddy(t, fmt.Sprintf(`
-	llm_proxy {
-		name %s
-		storage memory
-		upstream oai {
-			provider openai
-			base_url %s/v1
-			key %s
-		}
-	}`, name, up.URL, key))
+	startCaddy(t, proxyBlock(instanceName(t), upstreamBlock("oai", "openai", up.URL+"/v1", "key "+key)))
 	for _, api := range []string{"anthropic", "responses", "chat"} {
 		a := callAPI(t, api, "gpt-4o", true, "hi")
 		if a.status != 200 || a.header.Get("Content-Type") != "text/event-stream" || streamText(api, a.body) != "echo: hi" || streamFailure(api, a.body) != "" {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,14 +28,8 @@ func plainUpstream(t *testing.T, h http.Handler) (*h1Pool, *httptest.Server, *at
 	return p, srv, conns
 }
 
-func get(t *testing.T, p *h1Pool, ctx context.Context, url string) (*http.Response, error) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{"a":1}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.RoundTrip(req)
-}
+// aBody is the body the tests send, which the echoing handlers answer.
+var aBody = []byte(`{"a":1}`)
 
 func readAll(t *testing.T, resp *http.Response) string {
 	t.Helper()
@@ -80,7 +73,7 @@ func TestH1PoolKeepsConnections(t *testing.T) {
 		{"/", `{"a":1}`, 2}, // the server closed the last one
 	}
 	for _, s := range steps {
-		resp, err := get(t, p, context.Background(), srv.URL+s.path)
+		resp, err := send(p, context.Background(), http.MethodPost, srv.URL+s.path, aBody)
 		if err != nil {
 			t.Fatalf("%s: %v", s.path, err)
 		}
@@ -92,7 +85,7 @@ func TestH1PoolKeepsConnections(t *testing.T) {
 		}
 	}
 	// Closed before its end, an answer's connection is not kept.
-	resp, err := get(t, p, context.Background(), srv.URL+"/chunked")
+	resp, err := send(p, context.Background(), http.MethodPost, srv.URL+"/chunked", aBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +94,7 @@ func TestH1PoolKeepsConnections(t *testing.T) {
 	if _, err := resp.Body.Read(make([]byte, 4)); !errors.Is(err, errBodyClosed) {
 		t.Errorf("read after close: %v", err)
 	}
-	if resp, err = get(t, p, context.Background(), srv.URL); err != nil {
+	if resp, err = send(p, context.Background(), http.MethodPost, srv.URL, aBody); err != nil {
 		t.Fatal(err)
 	}
 	readAll(t, resp)
@@ -117,7 +110,7 @@ func TestH1PoolSkipsClosedConnections(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	for i := range 3 {
-		resp, err := get(t, p, context.Background(), srv.URL)
+		resp, err := send(p, context.Background(), http.MethodPost, srv.URL, aBody)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
@@ -166,7 +159,7 @@ func TestH1PoolResendsWhatWasNeverWritten(t *testing.T) {
 		return breakingConn{c.(*net.TCPConn), &broken}, nil
 	}
 	for i := range 2 {
-		resp, err := get(t, p, context.Background(), srv.URL)
+		resp, err := send(p, context.Background(), http.MethodPost, srv.URL, aBody)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
@@ -181,7 +174,7 @@ func TestH1PoolResendsWhatWasNeverWritten(t *testing.T) {
 
 	first.Store(false) // the next dial breaks at once
 	p.closeIdle()
-	if _, err := get(t, p, context.Background(), srv.URL); err == nil {
+	if _, err := send(p, context.Background(), http.MethodPost, srv.URL, aBody); err == nil {
 		t.Error("a request that failed on a new connection was sent again")
 	}
 }
@@ -205,7 +198,7 @@ func TestH1PoolStopsWaiting(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := get(t, p, ctx, srv.URL); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := send(p, ctx, http.MethodPost, srv.URL, aBody); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("headers never come: %v, want the context's error", err)
 	}
 	if took := time.Since(start); took > 2*time.Second {
@@ -214,7 +207,7 @@ func TestH1PoolStopsWaiting(t *testing.T) {
 
 	p.timeout = 100 * time.Millisecond
 	start = time.Now()
-	if _, err := get(t, p, context.Background(), srv.URL); !errors.Is(err, errHeaderTimeout) {
+	if _, err := send(p, context.Background(), http.MethodPost, srv.URL, aBody); !errors.Is(err, errHeaderTimeout) {
 		t.Errorf("headers never come, with a timeout: %v", err)
 	}
 	if took := time.Since(start); took > 2*time.Second {
@@ -222,7 +215,7 @@ func TestH1PoolStopsWaiting(t *testing.T) {
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
-	resp, err := get(t, p, ctx, srv.URL+"/body")
+	resp, err := send(p, ctx, http.MethodPost, srv.URL+"/body", aBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +234,7 @@ func TestH1PoolStopsWaiting(t *testing.T) {
 	resp.Body.Close()
 
 	// The watchdog closes a silent body while the relay reads it.
-	resp, err = get(t, p, context.Background(), srv.URL+"/body")
+	resp, err = send(p, context.Background(), http.MethodPost, srv.URL+"/body", aBody)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +253,7 @@ func TestH1PoolSkipsInformationalAnswers(t *testing.T) {
 		w.Header().Del("Link")
 		_, _ = io.WriteString(w, "answer")
 	}))
-	resp, err := get(t, p, context.Background(), srv.URL)
+	resp, err := send(p, context.Background(), http.MethodPost, srv.URL, aBody)
 	if err != nil {
 		t.Fatal(err)
 	}

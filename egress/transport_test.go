@@ -42,23 +42,9 @@ func trusting(srv *httptest.Server) *tls.Config {
 	return &tls.Config{RootCAs: roots}
 }
 
-// onceReader reads a body once, as the gateway's large request bodies do:
-// a reader net/http does not know, which only GetBody can rewind.
-type onceReader struct{ b []byte }
-
-func (r *onceReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
-}
-
-func (r *onceReader) Close() error { return nil }
-
 // send is a request as the gateway sends it: a body over BufferSize
-// through a reader of its own, a smaller one as a bytes.Reader.
+// through a reader net/http does not know (which only GetBody rewinds), a
+// smaller one as a bytes.Reader.
 func send(tr http.RoundTripper, ctx context.Context, method, url string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
@@ -66,8 +52,9 @@ func send(tr http.RoundTripper, ctx context.Context, method, url string, body []
 	}
 	switch {
 	case len(body) > BufferSize:
-		req.Body, req.ContentLength = &onceReader{body}, int64(len(body))
-		req.GetBody = func() (io.ReadCloser, error) { return &onceReader{body}, nil }
+		unknown := func() io.ReadCloser { return io.NopCloser(struct{ io.Reader }{bytes.NewReader(body)}) }
+		req.Body, req.ContentLength = unknown(), int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return unknown(), nil }
 	case len(body) > 0:
 		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }

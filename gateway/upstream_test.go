@@ -49,11 +49,7 @@ func TestSendLetsGoOfTheBody(t *testing.T) {
 		_, _ = io.WriteString(w, "data: {}\n\n")
 	}))
 	defer srv.Close()
-	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.close()
+	u := testUpstream(t, srv.URL)
 	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: body, stream: true}, &pool.KeySpec{Secret: "sk-test"})
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +70,17 @@ func TestSendLetsGoOfTheBody(t *testing.T) {
 	}
 }
 
+// testUpstream is an OpenAI upstream at url, closed with the test.
+func testUpstream(t *testing.T, url string) *upstream {
+	t.Helper()
+	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: url}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(u.close)
+	return u
+}
+
 // countingConn counts the writes made to a connection.
 type countingConn struct {
 	net.Conn
@@ -91,11 +98,7 @@ func TestSendSmallBodyInOneWrite(t *testing.T) {
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	defer srv.Close()
-	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.close()
+	u := testUpstream(t, srv.URL)
 	var writes atomic.Int32
 	var d net.Dialer
 	u.client.Transport = egress.New(egress.Options{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -128,11 +131,7 @@ func TestSendFollowsNoRedirect(t *testing.T) {
 		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
 	}))
 	defer srv.Close()
-	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer u.close()
+	u := testUpstream(t, srv.URL)
 	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL + "/v1/chat/completions", body: []byte(`{}`)}, &pool.KeySpec{Secret: "sk-test"})
 	if err != nil {
 		t.Fatal(err)

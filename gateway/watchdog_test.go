@@ -117,12 +117,8 @@ func TestWatchdogCutsASilentHTTP2Stream(t *testing.T) {
 	defer srv.Close()
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
-	u, err := newUpstream(&Upstream{Name: "u", Provider: "openai", BaseURL: srv.URL}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUpstream(t, srv.URL)
 	u.client.Transport = egress.New(egress.Options{TLSConfig: &tls.Config{RootCAs: roots}})
-	defer u.close()
 	resp, err := u.send(context.Background(), outbound{method: http.MethodPost, url: srv.URL, body: []byte(`{}`), stream: true}, &pool.KeySpec{Secret: "sk-test"})
 	if err != nil {
 		t.Fatal(err)
